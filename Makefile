@@ -1,0 +1,40 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+export UV_LINK_MODE := copy
+
+.PHONY: run test env peers lint typecheck bench clean
+
+$(UV):
+	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+
+# Create or update the virtual environment from the lock file.
+env: $(UV)
+	@command -v uv >/dev/null 2>&1 || export PATH="$(HOME)/.local/bin:$$PATH"; \
+	uv sync --frozen --quiet
+
+# Start the gateway with its embedded defaults on http://127.0.0.1:8000.
+run: env
+	$(VENV)/bin/glowops serve $(ARGS)
+
+# Install what the tests need (peers included) and run the whole suite.
+test: env peers
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+peers:
+	bash scripts/ensure-peers.sh
+
+lint: env
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench || true
+
+typecheck: env
+	$(VENV)/bin/mypy
+
+bench: env peers
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,35 @@
+"""glowops: the observability and operations layer of Prisma Glow services.
+
+Public API::
+
+    import glowops
+    glowops.instrument(app)          # request IDs, JSON logs, redaction, metrics, tracing, errors, health
+    log = glowops.get_logger()       # a structlog logger bound to the request context
+    glowops.metrics.counter("assistant.tool_invocations", tags={"tool": "search"})
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from glowops.telemetry.metrics import metrics
+
+if TYPE_CHECKING:
+    from glowops.settings import Settings
+
+__all__ = ["get_logger", "instrument", "metrics"]
+__version__ = "0.1.0"
+
+
+def instrument(app: Any, settings: Settings | None = None, **options: Any) -> Any:
+    """Install glowops on a FastAPI or Starlette app (idempotent); returns the app."""
+    from glowops.telemetry.instrument import instrument as _instrument
+
+    return _instrument(app, settings=settings, **options)
+
+
+def get_logger(name: str | None = None, **initial: Any) -> Any:
+    """A structlog logger; request_id, user_id, org_id and trace ids are added automatically."""
+    from glowops.telemetry.logging import get_logger as _get_logger
+
+    return _get_logger(name, **initial)

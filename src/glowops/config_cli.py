@@ -1,0 +1,51 @@
+"""``glowops config show``, ``glowops doctor`` and ``glowops serve``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from pydantic import SecretStr
+from rich.console import Console
+from rich.table import Table
+
+from glowops.settings import Settings, load_settings
+
+app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+top = typer.Typer()
+
+MASK = "***REDACTED***"
+
+
+def masked_config(settings: Settings) -> dict[str, Any]:
+    """Every setting with its effective value; secrets (and credentials inside URLs) masked."""
+    from glowops.redaction import default_policy
+
+    policy = default_policy(settings)
+    out: dict[str, Any] = {}
+    for name in sorted(Settings.model_fields):
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = MASK if value.get_secret_value() else None
+        elif value is not None and not isinstance(value, (bool, int, float)):
+            value = policy.redact_text(str(value)) if isinstance(value, str) else value
+        out[name] = value if isinstance(value, (str, int, float, bool, type(None), list)) else str(value)
+    return out
+
+
+@app.command("show")
+def show(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Print the effective configuration with every secret masked."""
+    config = masked_config(load_settings())
+    if as_json:
+        typer.echo(json.dumps(config, indent=2, default=str))
+        return
+    table = Table(title="glowops effective configuration")
+    table.add_column("setting")
+    table.add_column("value")
+    for key, value in config.items():
+        table.add_row(key, "" if value is None else str(value))
+    Console().print(table)

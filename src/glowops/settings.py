@@ -1,0 +1,352 @@
+"""The one settings object: the only place in glowops that reads the environment.
+
+Every variable named in the spec keeps the spec's name (``SENTRY_DSN``, ``DATABASE_URL``,
+``OTEL_EXPORTER_OTLP_ENDPOINT``...); glowops' own settings carry the ``GLOWOPS_`` prefix.
+A malformed value stops start-up with :class:`ConfigError`, whose message is one line naming
+the variable and what is wrong with it, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+_DEFAULT_DATA_DIR = Path("var")
+
+
+class ConfigError(Exception):
+    """A configuration value is malformed. ``str(err)`` is one line meant for a human."""
+
+
+def _alias(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+def _check_url(value: str | None, schemes: tuple[str, ...]) -> str | None:
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
+        raise ValueError(f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    if not parts.netloc and parts.scheme not in ("sqlite", "sqlite+aiosqlite", "file"):
+        raise ValueError("must be a URL with a host")
+    return value
+
+
+_HTTP = ("http", "https")
+
+
+class Settings(BaseSettings):
+    """Effective configuration of a glowops-instrumented service.
+
+    Secrets are :class:`pydantic.SecretStr` so that printing the object never shows them;
+    ``glowops config show`` masks them too.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="GLOWOPS_",
+        env_file=None,
+        extra="ignore",
+        populate_by_name=True,
+        validate_default=True,
+    )
+
+    # --- service identity -------------------------------------------------------------
+    service_name: str = Field(
+        default="gateway",
+        validation_alias=_alias("OTEL_SERVICE_NAME", "GLOWOPS_SERVICE_NAME"),
+        description="service.name of traces, the service field of logs and metrics.",
+    )
+    service_version: str = Field(default="", description="Version reported by /health and in logs.")
+    environment: str = Field(
+        default="development",
+        validation_alias=_alias("SENTRY_ENVIRONMENT", "GLOWOPS_ENVIRONMENT"),
+        description="deployment.environment / Sentry environment.",
+    )
+
+    # --- gateway ------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    data_dir: Path = Field(default=_DEFAULT_DATA_DIR, description="Where the embedded defaults keep state.")
+    database_url: str = Field(
+        default="",
+        validation_alias=_alias("DATABASE_URL", "GLOWOPS_DATABASE_URL"),
+        description="postgresql://... or sqlite:///...; empty means a SQLite file under data_dir.",
+    )
+    redis_url: str | None = Field(default=None, validation_alias=_alias("REDIS_URL", "GLOWOPS_REDIS_URL"))
+    supabase_url: str | None = Field(default=None, validation_alias=_alias("SUPABASE_URL"))
+    supabase_anon_key: SecretStr | None = Field(
+        default=None, validation_alias=_alias("SUPABASE_ANON_KEY", "SUPABASE_KEY")
+    )
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias=_alias("OPENAI_API_KEY"))
+    openai_base_url: str = Field(
+        default="https://api.openai.com/v1", validation_alias=_alias("OPENAI_BASE_URL", "GLOWOPS_OPENAI_BASE_URL")
+    )
+    openai_model: str = "gpt-4o-mini"
+    secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs login tokens; empty means a random key kept in data_dir/secret.key.",
+    )
+    token_ttl_seconds: int = Field(default=3600, gt=0)
+    upload_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    mfa_amount_threshold: float = Field(default=10_000.0, ge=0)
+    approval_sla_hours: float = Field(default=24.0, gt=0)
+    rate_limit_per_minute: int = Field(default=600, ge=0, description="Per client; 0 disables.")
+    diagnostics: bool = Field(default=False, description="Mount /diagnostics/* routes (errors, slow answers).")
+    demo: bool = Field(default=False, description="Run a light built-in traffic generator.")
+
+    # --- logging --------------------------------------------------------------------------
+    log_level: LogLevel = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    # --- redaction --------------------------------------------------------------------------
+    redaction_hmac_key: SecretStr | None = Field(
+        default=None, description="Key of the HMAC-SHA256 pseudonym mode; unset means mask only."
+    )
+    redaction_extra_keys: list[str] = Field(default_factory=list, description="More key names to mask.")
+    redaction_pseudonymize_keys: list[str] = Field(
+        default_factory=lambda: ["email", "user_email"],
+        description="Key names replaced by a keyed pseudonym when the HMAC key is set.",
+    )
+
+    # --- metrics ----------------------------------------------------------------------------
+    ops_token: SecretStr | None = Field(
+        default=None, description="Bearer token guarding /metrics, health details and the console."
+    )
+    ops_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Serve ops endpoints on this loopback port instead."
+    )
+    metrics_label_limit: int = Field(default=1000, gt=0, description="Distinct values per guarded label.")
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None, validation_alias=_alias("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
+    )
+
+    # --- tracing (the standard OTEL_* names) ---------------------------------------------
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=_alias("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+    otel_exporter_otlp_headers: SecretStr | None = Field(
+        default=None, validation_alias=_alias("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
+    )
+    otel_traces_sampler: str = Field(
+        default="parentbased_always_on", validation_alias=_alias("OTEL_TRACES_SAMPLER")
+    )
+    otel_traces_sampler_arg: float | None = Field(
+        default=None, ge=0, le=1, validation_alias=_alias("OTEL_TRACES_SAMPLER_ARG")
+    )
+    otel_max_queue_size: int = Field(
+        default=2048, gt=0, validation_alias=_alias("OTEL_BSP_MAX_QUEUE_SIZE", "GLOWOPS_OTEL_MAX_QUEUE_SIZE")
+    )
+    otel_export_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    # --- error tracking -------------------------------------------------------------------
+    sentry_dsn: SecretStr | None = Field(default=None, validation_alias=_alias("SENTRY_DSN"))
+    gateway_sentry_dsn: SecretStr | None = Field(default=None, validation_alias=_alias("GATEWAY_SENTRY_DSN"))
+    web_sentry_dsn: SecretStr | None = Field(default=None, validation_alias=_alias("WEB_SENTRY_DSN"))
+    next_public_sentry_dsn: SecretStr | None = Field(
+        default=None, validation_alias=_alias("NEXT_PUBLIC_SENTRY_DSN")
+    )
+    sentry_release: str | None = Field(default=None, validation_alias=_alias("SENTRY_RELEASE"))
+    sentry_traces_sample_rate: float = Field(
+        default=0.0, ge=0, le=1, validation_alias=_alias("SENTRY_TRACES_SAMPLE_RATE", "GLOWOPS_SENTRY_TRACES_SAMPLE_RATE")
+    )
+    sentry_rate_limit_per_minute: int = Field(default=10, gt=0, description="Events per fingerprint.")
+
+    # --- alert channels (spec names) -----------------------------------------------------
+    error_notify_webhook: str | None = Field(default=None, validation_alias=_alias("ERROR_NOTIFY_WEBHOOK"))
+    telemetry_alert_webhook: str | None = Field(
+        default=None, validation_alias=_alias("TELEMETRY_ALERT_WEBHOOK")
+    )
+    rate_limit_alert_webhook: str | None = Field(
+        default=None, validation_alias=_alias("RATE_LIMIT_ALERT_WEBHOOK")
+    )
+    embedding_alert_webhook: str | None = Field(
+        default=None, validation_alias=_alias("EMBEDDING_ALERT_WEBHOOK")
+    )
+    slack_webhook_url: SecretStr | None = None
+    teams_webhook_url: SecretStr | None = None
+    pagerduty_routing_key: SecretStr | None = None
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    alert_email_from: str = "glowops@localhost"
+    alert_email_to: list[str] = Field(default_factory=list)
+    alertmanager_version: str = Field(default="0.25", description="Version the exported config targets.")
+    oncall_file: Path | None = Field(default=None, description="YAML file of the escalation chain.")
+    external_url: str = Field(default="http://127.0.0.1:8000", description="Base of links in alerts.")
+
+    # --- health -------------------------------------------------------------------------------
+    health_check_timeout_seconds: float = Field(default=2.0, gt=0)
+    health_deadline_seconds: float = Field(default=3.0, gt=0)
+    health_cache_ttl_seconds: float = Field(default=5.0, ge=0)
+    health_failure_ttl_seconds: float = Field(default=1.0, ge=0)
+    disk_warn_percent: float = Field(default=80.0, gt=0, le=100)
+    disk_fail_percent: float = Field(default=90.0, gt=0, le=100)
+
+    # --- embedded alerting ----------------------------------------------------------------
+    scrape_interval_seconds: float = Field(default=15.0, gt=0)
+    evaluation_interval_seconds: float = Field(default=15.0, gt=0)
+    sample_retention_hours: float = Field(default=24.0, gt=0)
+    embedded_alerting: bool = Field(default=True, description="Run the in-process alert engine.")
+
+    # --- backups --------------------------------------------------------------------------
+    backup_dir: Path | None = Field(default=None, description="Default data_dir/backups.")
+    backup_s3_bucket: str | None = None
+    backup_s3_prefix: str = "glowops/"
+    backup_s3_endpoint_url: str | None = None
+    backup_encryption_key: SecretStr | None = None
+    backup_keep_daily: int = Field(default=7, ge=0)
+    backup_keep_weekly: int = Field(default=4, ge=0)
+    backup_keep_monthly: int = Field(default=12, ge=0)
+
+    # --- validators -------------------------------------------------------------------------
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "error_notify_webhook",
+        "telemetry_alert_webhook",
+        "rate_limit_alert_webhook",
+        "embedding_alert_webhook",
+        "supabase_url",
+        "otel_exporter_otlp_endpoint",
+        "openai_base_url",
+        "external_url",
+        "pagerduty_events_url",
+        "backup_s3_endpoint_url",
+    )
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return _check_url(value, _HTTP)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        return _check_url(value, ("redis", "rediss", "unix"))
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value:
+            return value
+        scheme = urlsplit(value).scheme
+        if not (scheme.startswith("postgres") or scheme.startswith("sqlite")):
+            raise ValueError("must be a postgresql:// or sqlite:/// URL")
+        if scheme.startswith("postgres") and not urlsplit(value).netloc and "host=" not in value:
+            raise ValueError("must be a URL with a host")
+        return value
+
+    @field_validator("sentry_dsn", "gateway_sentry_dsn", "web_sentry_dsn", "next_public_sentry_dsn")
+    @classmethod
+    def _dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in _HTTP or not parts.username or not parts.path.strip("/"):
+            raise ValueError("must be a Sentry DSN like https://public-key@host/project-id")
+        return value
+
+    # --- derived values -----------------------------------------------------------------------
+    @property
+    def effective_database_url(self) -> str:
+        """The SQLAlchemy async URL: the configured one, or the embedded SQLite file."""
+        url = self.database_url or f"sqlite:///{self.data_dir / 'glowops.db'}"
+        return to_async_url(url)
+
+    @property
+    def effective_backup_dir(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"
+
+    @property
+    def effective_sentry_dsn(self) -> str | None:
+        """The service-specific DSN (``GATEWAY_SENTRY_DSN`` for the gateway) before ``SENTRY_DSN``."""
+        specific = {"gateway": self.gateway_sentry_dsn, "web": self.web_sentry_dsn}.get(self.service_name)
+        chosen = specific or self.sentry_dsn
+        return chosen.get_secret_value() if chosen else None
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.effective_database_url.startswith("postgresql")
+
+
+def to_async_url(url: str) -> str:
+    """Map a plain database URL to the async driver SQLAlchemy should use."""
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite:///", "sqlite+aiosqlite:///"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
+
+
+def to_plain_url(url: str) -> str:
+    """The libpq / sqlite form of a SQLAlchemy URL (what pg_dump and psql accept)."""
+    for driver, plain in (
+        ("postgresql+asyncpg://", "postgresql://"),
+        ("postgresql+psycopg://", "postgresql://"),
+        ("sqlite+aiosqlite:///", "sqlite:///"),
+    ):
+        if url.startswith(driver):
+            return plain + url[len(driver) :]
+    return url
+
+
+def _env_name(settings_cls: type[BaseSettings], field: str) -> str:
+    info = settings_cls.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices):
+        first = alias.choices[0]
+        return str(first)
+    prefix = settings_cls.model_config.get("env_prefix", "")
+    return f"{prefix}{field}".upper()
+
+
+def describe_validation_error(err: ValidationError, settings_cls: type[BaseSettings] = None) -> str:  # type: ignore[assignment]
+    """One line per problem: ``NAME: what is wrong (got 'value')``; secrets are not echoed."""
+    cls = settings_cls or Settings
+    lines = []
+    for problem in err.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else "?"
+        name = _env_name(cls, field)
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        info = cls.model_fields.get(field)
+        secret = info is not None and "SecretStr" in str(info.annotation)
+        shown = "" if secret or "input" not in problem else f" (got {str(problem['input'])[:60]!r})"
+        lines.append(f"{name}: {message}{shown}")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment into :class:`Settings` or raise a one-line :class:`ConfigError`."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        raise ConfigError("invalid configuration: " + describe_validation_error(err)) from None
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
+
+
+def environ_flag(name: str) -> bool:
+    """True when an environment flag such as ``CI`` is set to a true value (for test tooling)."""
+    return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")

@@ -1,0 +1,80 @@
+"""Real test peers: a missing one skips loudly on a laptop and fails under CI=true."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from glowops.settings import environ_flag
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def missing_peer(what: str) -> None:
+    """Skip (laptop) or fail (CI) because a real peer is not there."""
+    message = f"REAL PEER MISSING: {what}. Run `bash scripts/ensure-peers.sh` (make test does)."
+    if environ_flag("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        missing_peer(f"the `{name}` binary")
+    assert path is not None
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _admin_execute(sql: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def new_database(prefix: str = "glowops_test") -> str:
+    """Create an empty PostgreSQL database; return its plain ``postgresql://`` URL."""
+    if not port_open(5432):
+        missing_peer("PostgreSQL on 127.0.0.1:5432")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    _admin_execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_database(prefix: str = "glowops_test") -> Iterator[str]:
+    url = new_database(prefix)
+    try:
+        yield url
+    finally:
+        drop_database(url)
