@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -43,6 +44,9 @@ def _check_url(value: str | None, schemes: tuple[str, ...]) -> str | None:
 
 
 _HTTP = ("http", "https")
+
+# Lists are read from the environment as comma-separated values (``a,b,c``), not JSON.
+CommaList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -112,8 +116,8 @@ class Settings(BaseSettings):
     redaction_hmac_key: SecretStr | None = Field(
         default=None, description="Key of the HMAC-SHA256 pseudonym mode; unset means mask only."
     )
-    redaction_extra_keys: list[str] = Field(default_factory=list, description="More key names to mask.")
-    redaction_pseudonymize_keys: list[str] = Field(
+    redaction_extra_keys: CommaList = Field(default_factory=list, description="More key names to mask.")
+    redaction_pseudonymize_keys: CommaList = Field(
         default_factory=lambda: ["email", "user_email"],
         description="Key names replaced by a keyed pseudonym when the HMAC key is set.",
     )
@@ -183,7 +187,7 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     alert_email_from: str = "glowops@localhost"
-    alert_email_to: list[str] = Field(default_factory=list)
+    alert_email_to: CommaList = Field(default_factory=list)
     alertmanager_version: str = Field(default="0.25", description="Version the exported config targets.")
     oncall_file: Path | None = Field(default=None, description="YAML file of the escalation chain.")
     external_url: str = Field(default="http://127.0.0.1:8000", description="Base of links in alerts.")
@@ -213,6 +217,13 @@ class Settings(BaseSettings):
     backup_keep_monthly: int = Field(default=12, ge=0)
 
     # --- validators -------------------------------------------------------------------------
+    @field_validator("redaction_extra_keys", "redaction_pseudonymize_keys", "alert_email_to", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
@@ -308,29 +319,41 @@ def to_plain_url(url: str) -> str:
     return url
 
 
+def _field_for(settings_cls: type[BaseSettings], loc: str) -> str | None:
+    """The field a validation error location refers to (a field name or any of its env aliases)."""
+    wanted = loc.lower()
+    prefix = str(settings_cls.model_config.get("env_prefix", "")).lower()
+    for name, info in settings_cls.model_fields.items():
+        names = {name.lower(), f"{prefix}{name}".lower()}
+        if isinstance(info.validation_alias, AliasChoices):
+            names.update(str(choice).lower() for choice in info.validation_alias.choices)
+        if wanted in names:
+            return name
+    return None
+
+
 def _env_name(settings_cls: type[BaseSettings], field: str) -> str:
-    info = settings_cls.model_fields.get(field)
-    alias = info.validation_alias if info else None
-    if isinstance(alias, AliasChoices):
-        first = alias.choices[0]
-        return str(first)
-    prefix = settings_cls.model_config.get("env_prefix", "")
-    return f"{prefix}{field}".upper()
+    """The environment variable a user sets for ``field`` (the spec's name when it has one)."""
+    info = settings_cls.model_fields[field]
+    if isinstance(info.validation_alias, AliasChoices):
+        return str(info.validation_alias.choices[0])
+    return f"{settings_cls.model_config.get('env_prefix', '')}{field}".upper()
 
 
-def describe_validation_error(err: ValidationError, settings_cls: type[BaseSettings] = None) -> str:  # type: ignore[assignment]
-    """One line per problem: ``NAME: what is wrong (got 'value')``; secrets are not echoed."""
+def describe_validation_error(err: ValidationError, settings_cls: type[BaseSettings] | None = None) -> str:
+    """One clause per problem: ``NAME: what is wrong (got 'value')``; secrets are never echoed."""
     cls = settings_cls or Settings
-    lines = []
+    clauses = []
     for problem in err.errors():
-        field = str(problem["loc"][0]) if problem["loc"] else "?"
-        name = _env_name(cls, field)
+        loc = str(problem["loc"][0]) if problem["loc"] else "?"
+        field = _field_for(cls, loc)
+        name = _env_name(cls, field) if field else loc.upper()
         message = str(problem["msg"]).removeprefix("Value error, ")
-        info = cls.model_fields.get(field)
-        secret = info is not None and "SecretStr" in str(info.annotation)
+        annotation = str(cls.model_fields[field].annotation) if field else ""
+        secret = field is None or "SecretStr" in annotation
         shown = "" if secret or "input" not in problem else f" (got {str(problem['input'])[:60]!r})"
-        lines.append(f"{name}: {message}{shown}")
-    return "; ".join(lines)
+        clauses.append(f"{name}: {message}{shown}")
+    return "; ".join(clauses)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -339,6 +362,8 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as err:
         raise ConfigError("invalid configuration: " + describe_validation_error(err)) from None
+    except SettingsError as err:
+        raise ConfigError(f"invalid configuration: {err}") from None
 
 
 @functools.lru_cache(maxsize=1)
