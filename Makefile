@@ -2,18 +2,15 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+UV := python3 -m uv
 export UV_LINK_MODE := copy
 
 .PHONY: run test env peers lint typecheck bench clean
 
-$(UV):
-	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
-
-# Create or update the virtual environment from the lock file.
-env: $(UV)
-	@command -v uv >/dev/null 2>&1 || export PATH="$(HOME)/.local/bin:$$PATH"; \
-	uv sync --frozen --quiet
+# Create or update the virtual environment from the lock file (uv comes from PyPI when missing).
+env:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --frozen --quiet
 
 # Start the gateway with its embedded defaults on http://127.0.0.1:8000.
 run: env

@@ -6,18 +6,20 @@ Public API::
     glowops.instrument(app)          # request IDs, JSON logs, redaction, metrics, tracing, errors, health
     log = glowops.get_logger()       # a structlog logger bound to the request context
     glowops.metrics.counter("assistant.tool_invocations", tags={"tool": "search"})
+    glowops.bind_context(user_id=user.id, org_id=org.id)   # from the auth dependency
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from glowops.telemetry.context import bind_context, current_request_id
 from glowops.telemetry.metrics import metrics
 
 if TYPE_CHECKING:
     from glowops.settings import Settings
 
-__all__ = ["get_logger", "instrument", "metrics"]
+__all__ = ["bind_context", "current_request_id", "get_logger", "instrument", "metrics"]
 __version__ = "0.1.0"
 
 

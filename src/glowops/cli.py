@@ -26,6 +26,13 @@ app = typer.Typer(
 _GROUPS: list[tuple[str, str, str | None]] = [
     ("glowops.config_cli", "app", "config"),
     ("glowops.config_cli", "top", None),
+    ("glowops.alerting.cli", "app", "alerts"),
+    ("glowops.telemetry.cli", "app", "metrics"),
+    ("glowops.gateway.cli", "top", None),
+    ("glowops.health.cli", "top", None),
+    ("glowops.gateway.demo", "app", "demo"),
+    ("glowops.backup.cli", "app", "backup"),
+    ("glowops.release_cli", "app", "release"),
 ]
 
 

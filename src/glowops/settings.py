@@ -137,7 +137,13 @@ class Settings(BaseSettings):
     # --- tracing (the standard OTEL_* names) ---------------------------------------------
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,
-        validation_alias=_alias("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        validation_alias=_alias("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="OTLP/HTTP base URL; traces go to <base>/v1/traces (OTel spec).",
+    )
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        default=None,
+        validation_alias=_alias("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+        description="Full OTLP/HTTP traces URL, used as given; wins over the base endpoint.",
     )
     otel_exporter_otlp_headers: SecretStr | None = Field(
         default=None, validation_alias=_alias("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
@@ -165,6 +171,16 @@ class Settings(BaseSettings):
         default=0.0, ge=0, le=1, validation_alias=_alias("SENTRY_TRACES_SAMPLE_RATE", "GLOWOPS_SENTRY_TRACES_SAMPLE_RATE")
     )
     sentry_rate_limit_per_minute: int = Field(default=10, gt=0, description="Events per fingerprint.")
+    sentry_auth_token: SecretStr | None = Field(
+        default=None, validation_alias=_alias("SENTRY_AUTH_TOKEN"),
+        description="For `glowops release` (sentry-cli).",
+    )
+    sentry_org: str | None = Field(default=None, validation_alias=_alias("SENTRY_ORG"))
+    sentry_project: str | None = Field(default=None, validation_alias=_alias("SENTRY_PROJECT"))
+    sentry_url: str | None = Field(
+        default=None, validation_alias=_alias("SENTRY_URL"),
+        description="Self-hosted Sentry; default sentry.io.",
+    )
 
     # --- alert channels (spec names) -----------------------------------------------------
     error_notify_webhook: str | None = Field(default=None, validation_alias=_alias("ERROR_NOTIFY_WEBHOOK"))
@@ -191,6 +207,13 @@ class Settings(BaseSettings):
     alertmanager_version: str = Field(default="0.25", description="Version the exported config targets.")
     oncall_file: Path | None = Field(default=None, description="YAML file of the escalation chain.")
     external_url: str = Field(default="http://127.0.0.1:8000", description="Base of links in alerts.")
+    alert_runbook_base_url: str = Field(
+        default="https://github.com/prisma-glow/glowops/blob/main",
+        description="Runbook links in alerts are <base>/docs/runbooks/alerts/<AlertName>.md.",
+    )
+    alert_dashboard_base_url: str = Field(
+        default="http://127.0.0.1:3000", description="Grafana base; alert dashboard links are <base>/d/<uid>."
+    )
 
     # --- health -------------------------------------------------------------------------------
     health_check_timeout_seconds: float = Field(default=2.0, gt=0)
@@ -199,6 +222,17 @@ class Settings(BaseSettings):
     health_failure_ttl_seconds: float = Field(default=1.0, ge=0)
     disk_warn_percent: float = Field(default=80.0, gt=0, le=100)
     disk_fail_percent: float = Field(default=90.0, gt=0, le=100)
+    health_openai_ttl_seconds: float = Field(
+        default=60.0, ge=0, description="Cache of the OpenAI check (longer: each probe spends API quota)."
+    )
+    health_supabase_critical: bool = Field(
+        default=False, description="A failing Supabase check makes /health/ready and /dependencies 503."
+    )
+    monitor_health_interval_seconds: float = Field(default=30.0, gt=0, description="glowops monitor: /health")
+    monitor_db_interval_seconds: float = Field(default=60.0, gt=0, description="glowops monitor: /health/db.")
+    monitor_dependencies_interval_seconds: float = Field(
+        default=120.0, gt=0, description="glowops monitor: /health/dependencies."
+    )
 
     # --- embedded alerting ----------------------------------------------------------------
     scrape_interval_seconds: float = Field(default=15.0, gt=0)
@@ -236,6 +270,8 @@ class Settings(BaseSettings):
         "embedding_alert_webhook",
         "supabase_url",
         "otel_exporter_otlp_endpoint",
+        "otel_exporter_otlp_traces_endpoint",
+        "sentry_url",
         "openai_base_url",
         "external_url",
         "pagerduty_events_url",
@@ -289,6 +325,15 @@ class Settings(BaseSettings):
         specific = {"gateway": self.gateway_sentry_dsn, "web": self.web_sentry_dsn}.get(self.service_name)
         chosen = specific or self.sentry_dsn
         return chosen.get_secret_value() if chosen else None
+
+    @property
+    def effective_otlp_traces_endpoint(self) -> str | None:
+        """Where spans are posted: the traces endpoint as given, else ``<base>/v1/traces``."""
+        if self.otel_exporter_otlp_traces_endpoint:
+            return self.otel_exporter_otlp_traces_endpoint
+        if self.otel_exporter_otlp_endpoint:
+            return self.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+        return None
 
     @property
     def uses_postgres(self) -> bool:
@@ -370,6 +415,11 @@ def load_settings(**overrides: Any) -> Settings:
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     return load_settings()
+
+
+def child_environment(**extra: str) -> dict[str, str]:
+    """The environment for a child process (sentry-cli...): this process's, plus ``extra``."""
+    return {**os.environ, **extra}
 
 
 def environ_flag(name: str) -> bool:

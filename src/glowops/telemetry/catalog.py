@@ -125,7 +125,43 @@ CATALOG: tuple[MetricSpec, ...] = (
     MetricSpec("glowops_probe_success", "gauge", "1 when the synthetic probe succeeded.", ("target",)),
     MetricSpec("glowops_probe_duration_seconds", "gauge", "Duration of the last synthetic probe.", ("target",),
                unit="seconds"),
+    # --- embedded alerting (issue 7) ---------------------------------------------------------
+    MetricSpec("glowops_alert_evaluations", "counter", "Rule evaluation cycles of the embedded engine."),
+    MetricSpec("glowops_alert_evaluation_duration_seconds", "histogram",
+               "Time to evaluate the whole rule catalog once and dispatch its alerts.", unit="seconds",
+               buckets=CHECK_BUCKETS),
+    MetricSpec("glowops_notifications", "counter",
+               "Notification delivery attempts by channel and outcome (sent, failed, dead_lettered).",
+               ("channel", "outcome")),
+    MetricSpec("glowops_outbox_depth", "gauge", "Notifications stored in the outbox and not yet delivered."),
+    MetricSpec("glowops_alerts", "gauge", "Alerts of the embedded engine by state and severity.",
+               ("state", "severity")),
 )
+
+@dataclass(frozen=True, slots=True)
+class SpecAlias:
+    """A call from the spec whose value unit or fixed labels differ from the catalogued metric.
+
+    The spec passes milliseconds and hours (``metrics.histogram("assistant.response_time",
+    duration_ms)``); Prometheus wants seconds. Calls by the spec's dotted name take the spec's
+    unit and are converted; calls by the Prometheus name take the base unit.
+    """
+
+    spec_name: str
+    metric: str  # Prometheus name of the catalogued metric
+    scale: float = 1.0  # multiplies the value the spec passes into the base unit
+    spec_unit: str = ""  # the unit the spec passes (for docs/metrics.md)
+    fixed_tags: tuple[tuple[str, str], ...] = ()
+
+
+SPEC_ALIASES: tuple[SpecAlias, ...] = (
+    SpecAlias("assistant.response_time", "assistant_response_time_seconds", 0.001, "milliseconds"),
+    SpecAlias("documents.extract_time", "documents_stage_duration_seconds", 0.001, "milliseconds",
+              (("stage", "extract"),)),
+    SpecAlias("approvals.decision_time", "approvals_decision_time_seconds", 3600.0, "hours"),
+)
+ALIAS_BY_SPEC_NAME: dict[str, SpecAlias] = {a.spec_name: a for a in SPEC_ALIASES}
+
 
 BY_NAME: dict[str, MetricSpec] = {m.name: m for m in CATALOG}
 BY_SPEC_NAME: dict[str, MetricSpec] = {m.spec_name: m for m in CATALOG if m.spec_name}

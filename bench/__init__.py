@@ -1,0 +1,1 @@
+"""glowops benchmarks: in-process figures printed as ratios against baselines run alongside."""

@@ -1,0 +1,158 @@
+"""µs per request in-process with tracing and error tracking on: glowops vs bare vs the usual stack.
+
+- bare: FastAPI, one route with a path parameter (as in ``bench_http``).
+- glowops: ``glowops.instrument`` with everything on: request IDs, JSON access line with
+  redaction, RED metrics, one SERVER span per request sampled at 100 % and exported through
+  the bounded queue and the redacting exporter to an OTLP exporter that encodes each batch
+  to protobuf and discards it, and Sentry initialised with a DSN to a local null endpoint.
+- usual: asgi-correlation-id + prometheus-fastapi-instrumentator + a structlog access-log
+  BaseHTTPMiddleware + OpenTelemetry's FastAPI instrumentation (same null OTLP exporter,
+  BatchSpanProcessor).
+- usual+sentry: the usual stack with Sentry as the spec configures it (default and
+  auto-enabled integrations, ``traces_sample_rate=1.0``), DSN to the null endpoint.
+
+Sentry has one global client and its FastAPI/Starlette integrations patch classes process-wide,
+so the run has two phases: (1) bare, glowops, usual interleaved, with glowops' Sentry set-up
+(no patching); (2) Sentry re-initialised the usual way, then bare and usual+sentry interleaved.
+Every ratio is against the bare figure of its own phase. Run: ``python -m bench.bench_full``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import threading
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from bench.bench_http import ASGIApp, _devnull, _time, bare_app, usual_app
+
+
+class NullOTLPExporter(SpanExporter):
+    """Encodes each batch exactly as the OTLP/HTTP exporter does, then drops the bytes."""
+
+    def __init__(self) -> None:
+        self.spans = 0
+        self.bytes = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        payload = encode_spans(spans).SerializePartialToString()
+        self.spans += len(spans)
+        self.bytes += len(payload)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+
+class _NullSentry(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+
+def null_sentry() -> str:
+    """A local endpoint accepting Sentry envelopes; returns its DSN."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NullSentry)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://benchkey@127.0.0.1:{server.server_address[1]}/1"
+
+
+def glowops_full_app(dsn: str, exporter: NullOTLPExporter) -> tuple[ASGIApp, Any]:
+    import glowops
+    from glowops.settings import Settings
+    from glowops.telemetry import errors
+    from glowops.telemetry.server_span import ServerSpanHook
+    from glowops.telemetry.tracing import build_provider
+
+    settings = Settings(sentry_dsn=dsn, sentry_release="bench", otel_traces_sampler="always_on")
+    tracing = build_provider(settings, exporter=exporter)
+    app = bare_app()
+    glowops.instrument(app, settings, log_stream=_devnull, tracer=ServerSpanHook(tracing.tracer()),
+                       error_reporter=errors.setup_error_tracking(settings), health=False)
+    return app, tracing
+
+
+def usual_otel_app(exporter: NullOTLPExporter) -> tuple[ASGIApp, TracerProvider]:
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    app = usual_app()
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider)
+    return app, provider
+
+
+def _interleave(apps: dict[str, ASGIApp], rounds: int, requests: int) -> dict[str, float]:
+    samples: dict[str, list[float]] = {name: [] for name in apps}
+
+    async def go() -> None:
+        for app in apps.values():
+            await _time(app, 200)
+        for _ in range(rounds):
+            for name, app in apps.items():
+                samples[name].append(await _time(app, requests))
+
+    asyncio.run(go())
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def run(rounds: int, requests: int) -> dict[str, tuple[float, float]]:
+    """{stack: (median µs/request, ratio to the bare app of the same phase)}."""
+    import sentry_sdk
+
+    dsn = null_sentry()
+    glowops_exporter, usual_exporter = NullOTLPExporter(), NullOTLPExporter()
+    glowops_app, glowops_tracing = glowops_full_app(dsn, glowops_exporter)
+    usual, usual_provider = usual_otel_app(usual_exporter)
+    phase1 = _interleave({"bare": bare_app(), "glowops": glowops_app, "usual": usual}, rounds, requests)
+    glowops_tracing.processor.force_flush()
+
+    sentry_sdk.get_client().close(timeout=2)
+    sentry_sdk.init(dsn=dsn, traces_sample_rate=1.0)  # the spec's configuration
+    usual_sentry, usual_sentry_provider = usual_otel_app(NullOTLPExporter())
+    phase2 = _interleave({"bare": bare_app(), "usual+sentry": usual_sentry}, rounds, requests)
+    sentry_sdk.flush(timeout=5)
+    sentry_sdk.get_client().close(timeout=2)
+    for provider in (usual_provider, usual_sentry_provider):
+        provider.shutdown()
+    glowops_tracing.provider.shutdown()
+    spans = glowops_exporter.spans
+    per_span = glowops_exporter.bytes / max(spans, 1)
+    print(f"glowops spans encoded: {spans} for {rounds * requests + 200} requests "
+          f"({per_span:.0f} bytes/span); "
+          f"usual spans encoded: {usual_exporter.spans}")
+    results = {name: (value, value / phase1["bare"]) for name, value in phase1.items()}
+    results["bare (phase 2)"] = (phase2["bare"], 1.0)
+    results["usual+sentry"] = (phase2["usual+sentry"], phase2["usual+sentry"] / phase2["bare"])
+    # against a bare app without Sentry's process-wide patching (the figure a user compares)
+    results["usual+sentry/b1"] = (phase2["usual+sentry"], phase2["usual+sentry"] / phase1["bare"])
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--requests", type=int, default=3000)
+    args = parser.parse_args(argv)
+    results = run(args.rounds, args.requests)
+    print(f"{'stack':<16}{'µs/request':>12}{'x bare':>9}   ({args.rounds} rounds x {args.requests} requests)")
+    for name, (value, ratio) in results.items():
+        print(f"{name:<16}{value:>12.1f}{ratio:>8.2f}x")
+
+
+if __name__ == "__main__":
+    main()

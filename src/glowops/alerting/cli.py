@@ -1,0 +1,148 @@
+"""``glowops alerts``: export the rule catalog for Prometheus and Alertmanager, and its docs.
+
+Other alerting modules add their commands (status, history, silence, ack, test-notify,
+outbox) to the same group: they import :data:`app` and decorate, and their module name goes
+into :data:`COMMAND_MODULES` so that ``glowops alerts --help`` lists them::
+
+    from glowops.alerting.cli import app
+
+    @app.command("status")
+    def status() -> None: ...
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from glowops.settings import load_settings
+
+app = typer.Typer(
+    help="Alert rules: export them for Prometheus/Alertmanager, document them, run the embedded engine.",
+    no_args_is_help=True,
+)
+
+# Modules that register more commands on `app` (imported at the end of this file).
+COMMAND_MODULES: tuple[str, ...] = ("glowops.alerting.ops_cli",)
+
+
+@app.command("export")
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the files into (created).")],
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            "--time-scale",
+            min=1.0,
+            help="Divide every window, `for` and interval by this (drills and tests).",
+        ),
+    ] = 1.0,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="host:port Prometheus scrapes /metrics on (default: the ops port or the gateway port).",
+        ),
+    ] = None,
+    alertmanager: Annotated[
+        str, typer.Option("--alertmanager", help="host:port of the Alertmanager Prometheus sends alerts to.")
+    ] = "127.0.0.1:9093",
+    check: Annotated[
+        bool, typer.Option("--check", help="Run promtool and amtool on the result (when they are installed).")
+    ] = False,
+) -> None:
+    """Write Prometheus rules, prometheus.yml, promtool tests and alertmanager.yml.
+
+    Examples:
+
+        glowops alerts export --out deploy/prometheus --check
+
+        glowops alerts export --out /tmp/drill --time-scale 60 --target 127.0.0.1:8000
+
+    alertmanager.yml and ops_token hold secrets and are written with mode 0600.
+    """
+    from glowops.alerting.export import write_bundle
+
+    settings = load_settings()
+    bundle = write_bundle(out, settings, time_scale=time_scale, target=target, alertmanager=alertmanager)
+    for warning in bundle.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    for name, path in bundle.files.items():
+        typer.echo(f"wrote {path}" + ("  (0600)" if name in ("alertmanager.yml", "ops_token") else ""))
+    if check:
+        failures = _check(out, sorted(n for n in bundle.files if n.startswith("rule_tests_")))
+        if failures:
+            raise typer.Exit(1)
+
+
+def _check(out: Path, test_files: list[str]) -> int:
+    """Run the real validators over the bundle; the number of failures."""
+    commands = [
+        ["promtool", "check", "config", "prometheus.yml"],
+        ["amtool", "check-config", "alertmanager.yml"],
+    ]
+    if test_files:
+        commands.append(["promtool", "test", "rules", *test_files])
+    failures = 0
+    for command in commands:
+        if shutil.which(command[0]) is None:
+            typer.echo(f"skipped: {command[0]} is not installed", err=True)
+            continue
+        result = subprocess.run(command, cwd=out, capture_output=True, text=True, check=False)
+        status = "ok" if result.returncode == 0 else "FAILED"
+        typer.echo(f"{status}: {' '.join(command)}")
+        if result.returncode != 0:
+            failures += 1
+            typer.echo(result.stdout + result.stderr, err=True)
+    return failures
+
+
+@app.command("docs")
+def docs(
+    out: Annotated[Path | None, typer.Option("--out", help="Write the page here instead of stdout.")] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when --out differs from the catalog.")
+    ] = False,
+) -> None:
+    """Print docs/alerts.md (the rule table, routing, how to run the stack) from the catalog.
+
+    Examples:
+
+        glowops alerts docs --out docs/alerts.md
+
+        glowops alerts docs --out docs/alerts.md --check
+    """
+    from glowops.alerting.docs import render_markdown
+    from glowops.alerting.export import catalog_from_settings
+
+    text = render_markdown(catalog_from_settings(load_settings()))
+    if out is None:
+        sys.stdout.write(text)
+        return
+    if check:
+        current = out.read_text(encoding="utf-8") if out.exists() else ""
+        if current != text:
+            typer.echo(f"{out} is out of date: run `glowops alerts docs --out {out}`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{out} is up to date")
+        return
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {out}")
+
+
+def _load_command_modules() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:  # the module exists but something it needs does not
+                raise
+
+
+_load_command_modules()

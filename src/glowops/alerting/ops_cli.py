@@ -1,0 +1,311 @@
+"""``glowops alerts status | history | silence | ack | test-notify | outbox``: operate the embedded alerting.
+
+The commands read and write the alerting state file (``<data_dir>/alerting.db``), so they
+work while the service runs: a silence or an acknowledgement takes effect at its next
+evaluation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from glowops.alerting.cli import app
+from glowops.alerting.durations import parse_duration
+from glowops.alerting.outbox import Outbox
+from glowops.alerting.state import StateStore, parse_matcher, state_path
+from glowops.settings import load_settings
+
+silence_app = typer.Typer(help="Mute alerts matching label matchers for a while.", no_args_is_help=True)
+app.add_typer(silence_app, name="silence")
+
+
+def _open() -> tuple[StateStore, Outbox]:
+    settings = load_settings()
+    path = state_path(settings)
+    state = StateStore.open(path)
+    return state, Outbox(state.db)
+
+
+def _when(t: float | None) -> str:
+    if t is None:
+        return "-"
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@app.command("status")
+def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """Firing and pending alerts, silences, escalations and the outbox.
+
+    Examples:
+
+        glowops alerts status
+
+        glowops alerts status --json | jq '.alerts[] | select(.state == "firing")'
+    """
+    from glowops.alerting.service import ENGINE_STATE_KEY
+
+    state, outbox = _open()
+    now = time.time()
+    alerts = [a for a in state.get(ENGINE_STATE_KEY, []) or [] if a["state"] in ("pending", "firing")]
+    silences = state.silences(now)
+    escalations = []
+    if state.db.execute("SELECT name FROM sqlite_master WHERE name = 'escalations'").fetchone():
+        escalations = state.db.execute(
+            "SELECT alertname, priority, level, stopped FROM escalations"
+        ).fetchall()
+    report: dict[str, Any] = {
+        "alerts": alerts,
+        "silences": [{"id": s.id, "matchers": s.describe(), "ends_at": s.ends_at} for s in silences],
+        "escalations": [
+            dict(zip(("alertname", "priority", "level", "stopped"), e, strict=True)) for e in escalations
+        ],
+        "outbox": {"pending": outbox.depth(), "dead": len(outbox.messages("dead", limit=10_000))},
+    }
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    if not alerts:
+        typer.echo("No alerts pending or firing.")
+    for a in sorted(alerts, key=lambda a: (a["state"], a["rule"])):
+        labels = a["labels"]
+        since = _when((a.get("fired_at") or a["active_at"]) / 1000)
+        typer.echo(
+            f"{a['state'].upper():8} {a['rule']:32} {labels.get('severity', ''):8} "
+            f"{labels.get('priority', ''):3} since {since}  {a['annotations'].get('summary', '')}"
+        )
+    for s in report["silences"]:
+        typer.echo(f"silence {s['id']}: {s['matchers']} until {_when(s['ends_at'])}")
+    for e in report["escalations"]:
+        typer.echo(
+            f"escalation {e['alertname']} ({e['priority']}): level {e['level']}"
+            + (f", stopped: {e['stopped']}" if e["stopped"] else "")
+        )
+    typer.echo(f"outbox: {report['outbox']['pending']} pending, {report['outbox']['dead']} dead letter(s)")
+
+
+@app.command("history")
+def history(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many state changes.")] = 30,
+    alert: Annotated[str | None, typer.Option("--alert", help="Only this alert name.")] = None,
+) -> None:
+    """Alert state changes (pending, firing, inactive = resolved), newest first.
+
+    Examples:
+
+        glowops alerts history -n 100
+
+        glowops alerts history --alert HighErrorRate
+    """
+    state, _ = _open()
+    rows = state.history(limit, alert)
+    if not rows:
+        typer.echo("No alert history yet.")
+    for row in rows:
+        shown = "resolved" if row["state"] == "inactive" else row["state"]
+        typer.echo(
+            f"{_when(row['at'])}  {shown:8} {row['alertname']:32} {row['severity']:8} {row['summary']}"
+        )
+
+
+@silence_app.command("add")
+def silence_add(
+    matchers: Annotated[
+        list[str], typer.Argument(help='Label matchers: alertname=X, severity=~"warning|info".')
+    ],
+    duration: Annotated[str, typer.Option("--duration", "-d", help="How long: 30m, 2h, 1d.")] = "2h",
+    comment: Annotated[str, typer.Option("--comment", "-c", help="Why (shown in status).")] = "",
+    by: Annotated[str | None, typer.Option("--by", help="Who (default: your user name).")] = None,
+) -> None:
+    """Silence alerts matching every matcher for a while.
+
+    Examples:
+
+        glowops alerts silence add alertname=BackupStale -d 4h -c "storage migration"
+
+        glowops alerts silence add family=indexing 'severity=~"warning|info"' -d 30m
+    """
+    try:
+        parsed = [parse_matcher(m) for m in matchers]
+        seconds = parse_duration(duration)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    state, _ = _open()
+    now = time.time()
+    sid = state.add_silence(parsed, now, now + seconds, by or getpass.getuser(), comment)
+    typer.echo(f"silence {sid} active until {_when(now + seconds)}")
+
+
+@silence_app.command("list")
+def silence_list(
+    all_: Annotated[bool, typer.Option("--all", help="Include expired silences.")] = False,
+) -> None:
+    """Active silences (or all of them)."""
+    state, _ = _open()
+    now = time.time()
+    silences = state.silences(None if all_ else now)
+    if not silences:
+        typer.echo("No silences.")
+    for s in silences:
+        mark = "active " if s.active(now) else "expired"
+        typer.echo(f"{s.id} {mark} {s.describe()} until {_when(s.ends_at)} by {s.created_by}: {s.comment}")
+
+
+@silence_app.command("expire")
+def silence_expire(silence_id: Annotated[str, typer.Argument(help="The id `silence list` shows.")]) -> None:
+    """End a silence now."""
+    state, _ = _open()
+    if not state.expire_silence(silence_id, time.time()):
+        typer.echo(f"no active silence {silence_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"silence {silence_id} expired")
+
+
+@app.command("ack")
+def ack(
+    alertname: Annotated[str, typer.Argument(help="The alert to acknowledge (as in `status`).")],
+    fingerprint: Annotated[str | None, typer.Option("--fingerprint", help="Only this instance.")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who (default: your user name).")] = None,
+    comment: Annotated[str, typer.Option("--comment", "-c")] = "",
+) -> None:
+    """Acknowledge a firing alert: stops its escalation and acknowledges the PagerDuty incident.
+
+    Examples:
+
+        glowops alerts ack HighErrorRate -c "looking into it"
+    """
+    from glowops.alerting.service import ENGINE_STATE_KEY
+
+    state, _ = _open()
+    firing = [
+        a for a in state.get(ENGINE_STATE_KEY, []) or [] if a["state"] == "firing" and a["rule"] == alertname
+    ]
+    if not firing:
+        typer.echo(
+            f"warning: {alertname} is not firing now; the acknowledgement is recorded anyway", err=True
+        )
+    state.add_ack(alertname, fingerprint, time.time(), by or getpass.getuser(), comment)
+    typer.echo(f"acknowledged {alertname}" + (f" ({fingerprint})" if fingerprint else ""))
+
+
+@app.command("test-notify")
+def test_notify(
+    channel: Annotated[
+        str,
+        typer.Argument(
+            help="pagerduty, slack, teams, email, error_webhook, telemetry_webhook, "
+            "rate_limit_webhook or embedding_webhook."
+        ),
+    ],
+) -> None:
+    """Send a test notification through CHANNEL now and report what the receiver answered.
+
+    The message goes through the outbox like any other (a failure is retried by the service).
+
+    Examples:
+
+        glowops alerts test-notify slack
+
+        GLOWOPS_SMTP_HOST=127.0.0.1 glowops alerts test-notify email
+    """
+    import httpx
+
+    from glowops.alerting.delivery import Deliverer
+    from glowops.alerting.notify.base import build_notifiers
+
+    settings = load_settings()
+    _, outbox = _open()
+    now = time.time()
+    key = f"test-{channel}-{int(now * 1000)}"
+    runbook = f"{settings.alert_runbook_base_url.rstrip('/')}/docs/runbooks/alerts/README.md"
+    labels = {"alertname": "GlowopsTestNotification", "severity": "info", "service": settings.service_name}
+    annotations = {
+        "summary": "Test notification from glowops",
+        "runbook_url": runbook,
+        "description": f"Sent by `glowops alerts test-notify {channel}`; no action needed.",
+    }
+    payload = {
+        "kind": "test",
+        "receiver": channel,
+        "status": "firing",
+        "group_key": f"test:{channel}",
+        "group_labels": {"alertname": labels["alertname"]},
+        "common_labels": labels,
+        "common_annotations": annotations,
+        "external_url": settings.external_url,
+        "dedup_key": f"glowops-test-{channel}",
+        "idempotency_key": key,
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": labels,
+                "annotations": annotations,
+                "startsAt": _when(now),
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": settings.external_url,
+                "fingerprint": "test",
+            }
+        ],
+    }
+
+    async def send() -> list[tuple[str, str]]:
+        outcomes: list[tuple[str, str]] = []
+        async with httpx.AsyncClient(timeout=10) as client:
+            notifiers = build_notifiers(settings, client)
+            if channel not in notifiers or channel == "webhook":
+                configured = ", ".join(sorted(c for c in notifiers if c != "webhook")) or "none"
+                typer.echo(f"channel {channel!r} is not configured (configured: {configured})", err=True)
+                raise typer.Exit(2)
+            outbox.enqueue(channel, payload, key, now)
+            deliverer = Deliverer(
+                outbox, {channel: notifiers[channel]}, on_outcome=lambda c, o: outcomes.append((c, o))
+            )
+            await deliverer.run_once(now)
+        return outcomes
+
+    asyncio.run(send())
+    message = next(m for m in outbox.messages(limit=100) if m.idempotency_key == key)
+    if message.status == "sent":
+        typer.echo(f"sent to {channel} (idempotency key {key})")
+        return
+    typer.echo(f"{channel}: {message.status}: {message.last_error}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command("outbox")
+def outbox_command(
+    dead: Annotated[bool, typer.Option("--dead", help="Show only dead letters.")] = False,
+    requeue: Annotated[
+        int | None, typer.Option("--requeue", help="Put this dead letter back in the queue.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 30,
+) -> None:
+    """Notifications waiting, sent and dead-lettered (4xx answers, or undelivered for 24 h).
+
+    Examples:
+
+        glowops alerts outbox --dead
+
+        glowops alerts outbox --requeue 42
+    """
+    _, box = _open()
+    if requeue is not None:
+        if not box.requeue(requeue, time.time()):
+            typer.echo(f"no dead letter with id {requeue}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"message {requeue} queued again")
+        return
+    messages = box.messages("dead" if dead else None, limit)
+    typer.echo(f"{box.depth()} pending, {len(box.messages('dead', limit=10_000))} dead letter(s)")
+    for m in messages:
+        title = m.payload.get("common_labels", {}).get("alertname", "")
+        typer.echo(
+            f"#{m.id:<5} {m.status:7} {m.channel:18} attempts={m.attempts} {title} "
+            f"created {_when(m.created_at)}" + (f"  last error: {m.last_error}" if m.last_error else "")
+        )

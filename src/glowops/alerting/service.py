@@ -1,0 +1,233 @@
+"""The embedded alerting service: sampler, rule engine, dispatcher, escalation and delivery in one loop.
+
+In the app lifespan (``instrument()`` does this when ``settings.embedded_alerting`` is on)::
+
+    alerting = start_embedded_alerting(settings, registry)
+    await alerting.start()
+    ...
+    await alerting.stop()
+
+Every ``scrape_interval_seconds`` the registry is sampled; every
+``evaluation_interval_seconds`` the catalog is evaluated and the dispatcher and escalator
+turn alerts into outbox messages; the outbox is drained continuously (retries as they fall
+due). Samples, alert state, groups and the outbox live in ``data_dir/alerting.db``, so a
+restart keeps history, pending ``for`` clocks, and undelivered notifications.
+
+The clock is injectable (``clock``): tests drive :meth:`EmbeddedAlerting.tick` with their own time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from glowops.alerting.delivery import Deliverer, OutcomeHook, count_in_metrics
+from glowops.alerting.dispatch import Dispatcher, Timings
+from glowops.alerting.engine import EvaluationResult, RuleEngine
+from glowops.alerting.notify.base import Notifier, build_notifiers
+from glowops.alerting.oncall import Escalator, load_policy
+from glowops.alerting.outbox import Outbox, connect
+from glowops.alerting.sampler import Sampler
+from glowops.alerting.state import StateStore, state_path
+from glowops.alerting.tsdb import TSDB
+from glowops.settings import Settings
+
+log = logging.getLogger("glowops.alerting.service")
+
+ENGINE_STATE_KEY = "engine.alerts"
+
+
+@dataclass
+class CycleReport:
+    """What one tick did (for tests and the benchmark)."""
+
+    sampled: int = 0
+    evaluated: bool = False
+    enqueued: int = 0
+    delivered: int = 0
+    seconds: float = 0.0
+
+
+def _default_redactor(settings: Settings) -> Callable[[Any], Any]:
+    from glowops.redaction import default_policy
+
+    policy = default_policy(settings)
+    return policy.redact
+
+
+class EmbeddedAlerting:
+    """Owns the store, engine, outbox and notifiers of one process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: CollectorRegistry = REGISTRY,
+        *,
+        catalog: Any = None,
+        clock: Callable[[], float] = time.time,
+        notifiers: Mapping[str, Notifier] | None = None,
+        timings: Timings | None = None,
+        on_outcome: OutcomeHook = count_in_metrics,
+        record_metrics: bool = True,
+        flush_interval: float = 60.0,
+    ) -> None:
+        from glowops.alerting.export import catalog_from_settings
+
+        self.settings = settings
+        self.clock = clock
+        self.catalog = catalog if catalog is not None else catalog_from_settings(settings)
+        self.db: sqlite3.Connection = connect(state_path(settings))
+        self.state = StateStore(self.db)
+        self.outbox = Outbox(self.db)
+        retention_ms = round(settings.sample_retention_hours * 3600 * 1000)
+        now = clock()
+        self.store = TSDB.load(self.db, retention_ms, round(now * 1000))
+        self.engine = RuleEngine(self.catalog, self.store)
+        self.engine.restore(self.state.get(ENGINE_STATE_KEY, []) or [])
+        target = {
+            "job": getattr(self.catalog, "job", "glowops-gateway"),
+            "instance": f"{settings.host}:{settings.port}",
+        }
+        self.sampler = Sampler(registry, self.store, target)
+        self._client: httpx.AsyncClient | None = None
+        self.notifiers: Mapping[str, Notifier]
+        if notifiers is None:
+            self._client = httpx.AsyncClient(timeout=10.0)
+            self.notifiers = build_notifiers(settings, self._client)
+        else:
+            self.notifiers = notifiers
+        redact = _default_redactor(settings)
+        self.dispatcher = Dispatcher(
+            self.db,
+            self.outbox,
+            self.state,
+            [c for c in self.notifiers if c != "webhook"],
+            timings=timings,
+            redact=redact,
+            external_url=settings.external_url,
+        )
+        policy = load_policy(settings.oncall_file)
+        self.escalator = (
+            Escalator(self.db, self.outbox, self.state, policy, settings.external_url, redact)
+            if policy
+            else None
+        )
+        self.deliverer = Deliverer(self.outbox, self.notifiers, on_outcome=on_outcome)
+        self.record_metrics = record_metrics
+        self.flush_interval = flush_interval
+        self._next_scrape = 0.0
+        self._next_eval = 0.0
+        self._next_flush = now + flush_interval
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self.last_result: EvaluationResult | None = None
+
+    # --- one step -------------------------------------------------------------------------------------
+    async def tick(self, now: float | None = None) -> CycleReport:
+        """Sample, evaluate and dispatch when due, then deliver what the outbox holds."""
+        now = self.clock() if now is None else now
+        report = CycleReport()
+        started = time.perf_counter()
+        t_ms = round(now * 1000)
+        if now >= self._next_scrape:
+            report.sampled = self.sampler.sample(t_ms)
+            self._next_scrape = now + self.settings.scrape_interval_seconds
+        if now >= self._next_eval:
+            self._next_eval = now + self.settings.evaluation_interval_seconds
+            report.enqueued = self.evaluate(now)
+            report.evaluated = True
+        for ack in self.state.unnotified_acks():
+            report.enqueued += len(self.dispatcher.acknowledge(ack.alertname, now))
+            self.state.mark_ack_notified(ack.id)
+        if now >= self._next_flush:
+            self.flush(now)
+        report.seconds = time.perf_counter() - started
+        delivery = await self.deliverer.run_once(now)
+        report.delivered = delivery.sent
+        if self.record_metrics:
+            from glowops.telemetry.metrics import metrics
+
+            metrics.gauge("glowops_outbox_depth", self.outbox.depth())
+        return report
+
+    def evaluate(self, now: float) -> int:
+        """One evaluation of the catalog, then dispatch and escalation; messages enqueued."""
+        started = time.perf_counter()
+        result = self.engine.evaluate(round(now * 1000))
+        self.last_result = result
+        self.state.put(ENGINE_STATE_KEY, self.engine.snapshot())
+        alerts = list(result.alerts)
+        enqueued = len(self.dispatcher.process(alerts, now))
+        if self.escalator is not None:
+            enqueued += len(self.escalator.process(alerts, now))
+        if self.record_metrics:
+            self._metrics(result, time.perf_counter() - started)
+        return enqueued
+
+    def _metrics(self, result: EvaluationResult, seconds: float) -> None:
+        from glowops.telemetry.metrics import metrics
+
+        metrics.counter("glowops_alert_evaluations")
+        metrics.histogram("glowops_alert_evaluation_duration_seconds", seconds)
+        counts: dict[tuple[str, str], int] = {
+            (state, sev): 0 for state in ("pending", "firing") for sev in ("critical", "warning", "info")
+        }
+        for alert in result.alerts:
+            key = (alert.state, alert.labels.get("severity", ""))
+            if key in counts:
+                counts[key] += 1
+        for (state, severity), count in counts.items():
+            metrics.gauge("glowops_alerts", count, tags={"state": state, "severity": severity})
+
+    def flush(self, now: float) -> None:
+        """Persist new samples, drop expired ones."""
+        self.store.apply_retention(round(now * 1000))
+        self.store.flush(self.db)
+        self.store.prune(self.db)
+        self.outbox.purge_sent(now - 7 * 86400)
+        self._next_flush = now + self.flush_interval
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Run the loop in the background until :meth:`stop`."""
+        if self._task is None:
+            self._stopping.clear()
+            self._task = asyncio.create_task(self._run(), name="glowops-embedded-alerting")
+
+    async def _run(self) -> None:
+        step = min(1.0, self.settings.scrape_interval_seconds, self.settings.evaluation_interval_seconds)
+        while not self._stopping.is_set():
+            try:
+                await self.tick()
+            except Exception:  # the loop must survive a bad cycle; the next one retries
+                log.exception("embedded alerting cycle failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=step)
+
+    async def stop(self) -> None:
+        """Stop the loop, persist samples and state, close connections."""
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        try:
+            self.flush(self.clock())
+            self.state.put(ENGINE_STATE_KEY, self.engine.snapshot())
+        finally:
+            if self._client is not None:
+                await self._client.aclose()
+            self.db.close()
+
+
+def start_embedded_alerting(settings: Settings, registry: CollectorRegistry = REGISTRY) -> EmbeddedAlerting:
+    """Build the embedded alerting service for an app (call ``await .start()`` in the lifespan)."""
+    return EmbeddedAlerting(settings, registry)

@@ -1,0 +1,453 @@
+"""``glowops backup``: run, list, check, prune, verify and restore backups.
+
+Examples::
+
+    glowops backup run                          # custom-format pg_dump of DATABASE_URL
+    glowops backup run --format directory --jobs 4 --globals
+    glowops backup list --json
+    glowops backup status                       # exits 1 when the newest good backup is > 26 h old
+    glowops backup verify                       # checksum + TOC + restore drill of the newest backup
+    glowops backup prune --dry-run
+    glowops backup restore 20250101T020000Z-ab12 --to postgresql://postgres@127.0.0.1/restored
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from glowops.backup.errors import BackupError
+from glowops.backup.manifest import Manifest
+from glowops.backup.progress import human_bytes
+from glowops.backup.retention import plan_retention
+from glowops.backup.status import MAX_AGE_HOURS, StoreStatus, policy_of, retention_items, summarize
+from glowops.backup.store import BackupStore, LocalStore, open_store
+from glowops.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="Backups that are proven by restoring them: run, list, status, prune, verify, restore, schedule.",
+    no_args_is_help=True,
+)
+
+JobsOpt = Annotated[
+    int, typer.Option("--jobs", "-j", min=1, max=64, help="Parallel pg_restore/pg_dump jobs.")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"glowops backup: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _interrupt_on_sigterm() -> None:
+    """Treat SIGTERM (cron timeout, Kubernetes eviction) like Ctrl-C, so the run is recorded as
+    failed ("interrupted") and pg_dump is stopped, instead of vanishing mid-write."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread (tests)
+        signal.signal(signal.SIGTERM, handler)
+
+
+def _context() -> tuple[Settings, BackupStore]:
+    settings = load_settings()
+    try:
+        return settings, open_store(settings)
+    except Exception as err:
+        _fail(f"cannot open the backup store: {err}")
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h ago"
+    return f"{seconds / 86400:.1f} days ago"
+
+
+@app.command("run")
+def run(
+    fmt: Annotated[
+        str, typer.Option("--format", "-F", help="custom (one file) or directory (parallel).")
+    ] = "custom",
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, max=64, help="pg_dump jobs (directory format).")
+    ] = 1,
+    include_globals: Annotated[
+        bool,
+        typer.Option(
+            "--globals",
+            help="Also dump roles/tablespaces (pg_dumpall --globals-only, without password hashes).",
+        ),
+    ] = False,
+    database_url: Annotated[str | None, typer.Option("--database-url", help="Default: DATABASE_URL.")] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Back up the database (PostgreSQL via pg_dump, SQLite via its online backup API).
+
+    The manifest (id, versions, times, size, sha256, per-table row counts taken in the dump's
+    snapshot) is written last and atomically; a failed run is recorded as failed and the
+    command exits 1 with the reason.
+
+    Examples: `glowops backup run`, `glowops backup run --format directory --jobs 4`.
+    """
+    from glowops.backup.runner import RunOptions, run_backup
+
+    if fmt not in ("custom", "directory"):
+        _fail(f"--format must be custom or directory, not {fmt!r}", 2)
+    settings, store = _context()
+    _interrupt_on_sigterm()
+    options = RunOptions(database_url, fmt, jobs, include_globals, show_progress=not quiet)  # type: ignore[arg-type]
+    try:
+        manifest = asyncio.run(run_backup(settings, store, options))
+    except BackupError as err:
+        _fail(str(err))
+    typer.echo(
+        f"backup {manifest.id}: ok, {human_bytes(manifest.size_bytes)}, {len(manifest.tables)} tables, "
+        f"{sum(manifest.tables.values())} rows, {manifest.duration_seconds:.1f} s, "
+        f"sha256 {manifest.sha256[:16]}…"
+    )
+
+
+def _row(manifest: Manifest, verified: str) -> dict[str, Any]:
+    return {
+        "id": manifest.id,
+        "status": manifest.status,
+        "kind": manifest.kind,
+        "format": manifest.format,
+        "started_at": manifest.started_at,
+        "size_bytes": manifest.size_bytes,
+        "duration_seconds": manifest.duration_seconds,
+        "tables": len(manifest.tables),
+        "rows": sum(manifest.tables.values()),
+        "verified": verified,
+        "error": manifest.error,
+    }
+
+
+@app.command("list")
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array of manifests.")] = False,
+) -> None:
+    """List the backups in the store, oldest first (failed runs included, marked failed)."""
+    _, store = _context()
+    entries = store.entries()
+    if as_json:
+        out = []
+        for e in entries:
+            data = asdict(e.manifest)
+            data["verify"] = e.report
+            out.append(data)
+        typer.echo(json.dumps(out, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"backups in {store.description}")
+    for column in ("id", "status", "format", "size", "tables", "rows", "duration", "verified"):
+        table.add_column(column)
+    for e in entries:
+        m = e.manifest
+        verified = "-" if e.report is None else ("passed" if e.verified else "FAILED")
+        table.add_row(
+            m.id,
+            m.status if m.good else f"failed: {m.error}",
+            m.format,
+            human_bytes(m.size_bytes),
+            str(len(m.tables)),
+            str(sum(m.tables.values())),
+            f"{m.duration_seconds:.1f} s",
+            verified,
+        )
+    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+
+
+def _status_text(status: StoreStatus, max_age_hours: float) -> list[str]:
+    lines = []
+    good = status.last_good
+    lines.append(f"last good backup:     {good.id if good else '-'} ({_age(status.last_good_age)})")
+    failed = status.last_failure
+    if failed is not None:
+        lines.append(
+            f"last failed run:      {failed.id} ({_age(status.age_seconds(failed))}): {failed.error}"
+        )
+    verified = status.last_verified_backup
+    drilled = status.last_verified_at
+    drill_age = _age((status.now - drilled).total_seconds()) if drilled else "never"
+    lines.append(
+        f"last verified backup: {verified.id if verified else '-'} "
+        f"({_age(status.age_seconds(verified))}), drill passed {drill_age}"
+    )
+    if status.last_verify is not None and not status.last_verify.get("ok"):
+        lines.append(f"last drill FAILED:    backup {status.last_verify.get('backup_id')}")
+    sizes = ", ".join(human_bytes(s) for s in status.recent_sizes)
+    lines.append(f"size trend (last 7):  {sizes or '-'}")
+    if good is not None and status.size_median_7:
+        ratio = good.size_bytes / status.size_median_7
+        flag = "  <-- less than half the median" if ratio < 0.5 else ""
+        lines.append(f"newest vs median:     {ratio:.2f}x{flag}")
+    lines.append(
+        "retention:            "
+        + ("compliant" if status.compliant else "NOT compliant: " + "; ".join(status.retention_problems))
+    )
+    label = f"fresh (< {max_age_hours:g} h):"
+    lines.append(f"{label:<22}{'no' if status.stale(max_age_hours) else 'yes'}")
+    return lines
+
+
+@app.command("status")
+def status_(
+    max_age_hours: Annotated[float, typer.Option(help="Older than this is stale (exit 1).")] = MAX_AGE_HOURS,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Age of the last good and last verified backup, size trend, retention compliance.
+
+    Exits 1 when there is no good backup younger than --max-age-hours (default 26), so it can
+    gate a cron job or a readiness probe.
+    """
+    settings, store = _context()
+    status = summarize(store.entries(), policy_of(settings), datetime.now(UTC))
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "last_good": status.last_good.id if status.last_good else None,
+                    "last_good_age_seconds": status.last_good_age,
+                    "last_failure": status.last_failure.id if status.last_failure else None,
+                    "last_verified_backup": status.last_verified_backup.id
+                    if status.last_verified_backup
+                    else None,
+                    "last_verified_at": status.last_verified_at.isoformat()
+                    if status.last_verified_at
+                    else None,
+                    "recent_sizes": status.recent_sizes,
+                    "retention_problems": status.retention_problems,
+                    "stale": status.stale(max_age_hours),
+                },
+                indent=2,
+            )
+        )
+    else:
+        for line in _status_text(status, max_age_hours):
+            typer.echo(line)
+    if status.stale(max_age_hours):
+        raise typer.Exit(1)
+
+
+@app.command("prune")
+def prune(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would go; delete nothing.")] = False,
+) -> None:
+    """Apply the daily/weekly/monthly retention (GLOWOPS_BACKUP_KEEP_DAILY/WEEKLY/MONTHLY, 7/4/12).
+
+    Never removes the newest good backup, the newest verified backup, or one being verified.
+    """
+    settings, store = _context()
+    entries = store.entries()
+    plan = plan_retention(retention_items(entries), policy_of(settings), datetime.now(UTC))
+    for backup_id, reasons in sorted(plan.keep.items()):
+        typer.echo(f"keep   {backup_id}  ({', '.join(reasons)})")
+    for backup_id in plan.remove:
+        typer.echo(f"{'would remove' if dry_run else 'remove'} {backup_id}")
+        if not dry_run:
+            store.delete(backup_id)
+    if isinstance(store, LocalStore):
+        for orphan in store.orphans():
+            typer.echo(f"{'would remove' if dry_run else 'remove'} {orphan} (left by an interrupted run)")
+            if not dry_run:
+                import shutil
+
+                shutil.rmtree(orphan, ignore_errors=True)
+    typer.echo(f"{len(plan.keep)} kept, {len(plan.remove)} {'to remove' if dry_run else 'removed'}")
+
+
+@app.command("verify")
+def verify(
+    backup_id: Annotated[
+        str | None, typer.Argument(help="Backup id (or unique prefix); default: newest good.")
+    ] = None,
+    no_drill: Annotated[
+        bool, typer.Option("--no-drill", help="Checksum and table of contents only.")
+    ] = False,
+    drill_url: Annotated[
+        str | None, typer.Option(help="Server for the scratch database (default: DATABASE_URL's server).")
+    ] = None,
+    jobs: JobsOpt = 2,
+    quiet: QuietOpt = False,
+) -> None:
+    """Prove a backup by restoring it: checksum, table of contents, restore drill.
+
+    The drill restores into a scratch database glowops_drill_<id> (created and dropped here),
+    compares row counts with the manifest and runs pg_amcheck when installed. It writes
+    drill-report.json/.md beside the backup with the measured restore time; exits 1 on failure.
+
+    Examples: `glowops backup verify`, `glowops backup verify 20250101T0200 --no-drill`.
+    """
+    from glowops.backup.drill import verify_backup
+
+    settings, store = _context()
+    try:
+        report = asyncio.run(
+            verify_backup(
+                settings,
+                store,
+                backup_id,
+                drill=not no_drill,
+                drill_url=drill_url,
+                jobs=jobs,
+                show_progress=not quiet,
+            )
+        )
+    except BackupError as err:
+        _fail(str(err))
+    for check in report.checks:
+        typer.echo(f"{'ok    ' if check.ok else 'FAILED'} {check.name}: {check.detail}")
+    if report.restore_seconds is not None:
+        typer.echo(f"measured restore time: {report.restore_seconds:.1f} s")
+    if not report.ok:
+        _fail(f"backup {report.backup_id} did not verify: {report.failure}")
+    typer.echo(f"backup {report.backup_id}: verified")
+
+
+@app.command("restore")
+def restore(
+    backup_id: Annotated[
+        str, typer.Argument(help="Backup id (or unique prefix); 'latest' for the newest good.")
+    ],
+    to: Annotated[
+        str, typer.Option("--to", help="Target postgresql:// URL (created if missing) or sqlite:///file.")
+    ],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Restore into a non-empty target (drops and recreates the backup's objects)."
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    no_acl: Annotated[
+        bool, typer.Option("--no-acl", help="Skip GRANTs (roles missing on the target).")
+    ] = False,
+    jobs: JobsOpt = 2,
+    quiet: QuietOpt = False,
+) -> None:
+    """Restore a backup into a database; prints the row counts found there afterwards.
+
+    Refuses a non-empty target unless --force; asks for confirmation unless --yes; checks the
+    checksum first; pg_restore runs with --exit-on-error --no-owner (and -j for directory format).
+    """
+    from glowops.backup.restore import restore_backup
+
+    settings, store = _context()
+
+    def confirm(question: str) -> bool:
+        return yes or typer.confirm(question, default=False)
+
+    try:
+        counts = asyncio.run(
+            restore_backup(
+                settings,
+                store,
+                None if backup_id == "latest" else backup_id,
+                to,
+                force=force,
+                confirm=confirm,
+                jobs=jobs,
+                no_acl=no_acl,
+                show_progress=not quiet,
+            )
+        )
+    except BackupError as err:
+        _fail(str(err))
+    for table, rows in counts.items():
+        typer.echo(f"{table}: {rows} rows")
+    typer.echo(f"restored {len(counts)} tables, {sum(counts.values())} rows")
+
+
+@app.command("schedule")
+def schedule(
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit (for cron / CronJob).")] = False,
+    check_every: Annotated[float, typer.Option(help="Seconds between passes in loop mode.")] = 900.0,
+    quiet: Annotated[bool, typer.Option("--quiet/--progress", help="Progress output off/on.")] = True,
+) -> None:
+    """Daily backup (then prune) and a monthly restore drill, in a loop or one pass (--once).
+
+    Each pass backs up when the newest good backup is ~24 h old, prunes, and runs
+    `verify` when no drill passed in the last 30 days. Exit code of --once: 1 if a step failed.
+
+    cron (daily at 02:15):
+
+        15 2 * * *  cd /srv/app && glowops backup schedule --once >> /var/log/glowops-backup.log 2>&1
+
+    Kubernetes CronJob:
+
+        apiVersion: batch/v1
+        kind: CronJob
+        metadata: {name: glowops-backup}
+        spec:
+          schedule: "15 2 * * *"
+          concurrencyPolicy: Forbid
+          jobTemplate:
+            spec:
+              backoffLimit: 0
+              template:
+                spec:
+                  restartPolicy: Never
+                  containers:
+                  - name: backup
+                    image: prisma-glow/gateway:latest
+                    args: ["glowops", "backup", "schedule", "--once"]
+                    envFrom: [{secretRef: {name: glowops-backup}}]  # DATABASE_URL, GLOWOPS_BACKUP_*
+    """
+    from glowops.backup.drill import verify_backup
+    from glowops.backup.runner import RunOptions, run_backup
+    from glowops.backup.schedule import due
+
+    settings, store = _context()
+    _interrupt_on_sigterm()
+    while True:
+        failed = False
+        now = datetime.now(UTC)
+        todo = due(summarize(store.entries(), policy_of(settings), now), now)
+        if todo.backup:
+            try:
+                manifest = asyncio.run(run_backup(settings, store, RunOptions(show_progress=not quiet)))
+                typer.echo(f"{now.isoformat()} backup {manifest.id}: ok ({human_bytes(manifest.size_bytes)})")
+            except BackupError as err:
+                failed = True
+                typer.echo(f"{now.isoformat()} backup failed: {err}", err=True)
+            if not failed:
+                plan = plan_retention(
+                    retention_items(store.entries()), policy_of(settings), datetime.now(UTC)
+                )
+                for backup_id in plan.remove:
+                    store.delete(backup_id)
+                typer.echo(f"{datetime.now(UTC).isoformat()} prune: {len(plan.remove)} removed")
+        if todo.drill and not failed:
+            try:
+                report = asyncio.run(verify_backup(settings, store, show_progress=not quiet))
+                failed = not report.ok
+                typer.echo(
+                    f"{datetime.now(UTC).isoformat()} drill of {report.backup_id}: "
+                    f"{'passed' if report.ok else 'FAILED: ' + report.failure}"
+                )
+            except BackupError as err:
+                failed = True
+                typer.echo(f"{datetime.now(UTC).isoformat()} drill failed: {err}", err=True)
+        if once:
+            if failed:
+                raise typer.Exit(1)
+            return
+        time.sleep(check_every)

@@ -1,0 +1,170 @@
+"""Backup metrics for /metrics (a prometheus-client custom collector) and the freshness check
+for ``/health/dependencies``; both read the backup store, cached for a few seconds.
+
+::
+
+    from glowops.backup.monitoring import register_backup_collector, check_backup_freshness
+    register_backup_collector(settings)                  # once, at start-up
+    status, age_seconds = await check_backup_freshness(settings)
+
+Timestamps that are not known yet (no good backup, no drill) are exposed as 0, which the alert
+rules read as "never": ``BackupStale`` fires when backups are expected but none succeeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from glowops.backup.status import MAX_AGE_HOURS, StoreStatus, policy_of, summarize
+from glowops.backup.store import BackupStore, open_store
+
+if TYPE_CHECKING:
+    from glowops.settings import Settings
+
+CACHE_SECONDS = 10.0
+FRESHNESS_WARN_HOURS = MAX_AGE_HOURS
+FRESHNESS_FAIL_HOURS = 48.0
+
+_log = logging.getLogger("glowops.backup")
+
+# (name, help)
+GAUGES: tuple[tuple[str, str], ...] = (
+    ("glowops_backup_store_up", "1 when the backup store could be read at the last scrape."),
+    ("glowops_backup_last_success_timestamp_seconds", "End time of the newest good backup (0: none)."),
+    ("glowops_backup_last_failure_timestamp_seconds", "End time of the newest failed backup run (0: none)."),
+    ("glowops_backup_size_bytes", "Stored size of the newest good backup."),
+    ("glowops_backup_size_median_7_bytes", "Median stored size of the last seven good backups."),
+    ("glowops_backup_duration_seconds", "Duration of the newest good backup run."),
+    ("glowops_backup_last_verify_success", "1 when the most recent verification/drill passed, 0 otherwise."),
+    ("glowops_backup_last_verify_timestamp_seconds", "Time of the most recent successful drill (0: none)."),
+    ("glowops_backup_drill_restore_seconds", "Restore time measured by the most recent drill (RTO)."),
+    ("glowops_backup_retention_compliant", "1 when the store holds what the retention policy requires."),
+    ("glowops_backup_good_count", "Good backups in the store."),
+)
+
+
+class StatusCache:
+    """The store summary, recomputed at most every ``ttl`` seconds (scrapes and health checks
+    arrive every few seconds; an S3 listing costs a round trip)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        ttl: float = CACHE_SECONDS,
+        store_factory: Callable[[Settings], BackupStore] = open_store,
+    ) -> None:
+        self.settings = settings
+        self.ttl = ttl
+        self._factory = store_factory
+        self._store: BackupStore | None = None
+        self._lock = threading.Lock()
+        self._at = -math.inf
+        self._value: StoreStatus | None = None
+        self._error: str | None = None
+
+    def get(self) -> StoreStatus | None:
+        """The cached summary; ``None`` when the store cannot be read."""
+        with self._lock:
+            if time.monotonic() - self._at < self.ttl:
+                return self._value
+            try:
+                if self._store is None:
+                    self._store = self._factory(self.settings)
+                entries = self._store.entries()
+                self._value = summarize(entries, policy_of(self.settings), datetime.now(UTC))
+                self._error = None
+            except Exception as err:  # a broken store must not break /metrics
+                self._value = None
+                self._error = str(err)
+                _log.warning("backup store unreadable: %s", err)
+            self._at = time.monotonic()
+            return self._value
+
+
+def _ts(moment: datetime | None) -> float:
+    return moment.timestamp() if moment is not None else 0.0
+
+
+class BackupCollector(Collector):
+    """Exposes the ``glowops_backup_*`` gauges computed from the store at scrape time."""
+
+    def __init__(self, cache: StatusCache) -> None:
+        self.cache = cache
+
+    def describe(self) -> Iterable[Metric]:
+        return [GaugeMetricFamily(name, text) for name, text in GAUGES]
+
+    def collect(self) -> Iterable[Metric]:
+        status = self.cache.get()
+        helps = dict(GAUGES)
+
+        def gauge(name: str, value: float) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, helps[name], value=value)
+
+        yield gauge("glowops_backup_store_up", 0.0 if status is None else 1.0)
+        if status is None:
+            return
+        good, failed = status.last_good, status.last_failure
+        yield gauge("glowops_backup_last_success_timestamp_seconds", _ts(good.finished if good else None))
+        yield gauge("glowops_backup_last_failure_timestamp_seconds", _ts(failed.finished if failed else None))
+        yield gauge("glowops_backup_good_count", float(len(status.good)))
+        yield gauge("glowops_backup_retention_compliant", 1.0 if status.compliant else 0.0)
+        if good is not None:
+            yield gauge("glowops_backup_size_bytes", float(good.size_bytes))
+            yield gauge("glowops_backup_size_median_7_bytes", float(status.size_median_7 or 0.0))
+            yield gauge("glowops_backup_duration_seconds", good.duration_seconds)
+        yield gauge("glowops_backup_last_verify_timestamp_seconds", _ts(status.last_verified_at))
+        report = status.last_verify
+        if report is not None:
+            yield gauge("glowops_backup_last_verify_success", 1.0 if report.get("ok") else 0.0)
+            if report.get("restore_seconds") is not None:
+                yield gauge("glowops_backup_drill_restore_seconds", float(report["restore_seconds"]))
+
+
+def register_backup_collector(
+    settings: Settings, registry: CollectorRegistry = REGISTRY, ttl: float = CACHE_SECONDS
+) -> BackupCollector:
+    """Add the backup gauges to ``registry`` (once per registry)."""
+    collector = BackupCollector(_cache_for(settings, ttl))
+    registry.register(collector)
+    return collector
+
+
+_caches: dict[int, StatusCache] = {}
+
+
+def _cache_for(settings: Settings, ttl: float = CACHE_SECONDS) -> StatusCache:
+    cache = _caches.get(id(settings))
+    if cache is None or cache.settings is not settings:
+        cache = _caches[id(settings)] = StatusCache(settings, ttl)
+    return cache
+
+
+def freshness(status: StoreStatus | None) -> tuple[str, float]:
+    """("pass" | "warn" | "fail", age in seconds of the newest good backup; inf when none)."""
+    if status is None or status.last_good_age is None:
+        return "fail", math.inf
+    age = status.last_good_age
+    if age <= FRESHNESS_WARN_HOURS * 3600:
+        return "pass", age
+    if age <= FRESHNESS_FAIL_HOURS * 3600:
+        return "warn", age
+    return "fail", age
+
+
+async def check_backup_freshness(settings: Settings) -> tuple[str, float]:
+    """Health check: pass when the newest good backup is at most 26 h old, warn up to 48 h,
+    fail beyond, when there is none (age ``inf``) or when the store cannot be read."""
+    status = await asyncio.to_thread(_cache_for(settings).get)
+    return freshness(status)

@@ -1,0 +1,1 @@
+"""The assistant: conversations, a responder interface, and the tools responders call."""

@@ -1,0 +1,70 @@
+"""What one gateway instance holds: settings, database, token service, limiter, cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from glowops.gateway.cache import Cache, LocalStore, RedisStore
+from glowops.gateway.db import Database
+from glowops.gateway.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from glowops.gateway.security import FailureWindow, SecurityAudit, TokenService, signing_key
+from glowops.settings import Settings
+
+if TYPE_CHECKING:
+    from glowops.gateway.assistant.responders import Responder
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    db: Database
+    tokens: TokenService
+    security: SecurityAudit
+    cache: Cache
+    limiter: RateLimiter | None
+    storage_dir: Path
+    responder: Responder
+    redis: Any = None
+    # Five failed logins within five minutes for one account or one client is suspicious.
+    login_failures: FailureWindow = field(default_factory=FailureWindow)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Gateway:
+        from glowops.gateway.assistant.responders import build_responder
+
+        db = Database(settings)
+        redis = None
+        if settings.redis_url:
+            import redis.asyncio as aioredis
+
+            redis = aioredis.Redis.from_url(
+                settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
+            )
+        limiter: RateLimiter | None = None
+        if settings.rate_limit_per_minute > 0:
+            limiter = (
+                RedisRateLimiter(redis, settings.rate_limit_per_minute)
+                if redis is not None
+                else LocalRateLimiter(settings.rate_limit_per_minute)
+            )
+        storage = Path(settings.data_dir) / "documents"
+        storage.mkdir(parents=True, exist_ok=True)
+        return cls(
+            settings=settings,
+            db=db,
+            tokens=TokenService(signing_key(settings), settings.token_ttl_seconds),
+            security=SecurityAudit(db),
+            cache=Cache(RedisStore(redis) if redis is not None else LocalStore()),
+            limiter=limiter,
+            storage_dir=storage,
+            responder=build_responder(settings),
+            redis=redis,
+        )
+
+    async def close(self) -> None:
+        await self.responder.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.db.dispose()

@@ -1,0 +1,221 @@
+"""``glowops health``, ``glowops monitor`` and ``glowops doctor``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from glowops.health.probe import ProbeResult, check_base_url, probe
+from glowops.settings import ConfigError, Settings, load_settings
+
+top = typer.Typer()
+
+_STYLE = {"healthy": "green", "pass": "green", "degraded": "yellow", "warn": "yellow",
+          "unhealthy": "red", "fail": "red", "unreachable": "red", "skipped": "dim"}
+EXIT_HEALTHY, EXIT_DEGRADED, EXIT_UNHEALTHY = 0, 1, 2
+
+
+def _base_url(url: str) -> str:
+    try:
+        return check_base_url(url)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--url") from None
+
+
+def _default_token(token: str | None) -> str | None:
+    """The --token value, else GLOWOPS_OPS_TOKEN from the settings (when they load)."""
+    if token:
+        return token
+    try:
+        secret = load_settings().ops_token
+    except ConfigError:
+        return None
+    return secret.get_secret_value() if secret else None
+
+
+def _styled(status: str) -> str:
+    style = _STYLE.get(status)
+    return f"[{style}]{status}[/{style}]" if style else status
+
+
+def _exit_code(result: ProbeResult) -> int:
+    if result.health_status == "healthy" and result.success:
+        return EXIT_HEALTHY
+    if result.health_status == "degraded" and result.success:
+        return EXIT_DEGRADED
+    return EXIT_UNHEALTHY
+
+
+@top.command()
+def health(
+    url: Annotated[str, typer.Option(help="Base URL of the instance, e.g. http://127.0.0.1:8000.")],
+    path: Annotated[str, typer.Option(help="Endpoint to probe.")] = "/health/dependencies",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+    token: Annotated[str | None, typer.Option(
+        help="Ops token for per-check details (default GLOWOPS_OPS_TOKEN).")] = None,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for the answer.")] = 10.0,
+) -> None:
+    """Probe a running instance once; exit 0 healthy, 1 degraded, 2 unhealthy or unreachable.
+
+    For cron jobs and scripts::
+
+        glowops health --url http://127.0.0.1:8000
+        glowops health --url https://api.example.com --path /health/ready --json
+    """
+    base = _base_url(url)
+    with httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False) as client:
+        target = path.strip("/") or "health"
+        result = probe(client, target, base + "/" + path.lstrip("/"), _default_token(token))
+    code = _exit_code(result)
+    if as_json:
+        typer.echo(json.dumps({**result.log_record(), "body": result.body}, indent=2))
+        raise typer.Exit(code)
+    console = Console()
+    headline = f"{result.url}: {_styled(result.health_status)}"
+    if result.status_code is not None:
+        headline += f" (HTTP {result.status_code}, {result.duration_seconds * 1000:.0f} ms)"
+    else:
+        headline += f" ({result.error})"
+    console.print(headline)
+    checks = result.body.get("checks")
+    if isinstance(checks, dict) and checks:
+        table = Table()
+        for column in ("check", "status", "critical", "observed", "message"):
+            table.add_column(column)
+        for name, entry in checks.items():
+            if not isinstance(entry, dict):
+                continue
+            observed = entry.get("observed_value")
+            shown = "" if observed is None else f"{observed} {entry.get('observed_unit') or ''}".strip()
+            critical = "yes" if entry.get("critical") else "no"
+            status = _styled(str(entry.get("status", "?")))
+            table.add_row(name, status, critical, shown, str(entry.get("output", "")))
+        console.print(table)
+    elif result.status_code is not None:
+        console.print("[dim]no per-check details (pass --token or set GLOWOPS_OPS_TOKEN)[/dim]")
+    raise typer.Exit(code)
+
+
+@top.command()
+def monitor(
+    url: Annotated[str, typer.Option(help="Base URL of the instance, e.g. http://127.0.0.1:8000.")],
+    health_interval: Annotated[float | None, typer.Option(
+        min=0.01, help="Seconds between /health probes (default 30).")] = None,
+    db_interval: Annotated[float | None, typer.Option(
+        min=0.01, help="Seconds between /health/db probes (default 60).")] = None,
+    dependencies_interval: Annotated[float | None, typer.Option(
+        min=0.01, help="Seconds between /health/dependencies probes (default 120).")] = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        min=1, max=65535, help="Serve probe metrics on this port (like a blackbox exporter).")] = None,
+    metrics_addr: Annotated[str, typer.Option(help="Address of the metrics port.")] = "127.0.0.1",
+    once: Annotated[bool, typer.Option(
+        "--once", help="Probe each endpoint once; exit 1 if any failed.")] = False,
+    iterations: Annotated[int | None, typer.Option(
+        min=1, help="Stop after this many rounds (a round probes every endpoint that is due).")] = None,
+    token: Annotated[str | None, typer.Option(help="Ops token (default GLOWOPS_OPS_TOKEN).")] = None,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for each answer.")] = 10.0,
+) -> None:
+    """Synthetic monitor: probe /health every 30 s, /health/db every 60 s, /health/dependencies every 120 s.
+
+    Logs each result as a JSON line and sets glowops_probe_success{target} and
+    glowops_probe_duration_seconds{target}, served on --metrics-port like a blackbox exporter.
+
+    Examples::
+
+        glowops monitor --url http://127.0.0.1:8000 --metrics-port 9115
+        glowops monitor --url http://127.0.0.1:8000 --once
+        GLOWOPS_MONITOR_HEALTH_INTERVAL_SECONDS=10 glowops monitor --url http://gw:8000
+    """
+    from glowops.health.monitor import run_monitor, spec_targets
+
+    base = _base_url(url)
+    try:
+        settings = load_settings()
+        intervals = {"health": settings.monitor_health_interval_seconds,
+                     "db": settings.monitor_db_interval_seconds,
+                     "dependencies": settings.monitor_dependencies_interval_seconds}
+    except ConfigError as err:
+        # The monitor usually runs away from the service: its configuration is not needed.
+        typer.echo(f"glowops: using default intervals; {err}", err=True)
+        intervals = {name: Settings.model_fields[f"monitor_{name}_interval_seconds"].default
+                     for name in ("health", "db", "dependencies")}
+    targets = spec_targets(health_interval or intervals["health"], db_interval or intervals["db"],
+                           dependencies_interval or intervals["dependencies"])
+    server = None
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        server, _thread = start_http_server(metrics_port, addr=metrics_addr)
+        typer.echo(f"glowops: probe metrics on http://{metrics_addr}:{metrics_port}/metrics", err=True)
+
+    def emit(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    try:
+        last = asyncio.run(run_monitor(base, targets, token=_default_token(token), probe_timeout=timeout,
+                                       iterations=1 if once else iterations, emit=emit))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    if once and not all(r.success for r in last):
+        raise typer.Exit(1)
+
+
+@top.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log failure details to stderr.")] = False,
+) -> None:
+    """Check the configuration and reach every configured dependency; exit 0 when all required parts are fine.
+
+    Required: the configuration, the database and the other critical checks. Exit 1 when a
+    required dependency fails, 2 when the configuration is invalid. With --verbose the
+    (redacted) detail of each failure is logged to stderr.
+
+    Uses the same environment as the service::
+
+        glowops doctor
+        DATABASE_URL=postgresql://app@db/glow REDIS_URL=redis://cache:6379/0 glowops doctor --json
+    """
+    from glowops.health.doctor import diagnose
+
+    health_log = logging.getLogger("glowops.health")
+    if verbose:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    else:
+        handler = logging.NullHandler()  # keeps Python's last-resort handler from printing details
+    health_log.addHandler(handler)
+    try:
+        report = asyncio.run(diagnose())
+    finally:
+        health_log.removeHandler(handler)
+    code = 0 if report.ok else 2 if report.rows[0].blocking else 1
+    if as_json:
+        typer.echo(json.dumps({"ok": report.ok, "parts": [
+            {"part": r.part, "required": r.required, "status": r.status, "message": r.message,
+             "observed": r.observed} for r in report.rows]}, indent=2))
+        raise typer.Exit(code)
+    table = Table(title="glowops doctor")
+    for column in ("part", "required", "status", "observed", "message"):
+        table.add_column(column)
+    for row in report.rows:
+        required = "yes" if row.required else "no"
+        table.add_row(row.part, required, _styled(row.status), row.observed, row.message)
+    console = Console()
+    console.print(table)
+    console.print("[green]all required parts are fine[/green]" if report.ok
+                  else "[red]a required part is failing[/red]")
+    raise typer.Exit(code)

@@ -1,0 +1,173 @@
+"""``glowops.instrument(app)``: everything of the telemetry core on a FastAPI/Starlette app."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from glowops.settings import Settings, get_settings
+from glowops.telemetry import context as request_context
+from glowops.telemetry import logging as glowops_logging
+from glowops.telemetry.exposition import METRICS_PATH, MetricsEndpoint, OpsApp, OpsServer
+from glowops.telemetry.hooks import RequestHook
+from glowops.telemetry.metrics import metrics
+from glowops.telemetry.middleware import GlowopsMiddleware, mark_routes
+
+__all__ = ["InstrumentState", "instrument"]
+
+_STATE_ATTR = "_glowops_instrumented"
+_log = logging.getLogger("glowops.instrument")
+
+
+@dataclass
+class InstrumentState:
+    """What instrument() installed on an app (``app._glowops_instrumented``)."""
+
+    settings: Settings
+    middleware: GlowopsMiddleware | None = None
+    metrics_endpoint: MetricsEndpoint | None = None
+    ops_server: OpsServer | None = None
+    health_installed: bool = False
+
+
+def instrument(app: Any, settings: Settings | None = None, *, tracer: RequestHook | bool | None = None,
+               error_reporter: RequestHook | bool | None = None, log_stream: TextIO | None = None,
+               configure_logs: bool = True, access_log: bool = True, health: bool = True) -> Any:
+    """Install request IDs, JSON logs, redaction, metrics, /metrics (and hooks, health) on ``app``.
+
+    Calling it again on the same app changes nothing. Returns the app::
+
+        app = FastAPI()
+        glowops.instrument(app)
+
+    Args:
+        settings: defaults to the process settings read from the environment.
+        tracer, error_reporter: a :class:`RequestHook`, False to disable, None to build the
+            default from settings (``glowops.telemetry.tracing`` / ``errors`` when present).
+        log_stream: where log lines go (default stdout).
+        configure_logs: set up the logging pipeline (False when the host configured it).
+        access_log: write one access line per request.
+        health: mount the health endpoints of ``glowops.health`` when that package exists.
+    """
+    existing = getattr(app, _STATE_ATTR, None)
+    if existing is not None:
+        return app
+    if not isinstance(app, Starlette):
+        raise TypeError(
+            f"glowops.instrument() needs a FastAPI or Starlette app, got {type(app).__name__}; "
+            "wrap other ASGI apps with glowops.telemetry.middleware.GlowopsMiddleware"
+        )
+    if app.middleware_stack is not None:
+        raise RuntimeError("glowops.instrument() must be called before the app starts serving")
+    settings = settings or get_settings()
+    state = InstrumentState(settings=settings)
+    setattr(app, _STATE_ATTR, state)
+
+    if configure_logs:
+        glowops_logging.configure_logging(settings, stream=log_stream)
+    metrics.label_limit = settings.metrics_label_limit
+
+    _wrap_outermost(app, state, tracer=_hook(tracer, "tracing", settings),
+                    error_reporter=_hook(error_reporter, "errors", settings), access_log=access_log)
+    _install_problem_handler(app)
+
+    state.metrics_endpoint = MetricsEndpoint(settings)
+    if settings.ops_port is None:
+        app.router.routes.append(
+            Route(METRICS_PATH, state.metrics_endpoint, methods=["GET", "HEAD"], include_in_schema=False)
+        )
+    else:
+        state.ops_server = OpsServer(OpsApp(state.metrics_endpoint), settings.ops_port)
+    _wrap_lifespan(app, state)
+
+    if health:
+        state.health_installed = _install_health(app, settings)
+    return app
+
+
+def _hook(given: RequestHook | bool | None, module: str, settings: Settings) -> RequestHook | None:
+    """An explicit hook, None when disabled, else the package's ``create_hook(settings)``."""
+    if given is False:
+        return None
+    if given is not None and given is not True:
+        return given
+    try:
+        factory = importlib.import_module(f"glowops.telemetry.{module}").create_hook
+    except (ImportError, AttributeError):
+        return None
+    hook: RequestHook | None = factory(settings)
+    return hook
+
+
+def _wrap_outermost(app: Starlette, state: InstrumentState, **options: Any) -> None:
+    """Put the middleware outside Starlette's ServerErrorMiddleware.
+
+    From there it sees every response, including the 500 of an unhandled exception and those of
+    other middleware, so the request ID header and the metrics cover them all. Starlette has
+    no public hook for the outermost layer; it builds the stack lazily on the first request
+    through ``build_middleware_stack``, so that is what is wrapped.
+    """
+    build: Callable[[], ASGIApp] = app.build_middleware_stack
+
+    def build_with_glowops() -> ASGIApp:
+        mark_routes(app.router.routes)  # mounts are all registered by the first request
+        state.middleware = GlowopsMiddleware(build(), **options)
+        return state.middleware
+
+    setattr(app, "build_middleware_stack", build_with_glowops)  # noqa: B010
+
+
+async def _problem_500(request: Request, exc: Exception) -> Response:
+    body = {"type": "about:blank", "title": "Internal Server Error", "status": 500,
+            "detail": "The server failed to answer this request.",
+            "request_id": request_context.current_request_id()}
+    import orjson
+
+    return Response(orjson.dumps(body), status_code=500, media_type="application/problem+json")
+
+
+def _install_problem_handler(app: Starlette) -> None:
+    """Unhandled errors answer application/problem+json, unless the app has its own handler."""
+    if Exception not in app.exception_handlers and 500 not in app.exception_handlers:
+        app.add_exception_handler(Exception, _problem_500)
+
+
+def _wrap_lifespan(app: Starlette, state: InstrumentState) -> None:
+    original = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(inner_app: Any) -> AsyncIterator[Any]:
+        # uvicorn.run(app) configures its loggers after the app module was imported.
+        glowops_logging.reroute_stdlib_loggers()
+        if state.ops_server is not None:
+            await state.ops_server.start()
+        try:
+            async with original(inner_app) as maybe_state:
+                yield maybe_state
+        finally:
+            if state.ops_server is not None:
+                await state.ops_server.stop()
+
+    app.router.lifespan_context = lifespan
+
+
+def _install_health(app: Starlette, settings: Settings) -> bool:
+    try:
+        health = importlib.import_module("glowops.health")
+    except ImportError:
+        return False
+    install = getattr(health, "install_health", None)
+    if install is None:
+        return False
+    install(app, settings)
+    return True

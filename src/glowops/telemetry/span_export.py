@@ -1,0 +1,209 @@
+"""The export path of spans: redaction, a bounded queue, and counted drops.
+
+A request only ever appends its finished span to a bounded queue; a background thread encodes
+and posts batches. When the collector is down or hangs, the queue fills and further spans are
+dropped, never waited for: each drop (queue full or failed export) adds to the
+``glowops_spans_dropped`` counter and at most one warning per minute is logged.
+
+The SDK's :class:`BatchSpanProcessor` does the batching. It is wrapped rather than copied: the
+wrapper admits a span only while fewer than ``max_queue_size`` spans are waiting (counted on
+the way in, uncounted when the exporter receives them), so the SDK's own queue never overflows
+and every drop happens here, where it is counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from glowops.redaction import RedactionPolicy
+from glowops.telemetry.metrics import metrics
+
+__all__ = ["BoundedBatchSpanProcessor", "DropWarning", "RedactingSpanExporter"]
+
+_log = logging.getLogger("glowops.tracing")
+DROPPED_METRIC = "glowops_spans_dropped"
+
+
+class DropWarning:
+    """Logs at most one warning per ``interval`` seconds, with the drops counted since the last."""
+
+    def __init__(self, interval: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._next_at = 0.0
+        self._pending = 0
+
+    def dropped(self, count: int, reason: str) -> None:
+        """Record ``count`` dropped spans; count them in the metric; maybe warn."""
+        metrics.counter(DROPPED_METRIC, count)
+        with self._lock:
+            self._pending += count
+            now = self._clock()
+            if now < self._next_at:
+                return
+            pending, self._pending = self._pending, 0
+            self._next_at = now + self.interval
+        _log.warning(
+            "spans dropped: %d (%s); requests are not affected, tracing data is lost "
+            "(next warning in %.0f s at the earliest)", pending, reason, self.interval,
+        )
+
+
+class RedactingSpanExporter(SpanExporter):
+    """Passes span names, attributes and events through the redaction policy, then exports.
+
+    Runs on the export thread, off the request path. A span whose data needs no change is
+    exported as it is; otherwise a redacted copy is. Export failures (the exporter returned
+    FAILURE or raised) are counted as dropped spans.
+    """
+
+    def __init__(self, exporter: SpanExporter, policy: RedactionPolicy, on_exported: Callable[[int], None],
+                 warning: DropWarning) -> None:
+        self.exporter = exporter
+        self.policy = policy
+        self._on_exported = on_exported
+        self._warning = warning
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self._on_exported(len(spans))
+        try:
+            batch = [self.redact_span(span) for span in spans]
+            result = self.exporter.export(batch)
+        except Exception as exc:  # an exporter bug must not kill the export thread
+            self._warning.dropped(len(spans), f"export raised {type(exc).__name__}")
+            return SpanExportResult.FAILURE
+        if result is not SpanExportResult.SUCCESS:
+            self._warning.dropped(len(spans), "export failed: collector unreachable, slow or refusing")
+        return result
+
+    def redact_span(self, span: ReadableSpan) -> ReadableSpan:
+        """``span`` itself when nothing in it is sensitive, else a redacted copy."""
+        policy = self.policy
+        attributes = span.attributes or {}
+        scope = span.instrumentation_scope
+        trusted = _TRUSTED_SERVER_KEYS if scope is not None and scope.name == "glowops" else frozenset()
+        clean_attributes = _redact_attributes(policy, attributes, trusted)
+        name = policy.redact_text(span.name)
+        events = span.events
+        clean_events = tuple(_redact_event(policy, event) for event in events)
+        changed_events = any(new is not old for new, old in zip(clean_events, events, strict=True))
+        if clean_attributes is attributes and name == span.name and not changed_events:
+            return span
+        return ReadableSpan(
+            name=name, context=span.context, parent=span.parent, resource=span.resource,
+            attributes=clean_attributes, events=clean_events, links=span.links, kind=span.kind,
+            status=span.status, start_time=span.start_time, end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+
+# Values the server span takes from closed sets or from code, never from the client: the
+# method (normalised), scheme, protocol version, port, status code and the route *template*.
+_TRUSTED_SERVER_KEYS = frozenset({
+    "http.request.method", "url.scheme", "network.protocol.version", "server.port",
+    "http.response.status_code", "http.route",
+})
+
+
+def _redact_attributes(policy: RedactionPolicy, attributes: Mapping[str, Any],
+                       trusted: frozenset[str] = frozenset()) -> Mapping[str, Any]:
+    """The attributes redacted; the same object when nothing changed (the common case)."""
+    if not attributes:
+        return attributes
+    plain = {key: value for key, value in attributes.items() if key not in trusted}
+    clean = policy.redact(plain)
+    if clean == plain:
+        return attributes
+    # OTel attribute values are primitives or homogeneous sequences; the walk turns tuples
+    # into tuples and lists into lists, which the encoder accepts.
+    kept = {key: value for key, value in attributes.items() if key in trusted}
+    return {**kept, **{str(key): value for key, value in clean.items()}}
+
+
+def _redact_event(policy: RedactionPolicy, event: Event) -> Event:
+    attributes = event.attributes or {}
+    clean = _redact_attributes(policy, attributes)
+    name = policy.redact_text(event.name)
+    if clean is attributes and name == event.name:
+        return event
+    return Event(name, clean, event.timestamp)
+
+
+class BoundedBatchSpanProcessor(SpanProcessor):
+    """The SDK's batch processor behind an admission check that counts every dropped span.
+
+    Args:
+        exporter: where batches go (wrapped in a :class:`RedactingSpanExporter`).
+        policy: the redaction policy applied to every span before export.
+        max_queue_size: spans waiting for export beyond which new spans are dropped.
+        schedule_delay_millis, max_export_batch_size: passed to the SDK processor.
+        warning: the rate-limited drop warning (shared, for tests).
+    """
+
+    def __init__(self, exporter: SpanExporter, *, policy: RedactionPolicy, max_queue_size: int = 2048,
+                 schedule_delay_millis: float = 5000, max_export_batch_size: int = 512,
+                 warning: DropWarning | None = None) -> None:
+        if max_queue_size <= 0:
+            raise ValueError(f"max_queue_size must be positive, got {max_queue_size}")
+        self.max_queue_size = max_queue_size
+        self.warning = warning or DropWarning()
+        self._waiting = 0
+        self._lock = threading.Lock()
+        self.exporter = exporter = RedactingSpanExporter(exporter, policy, self._exported, self.warning)
+        self._batch = BatchSpanProcessor(
+            exporter, max_queue_size=max_queue_size, schedule_delay_millis=schedule_delay_millis,
+            max_export_batch_size=min(max_export_batch_size, max_queue_size),
+        )
+        # The SDK processor empties its queue in a forked child; start counting afresh too.
+        os.register_at_fork(after_in_child=self._reset)
+
+    @property
+    def waiting(self) -> int:
+        """Spans admitted and not yet handed to the exporter."""
+        return self._waiting
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting = 0
+
+    def _exported(self, count: int) -> None:
+        with self._lock:
+            self._waiting = max(0, self._waiting - count)
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        context = span.context
+        if context is None or not context.trace_flags.sampled:
+            return
+        with self._lock:
+            admitted = self._waiting < self.max_queue_size
+            if admitted:
+                self._waiting += 1
+        if admitted:
+            self._batch.on_end(span)
+        else:
+            self.warning.dropped(1, f"export queue full ({self.max_queue_size} spans waiting)")
+
+    def shutdown(self) -> None:
+        self._batch.shutdown()  # type: ignore[no-untyped-call]
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._batch.force_flush(timeout_millis)

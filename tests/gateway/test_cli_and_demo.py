@@ -1,0 +1,205 @@
+"""``glowops db upgrade``, ``glowops serve`` and ``glowops demo traffic`` as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+from typer.testing import CliRunner
+
+from glowops.cli import app as cli
+from glowops.gateway.models import Base
+from peers import free_port
+
+GLOWOPS = str(Path(sys.executable).with_name("glowops"))
+
+
+def test_db_upgrade_creates_the_schema_and_is_repeatable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GLOWOPS_DATA_DIR", str(tmp_path / "var"))
+    runner = CliRunner()
+    for _ in range(2):
+        result = runner.invoke(cli, ["db", "upgrade"])
+        assert result.exit_code == 0, result.output
+        assert "is at revision 0001_initial" in result.output
+    assert runner.invoke(cli, ["db", "current"]).output.strip() == "0001_initial"
+    engine = create_engine(f"sqlite:///{tmp_path / 'var' / 'glowops.db'}")
+    try:
+        assert set(inspect(engine).get_table_names()) >= {
+            "orgs",
+            "users",
+            "documents",
+            "approvals",
+            "security_events",
+            "messages",
+            "alembic_version",
+        }
+        with engine.connect() as conn:  # the migration and the models describe the same schema
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_db_upgrade_on_postgres(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    monkeypatch.setenv("GLOWOPS_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "0001_initial" in result.output
+
+
+def test_bad_database_url_is_one_clear_line(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": "mysql://nope", "GLOWOPS_DATA_DIR": str(tmp_path)}
+    done = subprocess.run([GLOWOPS, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "glowops: invalid configuration: DATABASE_URL: must be a postgresql:// or sqlite:/// URL (got 'mysql://nope')"
+    ]
+
+
+@pytest.fixture(scope="module")
+def served_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``glowops serve --demo`` in a subprocess on a free port, shared by the tests below.
+
+    The built-in demo traffic runs beside the ``glowops demo traffic`` command under test;
+    both seed the same demo organisations, idempotently, as two real clients would.
+    """
+    tmp_path = tmp_path_factory.mktemp("served")
+    port = free_port()
+    env = {
+        **os.environ,
+        "GLOWOPS_DATA_DIR": str(tmp_path / "var"),
+        "GLOWOPS_PORT": str(port),
+        "GLOWOPS_LOG_LEVEL": "WARNING",
+    }
+    env.pop("DATABASE_URL", None)
+    env.pop("GLOWOPS_OPS_TOKEN", None)
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen([GLOWOPS, "serve", "--demo"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("glowops serve did not start: " + (tmp_path / "serve.log").read_text()[-2000:])
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+        log.close()
+
+
+@pytest.mark.slow
+def test_serve_demo_drives_its_own_traffic(served_gateway: str) -> None:
+    deadline = time.monotonic() + 30
+    metrics = ""
+    while time.monotonic() < deadline:
+        metrics = httpx.get(served_gateway + "/metrics", timeout=5).text
+        if 'route="/admin/bootstrap"' in metrics and "documents_uploaded_total{" in metrics:
+            break
+        time.sleep(0.5)
+    assert 'route="/admin/bootstrap",status="200"' in metrics
+    assert "documents_uploaded_total{" in metrics
+
+
+@pytest.mark.slow
+def test_demo_traffic_against_a_served_gateway(served_gateway: str, tmp_path: Path) -> None:
+    env = {**os.environ, "COLUMNS": "200"}
+    env.pop("GLOWOPS_OPS_TOKEN", None)
+    done = subprocess.run(
+        [
+            GLOWOPS,
+            "demo",
+            "traffic",
+            "--target",
+            served_gateway,
+            "--duration",
+            "3",
+            "--rps",
+            "15",
+            "--seed",
+            "7",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "Demo traffic:" in out and "HTTP statuses:" in out
+    for scenario in (
+        "login: bad password",
+        "login: unknown user",
+        "forged token",
+        "corrupt upload",
+        "cross-org access",
+        "permission denied",
+        "MFA failure",
+        "overdue approval",
+        "document pipeline",
+        "assistant chat",
+        "approval with MFA",
+        "invalid transition",
+    ):
+        assert scenario in out, scenario
+    statuses = out.split("HTTP statuses:")[1]
+    for code in ("200", "201", "401", "403", "404", "409", "422"):
+        assert f"{code}:" in statuses, code
+
+    time.sleep(1.1)  # the one-second SLA of the last overdue approval passes
+    metrics = httpx.get(served_gateway + "/metrics", timeout=5).text
+
+    def value(line_start: str) -> float:
+        return sum(
+            float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(line_start)
+        )
+
+    assert value('security_auth_failed_total{reason="bad_password"}') >= 1
+    assert value('security_auth_failed_total{reason="unknown_user"}') >= 1
+    assert value('security_auth_failed_total{reason="forged_token"}') >= 1
+    assert value('security_rls_denied_total{table="documents"}') >= 1
+    assert value('security_permission_denied_total{action="documents:write"}') >= 1
+    assert value("approvals_mfa_failed_total") >= 1 and value("approvals_mfa_completed_total") >= 1
+    assert value("documents_extract_errors_total") >= 1
+    assert value("assistant_tool_invocations_total") >= 1
+    # A read of the pending list sweeps: the one-second SLAs have passed by now.
+    from glowops.gateway.demo import DEMO_PASSWORD
+
+    login = httpx.post(
+        served_gateway + "/auth/login",
+        json={"email": "viewer@demo-acme.demo", "password": DEMO_PASSWORD},
+        timeout=10,
+    )
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    httpx.get(served_gateway + "/approvals/pending", headers=headers, timeout=10)
+    metrics = httpx.get(served_gateway + "/metrics", timeout=5).text
+    assert value("approvals_became_overdue_total") >= 1
+    assert value("approvals_overdue{") >= 1
+
+
+def test_demo_traffic_against_nothing_fails_clearly() -> None:
+    port = free_port()
+    done = subprocess.run(
+        [GLOWOPS, "demo", "traffic", "--target", f"http://127.0.0.1:{port}", "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert f"cannot drive http://127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr

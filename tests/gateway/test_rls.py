@@ -1,0 +1,166 @@
+"""PostgreSQL row-level security, proven without the application's own scoping.
+
+Raw SQL runs as the gateway's role (``glowops_app``) with an organisation set, exactly as
+the gateway's sessions do, but with no ``WHERE org_id = ...`` at all: the database alone
+must hide and protect the other organisation's rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+from gateway_helpers import Delta, Gw, running_gateway, settings_for
+from sqlalchemy.exc import DBAPIError
+
+from glowops.gateway.models import Document, new_id
+from peers import postgres_database
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def pg_gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gw]:
+    for url in postgres_database("glowops_rls"):
+        with running_gateway(settings_for("postgres", tmp_path_factory.mktemp("rls"), url), "postgres") as gw:
+            yield gw
+
+
+async def as_app_role(url: str, org_id: str | None, sql: str, *args: Any) -> Any:
+    """Run one statement as glowops_app inside a transaction scoped to ``org_id``."""
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL ROLE glowops_app")
+            if org_id is not None:
+                await conn.execute("SELECT set_config('app.org_id', $1, true)", org_id)
+            if sql.lstrip().upper().startswith("SELECT"):
+                return await conn.fetch(sql, *args)
+            return await conn.execute(sql, *args)
+    finally:
+        await conn.close()
+
+
+def run(pg_gw: Gw, org_id: str | None, sql: str, *args: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(as_app_role(pg_gw.settings.database_url, org_id, sql, *args))
+
+
+def test_reads_see_only_the_current_org(pg_gw: Gw) -> None:
+    acme, globex = pg_gw.orgs["acme"]["id"], pg_gw.orgs["globex"]["id"]
+    acme_doc = pg_gw.committed_document("acme")
+    globex_doc = pg_gw.committed_document("globex")
+    rows = run(pg_gw, acme, "SELECT id, org_id FROM documents")  # no WHERE clause at all
+    assert {r["org_id"] for r in rows} == {acme}
+    assert acme_doc in {r["id"] for r in rows} and globex_doc not in {r["id"] for r in rows}
+    assert run(pg_gw, acme, "SELECT id FROM documents WHERE id = $1", globex_doc) == []
+    users = run(pg_gw, globex, "SELECT email FROM users")
+    assert users and all(r["email"].endswith("@globex.example") for r in users)
+    assert [r["id"] for r in run(pg_gw, acme, "SELECT id FROM orgs")] == [acme]
+
+
+def test_no_org_set_means_no_rows(pg_gw: Gw) -> None:
+    pg_gw.committed_document("acme")
+    for table in ("documents", "users", "orgs", "approvals", "messages"):
+        assert run(pg_gw, None, f"SELECT * FROM {table}") == [], table
+
+
+def test_writes_to_another_org_are_refused_by_the_database(pg_gw: Gw) -> None:
+    acme, globex = pg_gw.orgs["acme"]["id"], pg_gw.orgs["globex"]["id"]
+    globex_doc = pg_gw.committed_document("globex")
+    # UPDATE and DELETE cannot even see the row.
+    assert run(pg_gw, acme, "UPDATE documents SET status = 'failed' WHERE id = $1", globex_doc) == "UPDATE 0"
+    assert run(pg_gw, acme, "DELETE FROM document_events WHERE document_id = $1", globex_doc) == "DELETE 0"
+    # Moving one's own row into another org, or inserting into it, violates WITH CHECK.
+    acme_doc = pg_gw.committed_document("acme")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
+        run(pg_gw, acme, "UPDATE documents SET org_id = $1 WHERE id = $2", globex, acme_doc)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
+        run(
+            pg_gw,
+            acme,
+            "INSERT INTO conversations (id, org_id, user_id, title, created_at) "
+            "VALUES ($1, $2, $3, 'x', now())",
+            new_id(),
+            globex,
+            pg_gw.user_id("globex", "viewer"),
+        )
+    status = run(pg_gw, globex, "SELECT status FROM documents WHERE id = $1", globex_doc)
+    assert status[0]["status"] == "committed"
+
+
+def test_the_app_role_cannot_read_the_audit_trail_or_bypass(pg_gw: Gw) -> None:
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        run(pg_gw, pg_gw.orgs["acme"]["id"], "SELECT * FROM security_events")
+    roles = run(pg_gw, None, "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'glowops_app'")
+    assert roles[0]["rolsuper"] is False and roles[0]["rolbypassrls"] is False
+    forced = run(pg_gw, None, "SELECT relname FROM pg_class WHERE relforcerowsecurity AND relrowsecurity")
+    assert {r["relname"] for r in forced} >= {
+        "orgs",
+        "users",
+        "documents",
+        "approvals",
+        "messages",
+        "conversations",
+        "tool_invocations",
+        "document_events",
+    }
+
+
+def test_gateway_sessions_are_scoped_by_the_database(pg_gw: Gw) -> None:
+    """The gateway's own scoped session: an insert for another org fails in PostgreSQL."""
+    acme, globex = pg_gw.orgs["acme"]["id"], pg_gw.orgs["globex"]["id"]
+
+    async def sneak() -> None:
+        async with pg_gw.gateway.db.scoped(acme) as session:
+            session.add(
+                Document(
+                    org_id=globex,
+                    uploaded_by=pg_gw.user_id("globex", "preparer"),
+                    filename="x",
+                    content_type="text/plain",
+                    size_bytes=1,
+                    sha256="0" * 64,
+                    storage_path="/dev/null",
+                    status="uploaded",
+                )
+            )
+            await session.commit()
+
+    with pytest.raises(DBAPIError, match="row-level security"):
+        pg_gw.run(sneak)
+
+
+def test_a_policy_refusal_inside_a_request_is_a_403_and_counted(pg_gw: Gw) -> None:
+    """If application code ever writes across orgs, the database stops it and it is recorded."""
+    from fastapi import Depends
+
+    from glowops.gateway.deps import Ctx, context
+
+    globex = pg_gw.orgs["globex"]["id"]
+
+    async def buggy_route(ctx: Ctx = Depends(context)) -> dict[str, str]:
+        ctx.session.add(
+            Document(
+                org_id=globex,
+                uploaded_by=ctx.user_id,
+                filename="x",
+                content_type="text/plain",
+                size_bytes=1,
+                sha256="0" * 64,
+                storage_path="/dev/null",
+                status="uploaded",
+            )
+        )
+        await ctx.session.commit()
+        return {"ok": "no"}
+
+    pg_gw.client.app.add_api_route("/test/buggy-cross-org-write", buggy_route, methods=["POST"])  # type: ignore[attr-defined]
+    with Delta() as d:
+        response = pg_gw.client.post("/test/buggy-cross-org-write", headers=pg_gw.headers("acme", "preparer"))
+    assert response.status_code == 403 and response.headers["content-type"] == "application/problem+json"
+    assert "outside your organisation" in response.json()["detail"]
+    assert d("security_rls_denied_total", table="documents") == 1

@@ -1,0 +1,146 @@
+"""X-Request-ID: safe values kept, hostile ones replaced and never logged, on every response."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from telemetry_helpers import raw_request
+
+FRESH_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _app(make_app: Any) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/ok")
+    async def ok() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("the database went away")
+
+    return make_app(app)
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
+    return [value for key, value in headers if key.lower() == name]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("value", ["abc", "f" * 128, "nginx.req_1:2-3", "00f067aa0ba902b7", "A"])
+async def test_safe_request_id_is_kept_and_logged(make_app: Any, logs: Any, value: str) -> None:
+    app = _app(make_app)
+    status, headers, _ = await raw_request(app, "/ok", [(b"x-request-id", value.encode())])
+    assert status == 200
+    assert _header(headers, b"x-request-id") == [value.encode()]
+    assert logs.access()[-1]["request_id"] == value
+
+
+HOSTILE = [
+    b"abc\r\nSet-Cookie: session=evil",
+    b'","level":"critical","event":"forged',
+    b"x" * 10_240,
+    "caf\u00e9-\u2603".encode(),
+    b"",
+    b"x" * 129,
+    b"has space",
+    b"semi;colon",
+    b"\x00\x01",
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("raw", HOSTILE, ids=lambda v: repr(v[:20]))
+async def test_hostile_request_id_is_replaced_and_never_logged(make_app: Any, logs: Any, raw: bytes) -> None:
+    app = _app(make_app)
+    status, headers, _ = await raw_request(app, "/ok", [(b"x-request-id", raw)])
+    assert status == 200
+    [returned] = _header(headers, b"x-request-id")
+    assert FRESH_ID.fullmatch(returned.decode())
+    lines = logs.lines()  # every line still parses as one JSON object
+    assert lines and lines[-1]["request_id"] == returned.decode()
+    if raw:
+        assert raw.decode("latin-1") not in logs.text
+        assert "forged" not in logs.text and "Set-Cookie" not in logs.text
+
+
+@pytest.mark.anyio
+async def test_fresh_ids_differ_per_request(make_app: Any) -> None:
+    app = _app(make_app)
+    seen = set()
+    for _ in range(50):
+        _, headers, _ = await raw_request(app, "/ok", [])
+        seen.add(_header(headers, b"x-request-id")[0])
+    assert len(seen) == 50
+
+
+@pytest.mark.anyio
+async def test_id_on_404_and_405(make_app: Any) -> None:
+    app = _app(make_app)
+    status, headers, _ = await raw_request(app, "/missing", [(b"x-request-id", b"req-404")])
+    assert status == 404 and _header(headers, b"x-request-id") == [b"req-404"]
+    status, headers, _ = await raw_request(app, "/ok", [(b"x-request-id", b"req-405")], method="POST")
+    assert status == 405 and _header(headers, b"x-request-id") == [b"req-405"]
+
+
+@pytest.mark.anyio
+async def test_unhandled_exception_answers_problem_json_with_the_id(make_app: Any, logs: Any) -> None:
+    import json
+
+    app = _app(make_app)
+    status, headers, body = await raw_request(app, "/boom", [(b"x-request-id", b"req-500")])
+    assert status == 500
+    assert _header(headers, b"x-request-id") == [b"req-500"]
+    assert _header(headers, b"content-type") == [b"application/problem+json"]
+    problem = json.loads(body)
+    assert problem["status"] == 500 and problem["request_id"] == "req-500"
+    assert "database went away" not in body.decode()  # no exception text to the client
+    [error] = logs.events("unhandled exception")
+    assert error["level"] == "error" and error["request_id"] == "req-500"
+    assert error["exception"][0]["exc_type"] == "RuntimeError"
+    [access] = logs.access()
+    assert access["status"] == 500 and access["route"] == "/boom"
+
+
+@pytest.mark.anyio
+async def test_unhandled_exception_is_reraised_to_the_server(make_app: Any) -> None:
+    """Like Starlette's ServerErrorMiddleware: the client got its 500, the server sees the error."""
+    app = _app(make_app)
+    scope = {"type": "http", "method": "GET", "path": "/boom", "raw_path": b"/boom", "root_path": "",
+             "query_string": b"", "headers": [], "scheme": "http", "server": ("t", 80),
+             "client": ("127.0.0.1", 1), "asgi": {"version": "3.0"}, "http_version": "1.1"}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    with pytest.raises(RuntimeError, match="database went away"):
+        await app(scope, receive, send)
+    assert sent[0]["status"] == 500
+
+
+@pytest.mark.anyio
+async def test_app_handler_for_500_is_respected_and_gets_the_header(make_app: Any) -> None:
+    from fastapi.responses import PlainTextResponse
+
+    app = FastAPI()
+
+    @app.exception_handler(Exception)
+    async def mine(request: Any, exc: Exception) -> PlainTextResponse:
+        return PlainTextResponse("our own 500", status_code=500)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise ValueError("x")
+
+    make_app(app)
+    status, headers, body = await raw_request(app, "/boom", [(b"x-request-id", b"mine-1")])
+    assert (status, body) == (500, b"our own 500")
+    assert _header(headers, b"x-request-id") == [b"mine-1"]
