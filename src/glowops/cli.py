@@ -33,6 +33,8 @@ _GROUPS: list[tuple[str, str, str | None]] = [
     ("glowops.gateway.demo", "app", "demo"),
     ("glowops.backup.cli", "app", "backup"),
     ("glowops.release_cli", "app", "release"),
+    ("glowops.runbook_cli", "top", None),
+    ("glowops.dashboards.cli", "app", "dashboards"),
 ]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -22,6 +22,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _DEFAULT_DATA_DIR = Path("var")
+DEMO_SCRAPE_INTERVAL_SECONDS = 5.0
 
 
 class ConfigError(Exception):
@@ -228,6 +229,9 @@ class Settings(BaseSettings):
     health_supabase_critical: bool = Field(
         default=False, description="A failing Supabase check makes /health/ready and /dependencies 503."
     )
+    health_backup_check: bool = Field(
+        default=True, description="Report backup freshness in /health/dependencies (non-critical)."
+    )
     monitor_health_interval_seconds: float = Field(default=30.0, gt=0, description="glowops monitor: /health")
     monitor_db_interval_seconds: float = Field(default=60.0, gt=0, description="glowops monitor: /health/db.")
     monitor_dependencies_interval_seconds: float = Field(
@@ -239,6 +243,10 @@ class Settings(BaseSettings):
     evaluation_interval_seconds: float = Field(default=15.0, gt=0)
     sample_retention_hours: float = Field(default=24.0, gt=0)
     embedded_alerting: bool = Field(default=True, description="Run the in-process alert engine.")
+    console: bool = Field(
+        default=True,
+        description="Serve the embedded ops console at /ops (guarded like /metrics by GLOWOPS_OPS_TOKEN).",
+    )
 
     # --- backups --------------------------------------------------------------------------
     backup_dir: Path | None = Field(default=None, description="Default data_dir/backups.")
@@ -307,6 +315,14 @@ class Settings(BaseSettings):
         if parts.scheme not in _HTTP or not parts.username or not parts.path.strip("/"):
             raise ValueError("must be a Sentry DSN like https://public-key@host/project-id")
         return value
+
+    @model_validator(mode="after")
+    def _demo_samples_often(self) -> Settings:
+        # A newcomer running the demo should see charts fill within seconds, not after the
+        # two 15 s scrapes a rate() needs; an explicit GLOWOPS_SCRAPE_INTERVAL_SECONDS wins.
+        if self.demo and "scrape_interval_seconds" not in self.model_fields_set:
+            self.scrape_interval_seconds = DEMO_SCRAPE_INTERVAL_SECONDS
+        return self
 
     # --- derived values -----------------------------------------------------------------------
     @property

@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from glowops.alerting.export import write_bundle
+from glowops.alerting.teams_relay import teams_relay_route
 from glowops.settings import Settings
 from glowops.telemetry.metrics import Metrics
 from peers import free_port, require_binary
@@ -87,7 +88,7 @@ class Inbox:
             return [body for ch, body in self.items if ch == channel]
 
 
-def make_receivers(inbox: Inbox) -> Starlette:
+def make_receivers(inbox: Inbox, settings: Settings) -> Starlette:
     async def slack(request: Request) -> Response:
         inbox.add("slack", await request.json())
         return PlainTextResponse("ok")  # what Slack's incoming webhooks answer
@@ -104,16 +105,20 @@ def make_receivers(inbox: Inbox) -> Starlette:
         inbox.add(request.path_params["name"], await request.json())
         return PlainTextResponse("")
 
-    async def teams_relay(request: Request) -> Response:
-        inbox.add("teams-relay", await request.json())
-        return PlainTextResponse("")
+    async def teams(request: Request) -> Response:
+        inbox.add("teams", await request.json())
+        return PlainTextResponse("", status_code=202)  # what a Workflows webhook answers
+
+    # The real relay of glowops: Alertmanager 0.25 -> relay -> the Teams Workflows webhook above.
+    relay_route, _relay = teams_relay_route(settings)
 
     return Starlette(
         routes=[
             Route("/slack", slack, methods=["POST"]),
             Route("/pagerduty/v2/enqueue", pagerduty, methods=["POST"]),
             Route("/hooks/{name}", hook, methods=["POST"]),
-            Route("/ops/alertmanager/teams", teams_relay, methods=["POST"]),
+            Route("/teams", teams, methods=["POST"]),
+            relay_route,
         ]
     )
 
@@ -216,7 +221,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     receivers = f"http://127.0.0.1:{receiver_port}"
     settings = Settings(
         slack_webhook_url=f"{receivers}/slack",
-        teams_webhook_url="https://teams.example/workflows/reached-through-the-relay",
+        teams_webhook_url=f"{receivers}/teams",
+        ops_token="relay-secret",  # Alertmanager must present it to the Teams relay
         pagerduty_routing_key=ROUTING_KEY,
         pagerduty_events_url=f"{receivers}/pagerduty/v2/enqueue",
         error_notify_webhook=f"{receivers}/hooks/error",
@@ -241,7 +247,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     smtp.start()
     try:
         with (
-            ServerThread(make_receivers(inbox), receiver_port),
+            ServerThread(make_receivers(inbox, settings), receiver_port),
             ServerThread(make_app(metrics, registry), app_port),
             Process(
                 [
@@ -341,6 +347,11 @@ def webhook_alerts(stack: Stack, channel: str, status: str) -> set[str]:
     }
 
 
+def card_title(message: dict[str, Any]) -> str:
+    """The title line of a Teams Adaptive Card message."""
+    return str(message["attachments"][0]["content"]["body"][0]["text"])
+
+
 def pagerduty_events(stack: Stack, action: str) -> dict[str, dict[str, Any]]:
     return {
         e["payload"]["summary"].split(":")[0]: e
@@ -374,7 +385,8 @@ def test_breach_notifies_every_channel_and_resolves(stack: Stack) -> None:
                 and "DocumentQueueBacklog" in webhook_alerts(stack, "telemetry", "firing")
                 and "RateLimitRejections" in webhook_alerts(stack, "rate-limit", "firing")
                 and any("PermissionDeniedSpike" in mail["subject"] for mail in stack.inbox.of("email"))
-                and "HighErrorRate" in webhook_alerts(stack, "teams-relay", "firing")
+                and any("[FIRING" in card_title(c) and "HighErrorRate" in card_title(c)
+                        for c in stack.inbox.of("teams"))
                 and any("HighErrorRate" in str(s) for s in stack.inbox.of("slack"))
             )
 
@@ -397,6 +409,12 @@ def test_breach_notifies_every_channel_and_resolves(stack: Stack) -> None:
             "Runbook: https://github.com/prisma-glow/glowops/blob/main/docs/runbooks/alerts/HighErrorRate.md"
             in text
         )
+        # Teams (through the relay): an Adaptive Card with the summary and a runbook button
+        card = next(c["attachments"][0]["content"] for c in stack.inbox.of("teams")
+                    if "HighErrorRate" in card_title(c))
+        assert card["type"] == "AdaptiveCard"
+        assert any("More than 5% of requests fail with 5xx" in block.get("text", "") for block in card["body"])
+        assert any(a["url"].endswith("/docs/runbooks/alerts/HighErrorRate.md") for a in card["actions"])
         # the spec's webhooks get Alertmanager's JSON with the annotations
         hook = next(
             a
@@ -433,6 +451,8 @@ def test_breach_notifies_every_channel_and_resolves(stack: Stack) -> None:
                     "RESOLVED" in mail["subject"] and "PermissionDeniedSpike" in mail["subject"]
                     for mail in stack.inbox.of("email")
                 )
+                and any("[RESOLVED]" in card_title(c) and "HighErrorRate" in card_title(c)
+                        for c in stack.inbox.of("teams"))
             )
 
         wait_for("the resolve notifications", recovered, stack, timeout=60)

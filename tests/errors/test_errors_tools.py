@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -190,3 +191,26 @@ async def test_diagnostic_routes_raise_and_sleep(sentry_server: SentryServer,
     assert event["exception"]["values"][0]["type"] == "DiagnosticError"
     assert "diag-hunter2" not in json.dumps(event) and "ops.test@example.com" not in json.dumps(event)
     assert len([r for r in app.routes if getattr(r, "path", "") == "/diagnostics/error"]) == 1
+
+
+def test_doctor_send_test_error_reports_the_dsns_answer(
+        sentry_server: SentryServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from glowops.cli import app as cli_app
+
+    for name in ("DATABASE_URL", "GLOWOPS_DATABASE_URL", "REDIS_URL", "SUPABASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GLOWOPS_DATA_DIR", str(tmp_path))
+    sqlite3.connect(tmp_path / "glowops.db").close()  # the database the doctor checks first
+    monkeypatch.setenv("SENTRY_DSN", sentry_server.dsn)
+    runner = CliRunner()
+    accepted = runner.invoke(cli_app, ["doctor", "--send-test-error", "--json"])
+    assert accepted.exit_code == 0, accepted.output
+    row = json.loads(accepted.output)["parts"][-1]
+    assert row["part"] == "sentry test event" and row["status"] == "pass"
+    assert "accepted" in row["message"] and "publickey" not in accepted.output
+    assert sentry_server.events[0]["tags"]["glowops.test"] == "doctor"
+
+    sentry_server.status = 401
+    refused = runner.invoke(cli_app, ["doctor", "--send-test-error", "--json"])
+    assert refused.exit_code == 1
+    assert "HTTP 401" in json.loads(refused.output)["parts"][-1]["message"]

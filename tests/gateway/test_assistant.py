@@ -132,7 +132,8 @@ class FakeOpenAI:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append(
-                    {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
+                    {"path": self.path, "auth": self.headers.get("Authorization"), "body": body,
+                     "request_id": self.headers.get("X-Request-ID")}
                 )
                 if fake.fail:
                     self._send(500, {"error": {"message": "overloaded", "type": "server_error"}})
@@ -212,6 +213,8 @@ def test_openai_responder_calls_tools_through_the_api(tmp_path: Path, fake_opena
         with Delta() as d:
             response = ask(gw, conv_id, "Anything from Tailspin?")
         assert response.status_code == 201, response.text
+        # The model API sees the request ID of the user's request (correlation across services).
+        assert {r["request_id"] for r in fake_openai.requests} == {response.headers["X-Request-ID"]}
         assert response.json()["reply"] == {
             **response.json()["reply"],
             "content": "Found 1: invoice.txt",

@@ -175,6 +175,7 @@ def test_extraction_failure_marks_the_document_failed(gw: Gw) -> None:
     assert problem(response, 422)["error_type"] == "unreadable_pdf"
     assert d("documents_extract_errors_total", error_type="unreadable_pdf") == 1
     assert d("documents_stage_total", stage="extract", outcome="failed") == 1
+    assert d("documents_indexed_total", outcome="failed") == 1  # read by DocumentIndexingFailures
     after = gw.client.get(f"/documents/{doc['id']}", headers=gw.headers("acme", "viewer")).json()
     assert after["status"] == "failed" and "damaged" in after["error"]
     problem(post(gw, doc["id"], "extract"), 409)  # failed is terminal

@@ -41,4 +41,5 @@ def base_settings(tmp_path: Path) -> dict[str, object]:
         "health_cache_ttl_seconds": 0.0,
         "health_failure_ttl_seconds": 0.0,
         "service_version": "1.2.3",
+        "health_backup_check": False,  # backup freshness has its own tests (test_backup_check.py)
     }

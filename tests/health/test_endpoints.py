@@ -147,8 +147,11 @@ async def test_no_answer_ever_contains_a_secret_or_host_from_a_connection_error(
         for planted in (SECRET, "hunter2", SECRET_HOST, "db-secret-host", "Errno", "Name or service"):
             assert planted not in text
     outputs = {name: entry.get("output") for name, entry in details["checks"].items()}
-    assert outputs == {"database": "dns failure", "redis": "dns failure", "supabase": "dns failure",
-                       "openai": "dns failure", "disk": None}
+    # Fixed client-safe messages only. A resolver that is slow to refuse ``.invalid`` (seen on a
+    # loaded machine) makes a lookup outlast the check's timeout: that is reported as a timeout.
+    assert outputs.pop("disk") is None
+    assert outputs.keys() == {"database", "redis", "supabase", "openai"}
+    assert set(outputs.values()) <= {"dns failure", "timeout"}, outputs
     # The detail went to the log instead, with the request ID of the request that ran the check.
     failures = [r.getMessage() for r in caplog.records if "failed: dns failure" in r.getMessage()]
     assert failures and all("detail=" in message for message in failures)

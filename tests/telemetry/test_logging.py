@@ -34,6 +34,9 @@ def _app(make_app: Any) -> FastAPI:
     def after_response() -> None:
         log.info("background_done", step=2)
 
+    # What create_engine(echo=True) does; importing SQLAlchemy sets "sqlalchemy" to WARNING.
+    logging.getLogger("sqlalchemy.engine.Engine").setLevel(logging.INFO)
+
     @app.post("/orgs/{org}/documents", dependencies=[Depends(_auth)])
     async def upload(org: str, background: BackgroundTasks) -> dict[str, str]:
         log.info("document_uploaded", doc_id="d-1", file_size=10)
@@ -143,8 +146,11 @@ def test_level_filter_and_counter() -> None:
 def test_uvicorn_loggers_are_rerouted_and_its_access_log_silenced() -> None:
     logs = LogCapture()
     uvicorn_error = logging.getLogger("uvicorn.error")
-    uvicorn_error.addHandler(logging.StreamHandler(sys.stderr))  # what uvicorn's dictConfig does
+    # What uvicorn's dictConfig does with --log-level info (an earlier in-process server of the
+    # suite may have left another level on this process-wide logger).
+    uvicorn_error.addHandler(logging.StreamHandler(sys.stderr))
     uvicorn_error.propagate = False
+    uvicorn_error.setLevel(logging.INFO)
     configure_logging(Settings(), stream=logs.stream)
     logging.getLogger("uvicorn.error").info("Started server process")
     logging.getLogger("uvicorn.access").info('127.0.0.1 - "GET / HTTP/1.1" 200')

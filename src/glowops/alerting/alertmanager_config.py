@@ -151,7 +151,12 @@ class _Channels:
                 s.alertmanager_version,
                 relay,
             )
-            return "webhook_configs", _webhook(relay)
+            hook = _webhook(relay)
+            if s.ops_token is not None and s.ops_token.get_secret_value():
+                # The relay posts into the team's channel: only Alertmanager may call it.
+                hook["http_config"] = {"authorization": {"type": "Bearer",
+                                                         "credentials": s.ops_token.get_secret_value()}}
+            return "webhook_configs", hook
         if channel == "email":
             if not s.smtp_host or not s.alert_email_to:
                 self._missing(channel, "GLOWOPS_SMTP_HOST and GLOWOPS_ALERT_EMAIL_TO must both be set")

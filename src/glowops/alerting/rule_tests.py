@@ -540,9 +540,9 @@ def _counter_cases(c: _Cases) -> None:
         f"{failing}% of indexing fails from 10m to 40m",
         [
             c.s(
-                "documents_indexed_total", ramp((10, 100), (30, 100 - failing), (30, 100)), outcome="success"
+                "documents_indexed_total", ramp((10, 100), (30, 100 - failing), (30, 100)), outcome="indexed"
             ),
-            c.s("documents_indexed_total", ramp((10, 0), (30, failing), (30, 0)), outcome="error"),
+            c.s("documents_indexed_total", ramp((10, 0), (30, failing), (30, 0)), outcome="failed"),
         ],
         [
             c.quiet("15m", "DocumentIndexingFailures"),
@@ -555,7 +555,7 @@ def _counter_cases(c: _Cases) -> None:
         "indexing stops at 20m with documents queued; the queue empties at 76m",
         [
             c.s("documents_queue_depth", hold((76, 5), (10, 0))),
-            c.s("documents_indexed_total", ramp((20, 10), (65, 0)), outcome="success"),
+            c.s("documents_indexed_total", ramp((20, 10), (65, 0)), outcome="indexed"),
         ],
         [
             c.quiet("40m", "DocumentIndexingStalled"),

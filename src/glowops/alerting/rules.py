@@ -672,7 +672,7 @@ def _indexing(b: _Builder, th: Thresholds) -> tuple[AlertRule, ...]:
             "warning",
             "P2",
             "indexing",
-            f'sum(rate(documents_indexed_total{{outcome=~"error|failed|failure"}}[{w15}]))'
+            f'sum(rate(documents_indexed_total{{outcome="failed"}}[{w15}]))'
             f" / sum(rate(documents_indexed_total[{w15}])) > {num(th.indexing_failure_ratio)}",
             for_="10m",
             summary=f"More than {th.indexing_failure_ratio:.0%} of document indexing fails",

@@ -18,6 +18,7 @@ import logging
 import math
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ from prometheus_client.registry import Collector
 
 from glowops.backup.status import MAX_AGE_HOURS, StoreStatus, policy_of, summarize
 from glowops.backup.store import BackupStore, open_store
+from glowops.telemetry.catalog import CATALOG
 
 if TYPE_CHECKING:
     from glowops.settings import Settings
@@ -38,19 +40,9 @@ FRESHNESS_FAIL_HOURS = 48.0
 
 _log = logging.getLogger("glowops.backup")
 
-# (name, help)
-GAUGES: tuple[tuple[str, str], ...] = (
-    ("glowops_backup_store_up", "1 when the backup store could be read at the last scrape."),
-    ("glowops_backup_last_success_timestamp_seconds", "End time of the newest good backup (0: none)."),
-    ("glowops_backup_last_failure_timestamp_seconds", "End time of the newest failed backup run (0: none)."),
-    ("glowops_backup_size_bytes", "Stored size of the newest good backup."),
-    ("glowops_backup_size_median_7_bytes", "Median stored size of the last seven good backups."),
-    ("glowops_backup_duration_seconds", "Duration of the newest good backup run."),
-    ("glowops_backup_last_verify_success", "1 when the most recent verification/drill passed, 0 otherwise."),
-    ("glowops_backup_last_verify_timestamp_seconds", "Time of the most recent successful drill (0: none)."),
-    ("glowops_backup_drill_restore_seconds", "Restore time measured by the most recent drill (RTO)."),
-    ("glowops_backup_retention_compliant", "1 when the store holds what the retention policy requires."),
-    ("glowops_backup_good_count", "Good backups in the store."),
+# (name, help), declared in the metric catalog (docs/metrics.md and the alert rules read it).
+GAUGES: tuple[tuple[str, str], ...] = tuple(
+    (spec.name, spec.help) for spec in CATALOG if spec.collected_by == __name__
 )
 
 
@@ -135,12 +127,24 @@ class BackupCollector(Collector):
 def register_backup_collector(
     settings: Settings, registry: CollectorRegistry = REGISTRY, ttl: float = CACHE_SECONDS
 ) -> BackupCollector:
-    """Add the backup gauges to ``registry`` (once per registry)."""
-    collector = BackupCollector(_cache_for(settings, ttl))
-    registry.register(collector)
+    """Add the backup gauges to ``registry``.
+
+    Once per registry: calling it again (a second app in the same process, new settings) points
+    the existing collector at the new settings' store instead of registering the names twice.
+    """
+    cache = _cache_for(settings, ttl)
+    with _registered_lock:
+        collector = _registered.get(registry)
+        if collector is None:
+            collector = _registered[registry] = BackupCollector(cache)
+            registry.register(collector)
+        else:
+            collector.cache = cache
     return collector
 
 
+_registered: weakref.WeakKeyDictionary[CollectorRegistry, BackupCollector] = weakref.WeakKeyDictionary()
+_registered_lock = threading.Lock()
 _caches: dict[int, StatusCache] = {}
 
 
@@ -163,8 +167,12 @@ def freshness(status: StoreStatus | None) -> tuple[str, float]:
     return "fail", age
 
 
+def backup_freshness_now(settings: Settings) -> tuple[str, float]:
+    """Blocking :func:`check_backup_freshness` (reads the store through the shared cache)."""
+    return freshness(_cache_for(settings).get())
+
+
 async def check_backup_freshness(settings: Settings) -> tuple[str, float]:
     """Health check: pass when the newest good backup is at most 26 h old, warn up to 48 h,
     fail beyond, when there is none (age ``inf``) or when the store cannot be read."""
-    status = await asyncio.to_thread(_cache_for(settings).get)
-    return freshness(status)
+    return await asyncio.to_thread(backup_freshness_now, settings)

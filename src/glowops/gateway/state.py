@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import glowops
 from glowops.gateway.cache import Cache, LocalStore, RedisStore
 from glowops.gateway.db import Database
 from glowops.gateway.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
@@ -51,6 +52,9 @@ class Gateway:
             )
         storage = Path(settings.data_dir) / "documents"
         storage.mkdir(parents=True, exist_ok=True)
+        responder = build_responder(settings)
+        http = (responder.http_client,) if responder.http_client is not None else ()
+        glowops.instrument_clients(settings, engine=db.engine, redis=redis, http_clients=http)
         return cls(
             settings=settings,
             db=db,
@@ -59,7 +63,7 @@ class Gateway:
             cache=Cache(RedisStore(redis) if redis is not None else LocalStore()),
             limiter=limiter,
             storage_dir=storage,
-            responder=build_responder(settings),
+            responder=responder,
             redis=redis,
         )
 

@@ -1,4 +1,4 @@
-"""The built-in checks: database, Redis, Supabase, OpenAI and the data volume.
+"""The built-in checks: database, Redis, Supabase, OpenAI, the data volume and backup freshness.
 
 Every probe bounds its own I/O (driver connect/command timeouts, socket timeouts, HTTP
 timeouts) a little below the runner's timeout, so a hung peer ends the probe cleanly and the
@@ -256,7 +256,8 @@ def database_check(settings: Settings) -> HealthCheck:
 
 
 def default_checks(settings: Settings) -> list[HealthCheck]:
-    """Database and disk always; Redis, Supabase and OpenAI when configured."""
+    """Database and disk always; Redis, Supabase and OpenAI when configured; backup freshness
+    unless ``GLOWOPS_HEALTH_BACKUP_CHECK=false``."""
     checks: list[HealthCheck] = [database_check(settings)]
     if settings.redis_url:
         checks.append(RedisCheck(settings.redis_url, timeout=settings.health_check_timeout_seconds))
@@ -266,4 +267,40 @@ def default_checks(settings: Settings) -> list[HealthCheck]:
         checks.append(openai_check(settings))
     checks.append(DiskCheck(settings.data_dir, warn_percent=settings.disk_warn_percent,
                             fail_percent=settings.disk_fail_percent))
+    if settings.health_backup_check:
+        checks.append(BackupFreshnessCheck(settings))
     return checks
+
+
+class BackupFreshnessCheck(HealthCheck):
+    """Age of the newest good backup in the backup store (``glowops backup run``).
+
+    Non-critical: a stale backup is a risk, not an outage, so it degrades the answer (and the
+    BackupStale alert pages) without pulling the instance out of rotation. No backup at all is
+    a warning, not a failure, so a fresh ``make run`` is not reported broken. Blocking because
+    reading an S3 store is a network round trip; the store summary is cached for a few seconds.
+    """
+
+    name = "backup"
+    component_type = "datastore"
+    measurement = "freshness"
+    blocking = True
+    critical = False
+
+    def __init__(self, settings: Settings) -> None:
+        # Imported here (at start-up), not inside the probe: see the note on drivers above.
+        from glowops.backup.monitoring import backup_freshness_now
+
+        self._freshness = functools.partial(backup_freshness_now, settings)
+
+    def run_blocking(self) -> CheckOutcome:
+        status, age = self._freshness()
+        if age == float("inf"):
+            # None in a readable store, or the store cannot be read (logged by the cache).
+            return Observation(Status.WARN, "no good backup found")
+        hours = round(age / 3600, 2)
+        if status == "pass":
+            return Observation(Status.PASS, None, hours, "h")
+        if status == "warn":
+            return Observation(Status.WARN, "backup is stale", hours, "h")
+        return Observation(Status.FAIL, "backup is too old", hours, "h")

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from glowops.health.doctor import DoctorReport, DoctorRow
 from glowops.health.probe import ProbeResult, check_base_url, probe
 from glowops.settings import ConfigError, Settings, load_settings
 
@@ -173,10 +174,24 @@ def monitor(
         raise typer.Exit(1)
 
 
+def _with_test_event(report: DoctorReport) -> DoctorReport:
+    """The report plus a row for one test event sent to Sentry (required: it was asked for)."""
+    from glowops.telemetry.errors import send_test_error
+
+    accepted, message = send_test_error(load_settings())
+    row = DoctorRow(part="sentry test event", required=True, status="pass" if accepted else "fail",
+                    message=message)
+    return DoctorReport(rows=(*report.rows, row))
+
+
 @top.command()
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log failure details to stderr.")] = False,
+    send_test_error: Annotated[bool, typer.Option(
+        "--send-test-error",
+        help="Also send one test event to Sentry (GATEWAY_SENTRY_DSN or SENTRY_DSN) through the real "
+        "pipeline, scrubbing included, and say whether the DSN accepted it (a refusal exits 1).")] = False,
 ) -> None:
     """Check the configuration and reach every configured dependency; exit 0 when all required parts are fine.
 
@@ -188,6 +203,7 @@ def doctor(
 
         glowops doctor
         DATABASE_URL=postgresql://app@db/glow REDIS_URL=redis://cache:6379/0 glowops doctor --json
+        SENTRY_DSN=https://key@o1.ingest.sentry.io/42 glowops doctor --send-test-error
     """
     from glowops.health.doctor import diagnose
 
@@ -202,6 +218,8 @@ def doctor(
         report = asyncio.run(diagnose())
     finally:
         health_log.removeHandler(handler)
+    if send_test_error and not report.rows[0].blocking:  # row 0: the configuration
+        report = _with_test_event(report)
     code = 0 if report.ok else 2 if report.rows[0].blocking else 1
     if as_json:
         typer.echo(json.dumps({"ok": report.ok, "parts": [

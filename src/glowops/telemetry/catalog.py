@@ -33,6 +33,9 @@ class MetricSpec:
     dashboard: str = "operations"
     buckets: tuple[float, ...] | None = None
     guarded_labels: tuple[str, ...] = field(default=())  # labels under the cardinality guard
+    # A module whose custom collector computes the metric at scrape time (the facade does not
+    # create it): the backup gauges read the backup store, not an in-process value.
+    collected_by: str | None = None
 
     @property
     def exposed_name(self) -> str:
@@ -41,6 +44,7 @@ class MetricSpec:
 
 
 ORG = ("org_id",)
+_BACKUP = "glowops.backup.monitoring"
 
 CATALOG: tuple[MetricSpec, ...] = (
     # --- service overview: HTTP RED ---------------------------------------------------------
@@ -136,6 +140,29 @@ CATALOG: tuple[MetricSpec, ...] = (
     MetricSpec("glowops_outbox_depth", "gauge", "Notifications stored in the outbox and not yet delivered."),
     MetricSpec("glowops_alerts", "gauge", "Alerts of the embedded engine by state and severity.",
                ("state", "severity")),
+    # --- backups and restore drills (issue 8): computed from the backup store at scrape time --
+    MetricSpec("glowops_backup_store_up", "gauge", "1 when the backup store could be read at the last scrape.",
+               unit="", collected_by=_BACKUP),
+    MetricSpec("glowops_backup_last_success_timestamp_seconds", "gauge", "End time of the newest good backup (0: none).",
+               unit="seconds", collected_by=_BACKUP),
+    MetricSpec("glowops_backup_last_failure_timestamp_seconds", "gauge", "End time of the newest failed backup run (0: none).",
+               unit="seconds", collected_by=_BACKUP),
+    MetricSpec("glowops_backup_size_bytes", "gauge", "Stored size of the newest good backup.",
+               unit="bytes", collected_by=_BACKUP),
+    MetricSpec("glowops_backup_size_median_7_bytes", "gauge", "Median stored size of the last seven good backups.",
+               unit="bytes", collected_by=_BACKUP),
+    MetricSpec("glowops_backup_duration_seconds", "gauge", "Duration of the newest good backup run.",
+               unit="seconds", collected_by=_BACKUP),
+    MetricSpec("glowops_backup_last_verify_success", "gauge", "1 when the most recent verification/drill passed, 0 otherwise.",
+               unit="", collected_by=_BACKUP),
+    MetricSpec("glowops_backup_last_verify_timestamp_seconds", "gauge", "Time of the most recent successful drill (0: none).",
+               unit="seconds", collected_by=_BACKUP),
+    MetricSpec("glowops_backup_drill_restore_seconds", "gauge", "Restore time measured by the most recent drill (RTO).",
+               unit="seconds", collected_by=_BACKUP),
+    MetricSpec("glowops_backup_retention_compliant", "gauge", "1 when the store holds what the retention policy requires.",
+               unit="", collected_by=_BACKUP),
+    MetricSpec("glowops_backup_good_count", "gauge", "Good backups in the store.",
+               unit="", collected_by=_BACKUP),
 )
 
 @dataclass(frozen=True, slots=True)

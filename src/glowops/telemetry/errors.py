@@ -53,7 +53,7 @@ from glowops.telemetry.sentry_scrub import (
     exception_fingerprint,
 )
 
-__all__ = ["ErrorReporterHook", "create_hook", "resolve_release", "send_test_error", "sentry_options",
+__all__ = ["ErrorReporterHook", "create_hook", "flush_error_tracking", "resolve_release", "send_test_error", "sentry_options",
            "setup_error_tracking"]
 
 _log = logging.getLogger("glowops.errors")
@@ -287,6 +287,11 @@ def _dsn_place(dsn: str) -> str:
     """host/project of a DSN, without its key."""
     parts = urlsplit(dsn)
     return f"{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+def flush_error_tracking(timeout: float = 2.0) -> None:
+    """Send the events Sentry's transport still holds (at application shutdown)."""
+    sentry_sdk.flush(timeout=timeout)
 
 
 def close_error_tracking(timeout: float = 2.0) -> None:

@@ -38,11 +38,15 @@ class InstrumentState:
     metrics_endpoint: MetricsEndpoint | None = None
     ops_server: OpsServer | None = None
     health_installed: bool = False
+    run_alerting: bool = False
+    teams_relay: Any = None
+    alerting: Any = None  # the EmbeddedAlerting of this app while it runs (app.state.glowops_alerting)
 
 
 def instrument(app: Any, settings: Settings | None = None, *, tracer: RequestHook | bool | None = None,
                error_reporter: RequestHook | bool | None = None, log_stream: TextIO | None = None,
-               configure_logs: bool = True, access_log: bool = True, health: bool = True) -> Any:
+               configure_logs: bool = True, access_log: bool = True, health: bool = True,
+               alerting: bool | None = None) -> Any:
     """Install request IDs, JSON logs, redaction, metrics, /metrics (and hooks, health) on ``app``.
 
     Calling it again on the same app changes nothing. Returns the app::
@@ -58,6 +62,14 @@ def instrument(app: Any, settings: Settings | None = None, *, tracer: RequestHoo
         configure_logs: set up the logging pipeline (False when the host configured it).
         access_log: write one access line per request.
         health: mount the health endpoints of ``glowops.health`` when that package exists.
+        alerting: run the embedded alert engine while the app runs (default
+            ``GLOWOPS_EMBEDDED_ALERTING``); off in a scale-out deployment, where Prometheus and
+            Alertmanager evaluate and deliver the same rules.
+
+    Also, from settings: the ``/ops`` console when ``GLOWOPS_CONSOLE`` is on (the default),
+    ``/diagnostics/*`` when ``GLOWOPS_DIAGNOSTICS`` is on, the Teams relay
+    for Alertmanager when ``GLOWOPS_TEAMS_WEBHOOK_URL`` is set, the backup gauges on
+    ``/metrics``, and tracing/Sentry flushed at shutdown.
     """
     existing = getattr(app, _STATE_ATTR, None)
     if existing is not None:
@@ -88,10 +100,23 @@ def instrument(app: Any, settings: Settings | None = None, *, tracer: RequestHoo
         )
     else:
         state.ops_server = OpsServer(OpsApp(state.metrics_endpoint), settings.ops_port)
+    state.run_alerting = settings.embedded_alerting if alerting is None else alerting
     _wrap_lifespan(app, state)
+    if settings.diagnostics:
+        from glowops.telemetry.diagnostics import mount_diagnostics
+
+        mount_diagnostics(app)
+    _register_backup_gauges(settings)
+    if settings.teams_webhook_url is not None and settings.teams_webhook_url.get_secret_value():
+        from glowops.alerting.teams_relay import teams_relay_route
+
+        route, state.teams_relay = teams_relay_route(settings)
+        app.router.routes.append(route)
 
     if health:
         state.health_installed = _install_health(app, settings)
+    if settings.console:
+        _install_console(app, settings)
     return app
 
 
@@ -151,14 +176,30 @@ def _wrap_lifespan(app: Starlette, state: InstrumentState) -> None:
         glowops_logging.reroute_stdlib_loggers()
         if state.ops_server is not None:
             await state.ops_server.start()
+        if state.run_alerting:
+            state.alerting = await _start_alerting(state.settings)
+        inner_app.state.glowops_alerting = state.alerting
         try:
             async with original(inner_app) as maybe_state:
                 yield maybe_state
         finally:
+            if state.alerting is not None:
+                await state.alerting.stop()
+                state.alerting = None
             if state.ops_server is not None:
                 await state.ops_server.stop()
+            if state.teams_relay is not None:
+                await state.teams_relay.aclose()
+            _flush_exporters()
 
     app.router.lifespan_context = lifespan
+
+
+def _install_console(app: Starlette, settings: Settings) -> None:
+    """The ``/ops`` console (``GLOWOPS_CONSOLE``); it reads ``app.state.glowops_alerting`` per request."""
+    from glowops.console import install_console
+
+    install_console(app, settings)
 
 
 def _install_health(app: Starlette, settings: Settings) -> bool:
@@ -171,3 +212,28 @@ def _install_health(app: Starlette, settings: Settings) -> bool:
         return False
     install(app, settings)
     return True
+
+
+async def _start_alerting(settings: Settings) -> Any:
+    """Start the embedded alert engine (imported here: it costs ~0.7 s, paid at start-up only)."""
+    from glowops.alerting.service import start_embedded_alerting
+
+    alerting = start_embedded_alerting(settings)
+    await alerting.start()
+    return alerting
+
+
+def _flush_exporters() -> None:
+    """Send what the span queue and Sentry's transport still hold before the process exits."""
+    from glowops.telemetry.errors import flush_error_tracking
+    from glowops.telemetry.tracing import flush_tracing
+
+    flush_tracing()
+    flush_error_tracking()
+
+
+def _register_backup_gauges(settings: Settings) -> None:
+    """The ``glowops_backup_*`` gauges, read from the backup store at scrape time."""
+    from glowops.backup.monitoring import register_backup_collector
+
+    register_backup_collector(settings)

@@ -64,7 +64,7 @@ class Metrics:
         # The HTTP RED metrics are written on every request: lock-free in one process (red.py).
         self._metrics: dict[str, Any] = create_red_metrics(registry)
         for spec in CATALOG:
-            if spec.name not in RED_NAMES:
+            if spec.name not in RED_NAMES and spec.collected_by is None:
                 self._metrics[spec.name] = _create(spec, registry)
         self._entries: dict[str, _Entry] = {}
         self._seen: dict[tuple[str, str], set[str]] = {}

@@ -46,8 +46,17 @@ from glowops.telemetry.server_span import ServerSpanHook
 from glowops.telemetry.span_export import BoundedBatchSpanProcessor
 
 __all__ = [
-    "SAMPLERS", "TracingSetup", "build_sampler", "create_hook", "instrument_httpx_client",
-    "instrument_redis", "instrument_sqlalchemy", "propagate_request_id", "setup_tracing",
+    "SAMPLERS",
+    "TracingSetup",
+    "build_sampler",
+    "create_hook",
+    "flush_tracing",
+    "instrument_clients",
+    "instrument_httpx_client",
+    "instrument_redis",
+    "instrument_sqlalchemy",
+    "propagate_request_id",
+    "setup_tracing",
     "shutdown_tracing",
 ]
 
@@ -162,6 +171,16 @@ def setup_tracing(settings: Settings) -> TracingSetup | None:
     return setup
 
 
+def flush_tracing(timeout_seconds: float = 5.0) -> None:
+    """Export what the span queues hold (at application shutdown; the providers stay usable,
+    since another app in the process may share them, and the SDK shuts them down at exit)."""
+    with _lock:
+        setups = list(_setups.values())
+    deadline = time.monotonic() + timeout_seconds
+    for setup in setups:
+        setup.processor.force_flush(int(max(0.0, deadline - time.monotonic()) * 1000))
+
+
 def shutdown_tracing(timeout_seconds: float = 5.0) -> None:
     """Flush and stop every provider built by :func:`setup_tracing` (at application shutdown)."""
     with _lock:
@@ -210,6 +229,28 @@ def instrument_sqlalchemy(engine: Any, tracer_provider: trace.TracerProvider | N
     usage = NoOpMeterProvider().get_meter("glowops").create_up_down_counter("db.client.connections.usage")
     EngineTracer(tracer, sync_engine, usage)  # type: ignore[no-untyped-call]
     sync_engine._glowops_traced = True
+
+
+def instrument_clients(settings: Settings, *, engine: Any = None, redis: Any = None,
+                       http_clients: tuple[Any, ...] = ()) -> None:
+    """Everything a service's outgoing clients need, in one call (idempotent).
+
+    ``X-Request-ID`` on every outgoing HTTP request; when tracing is on for ``settings``, CLIENT
+    spans for HTTP and Redis and child spans for SQL, with ``traceparent`` injected::
+
+        glowops.instrument_clients(settings, engine=db.engine, redis=redis, http_clients=(openai,))
+    """
+    setup = setup_tracing(settings)
+    provider = setup.provider if setup is not None else None
+    for client in http_clients:
+        propagate_request_id(client)
+        if provider is not None:
+            instrument_httpx_client(client, provider)
+    if provider is not None:
+        if engine is not None:
+            instrument_sqlalchemy(engine, provider)
+        if redis is not None:
+            instrument_redis(redis, provider)
 
 
 def propagate_request_id(client: _Client) -> _Client:

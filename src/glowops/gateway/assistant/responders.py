@@ -15,7 +15,6 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-import glowops
 from glowops.gateway.assistant.tools import TOOL_SPECS, Toolbox
 from glowops.settings import Settings
 
@@ -38,6 +37,11 @@ class Responder(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+    @property
+    def http_client(self) -> httpx.AsyncClient | None:
+        """The outgoing HTTP client, if any (traced and given X-Request-ID by glowops)."""
+        ...
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
@@ -85,6 +89,10 @@ class LocalResponder:
         return f"{len(hits)} document(s) match {result['query']!r}:\n" + "\n".join(lines)
 
     async def aclose(self) -> None:
+        return None
+
+    @property
+    def http_client(self) -> httpx.AsyncClient | None:
         return None
 
 
@@ -148,14 +156,10 @@ class OpenAIResponder:
         raise ResponderError("the model kept calling tools without answering")
 
     async def _complete(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        headers = {}
-        request_id = glowops.current_request_id()
-        if request_id:
-            headers["X-Request-ID"] = request_id
         try:
+            # X-Request-ID and traceparent are added by glowops.instrument_clients (Gateway.build).
             response = await self._client.post(
                 "chat/completions",
-                headers=headers,
                 json={"model": self.model, "messages": messages, "tools": self._tools},
             )
         except httpx.HTTPError as err:
@@ -167,6 +171,10 @@ class OpenAIResponder:
         except (ValueError, KeyError, IndexError, TypeError):
             raise ResponderError("the model API answered in an unexpected format") from None
         return message
+
+    @property
+    def http_client(self) -> httpx.AsyncClient | None:
+        return self._client
 
     async def aclose(self) -> None:
         await self._client.aclose()

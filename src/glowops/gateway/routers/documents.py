@@ -243,6 +243,8 @@ async def extract(doc_id: str, ctx: Ctx = Depends(require("documents:write"))) -
         )
         await ctx.session.commit()
         glowops.metrics.counter("documents_extract_errors", tags={"error_type": error_type})
+        # A document whose text cannot be extracted cannot be indexed either (DocumentIndexingFailures).
+        glowops.metrics.counter("documents_indexed", tags={"outcome": "failed"})
         _stage_metrics("extract", "failed", seconds)
         await refresh_document_gauges(ctx.gateway.db)
         raise Problem(422, message, error_type=error_type) from None

@@ -1,0 +1,1 @@
+"""Dashboards: one catalog (:mod:`.catalog`) rendered to Grafana JSON and to the ``/ops`` console."""

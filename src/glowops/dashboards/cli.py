@@ -1,0 +1,132 @@
+"""``glowops dashboards``: the dashboard catalog exported for Grafana, listed and documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from glowops.dashboards.defaults import DEFAULT_DASHBOARDS_PATH, DEFAULT_PROMETHEUS_URL
+from glowops.settings import load_settings
+
+app = typer.Typer(
+    help="The dashboard catalog: export it for Grafana, list its panels, generate docs/dashboards.md. "
+    "The embedded console (/ops on the gateway) draws the same catalog.",
+    no_args_is_help=True,
+)
+
+
+@app.command("export")
+def export(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write into (created when missing).")],
+    dashboards_path: Annotated[
+        str,
+        typer.Option(
+            help="Where Grafana will find the dashboard JSON files: the path the dashboard provider "
+            "(provisioning/dashboards/glowops.yaml) reads. Copy DIR/dashboards/*.json there."
+        ),
+    ] = DEFAULT_DASHBOARDS_PATH,
+    prometheus_url: Annotated[
+        str, typer.Option(help="URL Grafana uses to reach Prometheus (the data source's url).")
+    ] = DEFAULT_PROMETHEUS_URL,
+) -> None:
+    """Write Grafana dashboards and provisioning files for the scale-out deployment.
+
+    Writes DIR/dashboards/<uid>.json (six dashboards with fixed uids, a $datasource and a
+    multi-select $org_id variable), DIR/provisioning/datasources/prometheus.yaml (data source
+    uid glowops-prometheus, timeInterval = GLOWOPS_SCRAPE_INTERVAL_SECONDS) and
+    DIR/provisioning/dashboards/glowops.yaml (a file provider). Thresholds come from the alert
+    rules, so export again after changing GLOWOPS_DISK_WARN_PERCENT and similar settings.
+
+    Examples::
+
+        glowops dashboards export --out deploy/grafana
+        sudo cp -r deploy/grafana/provisioning/* /etc/grafana/provisioning/
+        sudo mkdir -p /var/lib/grafana/dashboards/glowops
+        sudo cp deploy/grafana/dashboards/*.json /var/lib/grafana/dashboards/glowops/
+
+        glowops dashboards export --out grafana --dashboards-path /dashboards \\
+            --prometheus-url http://prometheus:9090          # Grafana in a container
+    """
+    from glowops.dashboards.grafana import write_grafana
+
+    settings = load_settings()
+    result = write_grafana(out, settings, dashboards_path=dashboards_path, prometheus_url=prometheus_url)
+    for uid, path in result.dashboards.items():
+        typer.echo(f"wrote {path}  (uid {uid})")
+    for path in result.provisioning:
+        typer.echo(f"wrote {path}")
+
+
+@app.command("list")
+def list_dashboards(
+    uid: Annotated[str | None, typer.Argument(help="Show one dashboard's panels with their queries.")] = None,
+) -> None:
+    """List the dashboards and their panels (unit, thresholds, org filter).
+
+    Examples::
+
+        glowops dashboards list
+        glowops dashboards list glowops-service     # with the PromQL of each panel
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from glowops.dashboards.catalog import build_dashboards, dashboard_by_uid
+
+    dashboards = build_dashboards(load_settings())
+    console = Console()
+    if uid is not None:
+        try:
+            chosen = (dashboard_by_uid(dashboards, uid),)
+        except KeyError as err:
+            typer.echo(f"glowops dashboards: {err.args[0]}", err=True)
+            raise typer.Exit(2) from None
+    else:
+        chosen = dashboards
+    for dashboard in chosen:
+        table = Table(title=f"{dashboard.title} ({dashboard.uid})", title_justify="left")
+        for column in ("panel", "title", "unit", "org", "thresholds"):
+            table.add_column(column)
+        if uid is not None:
+            table.add_column("queries")
+        for panel in dashboard.panels:
+            lines = ", ".join(
+                f"{t.severity} {'<' if t.mode == 'below' else '>'} {t.value:g} ({t.alert})" for t in panel.thresholds
+            )
+            row = [panel.key, panel.title, panel.unit, "yes" if panel.org_filtered else "", lines or "—"]
+            if uid is not None:
+                row.append("\n".join(q.expr for q in panel.queries))
+            table.add_row(*row)
+        console.print(table)
+
+
+@app.command("docs")
+def docs(
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when --out differs from the catalog.")] = False,
+) -> None:
+    """Generate the dashboards reference (every panel, query and threshold) from the catalog.
+
+    Examples::
+
+        glowops dashboards docs --out docs/dashboards.md
+        glowops dashboards docs --out docs/dashboards.md --check   # in CI
+    """
+    from glowops.dashboards.docs import render_dashboards_doc
+
+    text = render_dashboards_doc()
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    if check:
+        current = out.read_text(encoding="utf-8") if out.exists() else ""
+        if current != text:
+            typer.echo(f"{out} is out of date: run glowops dashboards docs --out {out}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{out} is up to date")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {out}")

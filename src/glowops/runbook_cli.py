@@ -1,0 +1,167 @@
+"""``glowops runbook NAME``: print a runbook page in the terminal.
+
+NAME is an alert of the rule catalog (``glowops runbook HighErrorRate``, the page its
+``runbook_url`` links to) or a general runbook (``glowops runbook disaster-recovery``).
+``glowops runbook --list`` shows every alert with its page and every general runbook.
+
+The pages are ``docs/runbooks`` of the source tree. A wheel carries the same files as
+``glowops/runbooks`` (hatch ``force-include`` in pyproject.toml), so the command works on a
+production host without a checkout; the packaged copy is preferred when both exist.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+top = typer.Typer()
+
+ALERTS_DIR = "alerts"
+INDEX_PAGE = "README.md"  # the index of a folder, not a runbook of its own
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def runbook_roots() -> list[Path]:
+    """Where runbooks may live, in order of preference: inside the installed package, then
+    ``docs/runbooks`` of the source tree (an editable install or a checkout)."""
+    return [_PACKAGE_DIR / "runbooks", _PACKAGE_DIR.parents[1] / "docs" / "runbooks"]
+
+
+def runbook_root() -> Path | None:
+    """The first runbook folder that exists, or None when neither does."""
+    for root in runbook_roots():
+        if (root / ALERTS_DIR).is_dir():
+            return root
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Runbooks:
+    """The pages found under one runbook root, by the name ``glowops runbook`` accepts."""
+
+    root: Path
+    alerts: dict[str, Path]  # AlertName -> alerts/AlertName.md
+    general: dict[str, Path]  # incident-response -> incident-response.md
+
+    @classmethod
+    def load(cls, root: Path) -> Runbooks:
+        def pages(folder: Path) -> dict[str, Path]:
+            if not folder.is_dir():
+                return {}
+            return {p.stem: p for p in sorted(folder.glob("*.md")) if p.name != INDEX_PAGE}
+
+        return cls(root, pages(root / ALERTS_DIR), pages(root))
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.alerts, *self.general]
+
+    def find(self, name: str) -> Path | None:
+        """The page of ``name``: exact, then case-insensitive; ``.md`` and ``alerts/`` are optional."""
+        wanted = name.strip().removesuffix(".md").removeprefix(f"{ALERTS_DIR}/")
+        for pages in (self.alerts, self.general):
+            if wanted in pages:
+                return pages[wanted]
+        folded = {n.casefold(): p for n, p in (*self.alerts.items(), *self.general.items())}
+        return folded.get(wanted.casefold())
+
+    def suggestions(self, name: str, limit: int = 3) -> list[str]:
+        """Close names for a typo (compared case-insensitively, returned as spelled)."""
+        by_fold = {n.casefold(): n for n in self.names}
+        close = difflib.get_close_matches(name.casefold(), list(by_fold), n=limit, cutoff=0.6)
+        return [by_fold[c] for c in close]
+
+
+def title_of(page: Path) -> str:
+    """The first Markdown heading of a page (its title)."""
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return page.stem
+
+
+def _list(books: Runbooks) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from glowops.alerting.rules import build_catalog
+
+    # Piped output keeps whole names (a terminal gets its own width).
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    table = Table(title="Alert runbooks (glowops runbook ALERTNAME)")
+    table.add_column("alert", no_wrap=True)
+    for column in ("priority", "severity", "family"):
+        table.add_column(column)
+    table.add_column("page", no_wrap=True)
+    for rule in build_catalog().alerts:
+        page = books.alerts.get(rule.name)
+        shown = f"{ALERTS_DIR}/{page.name}" if page else "[red]missing[/red]"
+        table.add_row(rule.name, rule.priority, rule.severity, rule.family, shown)
+    console.print(table)
+    general = Table(title="General runbooks (glowops runbook NAME)")
+    general.add_column("name")
+    general.add_column("title")
+    for name, page in books.general.items():
+        general.add_row(name, title_of(page))
+    console.print(general)
+    console.print(f"pages in {books.root}")
+
+
+@top.command("runbook")
+def runbook(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="An alert name (HighErrorRate) or a general runbook (disaster-recovery)."),
+    ] = None,
+    list_: Annotated[
+        bool, typer.Option("--list", "-l", help="List every alert with its page, and the general runbooks.")
+    ] = False,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Print the Markdown source instead of rendering it.")
+    ] = False,
+    path_only: Annotated[bool, typer.Option("--path", help="Print only the page's file path.")] = False,
+) -> None:
+    """Print the runbook of an alert (the page its runbook_url links to) or a general runbook.
+
+    Examples::
+
+        glowops runbook HighErrorRate
+        glowops runbook disaster-recovery
+        glowops runbook --list
+        glowops runbook BackupStale --raw | less
+    """
+    root = runbook_root()
+    if root is None:
+        tried = ", ".join(str(r) for r in runbook_roots())
+        typer.echo(f"glowops runbook: no runbook folder found (looked in {tried})", err=True)
+        raise typer.Exit(1)
+    books = Runbooks.load(root)
+    if list_ or name is None:
+        _list(books)
+        return
+    page = books.find(name)
+    if page is None:
+        close = books.suggestions(name)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        typer.echo(
+            f"glowops runbook: no runbook named {name!r}.{hint} `glowops runbook --list` shows them all.",
+            err=True,
+        )
+        raise typer.Exit(1)
+    if path_only:
+        typer.echo(str(page))
+        return
+    text = page.read_text(encoding="utf-8")
+    if raw:
+        typer.echo(text, nl=False)
+        return
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    Console().print(Markdown(text, code_theme="ansi_dark"))

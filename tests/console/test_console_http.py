@@ -1,0 +1,193 @@
+"""The console over HTTP: who gets in, what the forms change, what the panel API answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from console_helpers import DASHBOARDS, TOKEN, Service, console_app, csrf_of, settings_for
+from starlette.testclient import TestClient
+
+from glowops.alerting.promql import MemoryStorage, labels_of
+from glowops.console.auth import COOKIE_NAME, ConsoleAuth
+from glowops.console.queries import QueryError, Window, evaluate_range, substitute
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Service:
+    settings = settings_for(tmp_path, ops_token=TOKEN)
+    svc = Service(settings)
+    svc.metrics.gauge("glowops_disk_used_ratio", 0.95)  # StorageAlmostFull: critical after 5 min
+    svc.run_until_now()
+    return svc
+
+
+@pytest.fixture
+def client(tmp_path: Path, service: Service) -> TestClient:
+    settings = settings_for(tmp_path, ops_token=TOKEN)
+    return TestClient(console_app(settings, service), base_url="https://ops.example", follow_redirects=False)
+
+
+def login(client: TestClient, token: str = TOKEN) -> None:
+    answer = client.post("/ops/login", data={"token": token, "next": "/ops/alerts"})
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == "/ops/alerts"
+
+
+def test_pages_redirect_to_login_and_the_api_answers_401(client: TestClient) -> None:
+    page = client.get("/ops/dashboards/test-ops?range=6h")
+    assert page.status_code == 303
+    assert page.headers["location"] == "/ops/login?next=/ops/dashboards/test-ops?range=6h"
+    api = client.get("/ops/api/panels/test-ops/disk")
+    assert api.status_code == 401 and api.json()["title"] == "Unauthorized"
+    assert client.get("/ops/login").status_code == 200
+
+
+def test_login_sets_a_signed_secure_httponly_strict_cookie_without_the_token(client: TestClient) -> None:
+    answer = client.post("/ops/login", data={"token": TOKEN, "next": "/ops"})
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE_NAME}=")
+    attributes = {part.strip().lower() for part in cookie.split(";")}
+    assert {"httponly", "secure", "samesite=strict", "path=/ops"} <= attributes
+    assert TOKEN not in cookie
+    assert client.get("/ops").status_code == 200
+
+
+def test_a_wrong_token_or_a_forged_cookie_gets_nothing(client: TestClient) -> None:
+    answer = client.post("/ops/login", data={"token": "guess", "next": "/ops"})
+    assert answer.status_code == 401 and "not the ops token" in answer.text
+    assert "set-cookie" not in answer.headers
+    client.cookies.set(COOKIE_NAME, "v1.9999999999.bm9uY2U.forged", path="/ops")
+    assert client.get("/ops/api/panels/test-ops/disk").status_code == 401
+
+
+def test_bearer_token_reads_the_api(client: TestClient) -> None:
+    answer = client.get("/ops/api/panels/test-ops/disk?range=15m", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 200
+    data = answer.json()
+    assert data["series"][0]["name"] == "used"
+    assert [v for v in data["series"][0]["values"] if v is not None][-1] == pytest.approx(0.95)
+    assert data["thresholds"] == [{"value": 0.9, "severity": "critical", "alert": "StorageAlmostFull", "mode": "above"}]
+    assert client.get("/ops/api/panels/test-ops/disk", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_a_rate_panel_shows_the_route_series(client: TestClient) -> None:
+    login(client)
+    data = client.get("/ops/api/panels/test-ops/requests?range=15m").json()
+    (series,) = data["series"]
+    assert series["name"] == "/v1/things"
+    values = [v for v in series["values"] if v is not None]
+    assert len(values) >= 10 and values[-1] == pytest.approx(1 / 15, rel=0.05)  # one request per 15 s
+    assert client.get("/ops/api/panels/test-ops/requests?range=2d").status_code == 400
+    assert client.get("/ops/api/panels/test-ops/requests?org=a%22b").status_code == 400
+    assert client.get("/ops/api/panels/test-ops/nope").status_code == 404
+
+
+def test_next_never_redirects_off_the_console(client: TestClient) -> None:
+    for target in ("//evil.example/ops", "https://evil.example/", "/elsewhere", "/ops\\@evil"):
+        answer = client.post("/ops/login", data={"token": TOKEN, "next": target})
+        assert answer.headers["location"] == "/ops", target
+
+
+def test_the_alert_list_links_runbook_and_panel_then_silence_and_ack_change_it(client: TestClient) -> None:
+    login(client)
+    page = client.get("/ops/alerts")
+    assert page.status_code == 200
+    assert 'data-alert="StorageAlmostFull" data-state="firing"' in page.text
+    assert "/docs/runbooks/alerts/StorageAlmostFull.md" in page.text
+    assert 'href="/ops/dashboards/test-ops#panel-disk"' in page.text
+    csrf = csrf_of(page.text)
+
+    silenced = client.post(
+        "/ops/alerts/silence", data={"csrf": csrf, "matchers": "alertname=StorageAlmostFull", "duration": "1h"}
+    )
+    assert silenced.status_code == 303
+    acked = client.post(
+        "/ops/alerts/ack", data={"csrf": csrf, "alertname": "StorageAlmostFull", "by": "alice"}
+    )
+    assert acked.status_code == 303
+    after = client.get("/ops/alerts").text
+    assert 'data-alert="StorageAlmostFull" data-state="firing"\n      data-silenced="yes" data-acked="yes"' in after
+    assert "acknowledged by alice" in after and "alertname=&#39;StorageAlmostFull&#39;" in after
+
+
+def test_forms_need_the_csrf_token_and_the_same_origin(client: TestClient, service: Service) -> None:
+    login(client)
+    csrf = csrf_of(client.get("/ops/alerts").text)
+    form = {"matchers": "alertname=StorageAlmostFull", "duration": "1h"}
+    assert client.post("/ops/alerts/silence", data={**form, "csrf": "x" * 43}).status_code == 403
+    cross = client.post("/ops/alerts/silence", data={**form, "csrf": csrf}, headers={"Origin": "https://evil.example"})
+    assert cross.status_code == 403
+    assert service.alerting.state.silences(None) == []
+
+
+def test_without_a_token_only_loopback_is_served(tmp_path: Path, service: Service) -> None:
+    settings = settings_for(tmp_path)
+    app = console_app(settings, service)
+    remote = TestClient(app, follow_redirects=False)
+    assert remote.get("/ops").status_code == 403
+    assert remote.get("/ops/api/panels/test-ops/disk").status_code == 401
+    local = TestClient(app, base_url="http://127.0.0.1:8000", client=("127.0.0.1", 50000), follow_redirects=False)
+    page = local.get("/ops/alerts")
+    assert page.status_code == 200
+    # plain http on 127.0.0.1: no Secure flag, or the browser would drop the cookie
+    assert "secure" not in page.headers["set-cookie"].lower()
+    answer = local.post("/ops/alerts/ack", data={"csrf": csrf_of(page.text), "alertname": "StorageAlmostFull"})
+    assert answer.status_code == 303
+
+
+def test_static_assets_are_cached_and_pages_are_not(client: TestClient) -> None:
+    login(client)
+    html = client.get("/ops/dashboards/test-ops").text
+    assert "<script src=\"/ops/static/console.js?v=" in html and "http" not in html.split("<body")[0].replace(
+        'content="width', ""
+    )
+    js_url = html.split('<script src="')[1].split('"')[0]
+    asset = client.get(js_url)
+    assert asset.status_code == 200 and "immutable" in asset.headers["cache-control"]
+    assert client.get(js_url, headers={"If-None-Match": asset.headers["etag"]}).status_code == 304
+    page = client.get("/ops")
+    assert page.headers["cache-control"] == "no-store"
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_every_dashboard_panel_renders_with_its_anchor(client: TestClient) -> None:
+    login(client)
+    html = client.get("/ops/dashboards/test-ops?range=15m&org=acme").text
+    for panel in DASHBOARDS[0].panels:
+        assert f'id="panel-{panel.key}"' in html
+        assert f"/ops/api/panels/test-ops/{panel.key}?range=15m&amp;org=acme" in html
+    assert client.get("/ops/dashboards/nope").status_code == 404
+
+
+# --- queries ------------------------------------------------------------------------------------
+def test_placeholders_are_substituted_and_the_org_escaped() -> None:
+    expr = 'sum(rate(x{org_id=~"$org_id"}[$__rate_interval]))'
+    assert substitute(expr, None) == 'sum(rate(x{org_id=~".*"}[5m]))'
+    assert substitute(expr, "org.one") == 'sum(rate(x{org_id=~"org\\\\.one"}[5m]))'
+    with pytest.raises(QueryError):
+        substitute(expr, 'a"}or vector(1)')
+
+
+def test_the_org_filter_selects_only_that_org() -> None:
+    storage = MemoryStorage()
+    for i in range(5):
+        for org, value in (("org.one", 1.0), ("orgXone", 10.0)):
+            storage.add(labels_of({"__name__": "g", "org_id": org}), 1_000_000 + i * 15_000, value)
+    window = Window(1_000_000, 1_060_000, 15_000)
+    one = evaluate_range(storage, [(substitute('sum(g{org_id=~"$org_id"})', "org.one"), "")], window)
+    every = evaluate_range(storage, [(substitute('sum(g{org_id=~"$org_id"})', None), "")], window)
+    assert one["series"][0]["values"] == [1.0] * 5  # the dot is literal: orgXone is left out
+    assert every["series"][0]["values"] == [11.0] * 5
+
+
+def test_a_session_expires_and_is_bound_to_the_token(tmp_path: Path) -> None:
+    auth = ConsoleAuth(settings_for(tmp_path, ops_token=TOKEN))
+    cookie, session = auth.issue(now=1000.0)
+    assert auth.verify(cookie, now=1001.0) == session
+    assert auth.verify(cookie, now=session.expires + 1) is None
+    other = ConsoleAuth(settings_for(tmp_path, ops_token=TOKEN + "-rotated"))
+    assert other.verify(cookie, now=1001.0) is None
+    _, second = auth.issue(now=1000.0)
+    assert auth.csrf_ok(session, auth.csrf_token(session))
+    assert not auth.csrf_ok(second, auth.csrf_token(session))  # a CSRF token is bound to its session
