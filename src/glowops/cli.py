@@ -35,6 +35,7 @@ _GROUPS: list[tuple[str, str, str | None]] = [
     ("glowops.release_cli", "app", "release"),
     ("glowops.runbook_cli", "top", None),
     ("glowops.dashboards.cli", "app", "dashboards"),
+    ("glowops.deploy.cli", "app", "deploy"),
 ]
 
 

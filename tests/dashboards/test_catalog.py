@@ -13,7 +13,7 @@ from glowops.alerting.rules import Thresholds, build_catalog, referenced_metrics
 from glowops.dashboards.catalog import UIDS, build_dashboards, dashboard_by_uid, rule_threshold
 from glowops.dashboards.model import CONSOLE_RATE_INTERVAL, Dashboard, Panel
 from glowops.settings import Settings
-from glowops.telemetry.catalog import BY_NAME, CATALOG
+from glowops.telemetry.catalog import CATALOG
 
 # The spec's metric lists (observability-operations.md, "Required Dashboards") and the issue's
 # service overview and operations board, as panel keys.
@@ -62,13 +62,17 @@ def all_panels(dashboards: tuple[Dashboard, ...]) -> list[tuple[Dashboard, Panel
 
 
 def test_fixed_uids_and_unique_keys(dashboards: tuple[Dashboard, ...]) -> None:
-    assert tuple(d.uid for d in dashboards) == UIDS == (
-        "glowops-assistant",
-        "glowops-documents",
-        "glowops-approvals",
-        "glowops-security",
-        "glowops-service",
-        "glowops-operations",
+    assert (
+        tuple(d.uid for d in dashboards)
+        == UIDS
+        == (
+            "glowops-assistant",
+            "glowops-documents",
+            "glowops-approvals",
+            "glowops-security",
+            "glowops-service",
+            "glowops-operations",
+        )
     )
     for dashboard in dashboards:
         keys = [p.key for p in dashboard.panels]
@@ -109,7 +113,9 @@ def test_every_query_is_in_the_embedded_subset(dashboards: tuple[Dashboard, ...]
 
 def test_every_metric_is_catalogued(dashboards: tuple[Dashboard, ...]) -> None:
     allowed = {spec.exposed_name for spec in CATALOG}
-    allowed |= {f"{s.name}_{part}" for s in CATALOG if s.kind == "histogram" for part in ("bucket", "sum", "count")}
+    allowed |= {
+        f"{s.name}_{part}" for s in CATALOG if s.kind == "histogram" for part in ("bucket", "sum", "count")
+    }
     allowed |= {rule.record for rule in build_catalog().recording}
     used: set[str] = set()
     for dashboard, panel in all_panels(dashboards):
@@ -199,8 +205,12 @@ def test_thresholds_are_the_rule_catalog_numbers(dashboards: tuple[Dashboard, ..
 def test_changed_thresholds_reach_the_panels() -> None:
     catalog = build_catalog(
         thresholds=Thresholds(
-            p95_warning_seconds=2.5, p99_critical_seconds=10.0, cache_hit_ratio_warning=0.9,
-            queue_depth_warning=250, auth_failures_per_5m=7, backup_max_age="30h",
+            p95_warning_seconds=2.5,
+            p99_critical_seconds=10.0,
+            cache_hit_ratio_warning=0.9,
+            queue_depth_warning=250,
+            auth_failures_per_5m=7,
+            backup_max_age="30h",
         )
     )
     dashboards = build_dashboards(Settings.model_construct(), catalog=catalog)

@@ -76,9 +76,9 @@ def _q(expr: str, legend: str = "", ref: str = "A") -> Query:
     return Query(expr=expr, legend=legend, ref_id=ref)
 
 
-def _quantiles(metric: str, by: str = "", legend: str = "", qs: tuple[float, ...] = (0.5, 0.95, 0.99)) -> tuple[
-    Query, ...
-]:
+def _quantiles(
+    metric: str, by: str = "", legend: str = "", qs: tuple[float, ...] = (0.5, 0.95, 0.99)
+) -> tuple[Query, ...]:
     """p50/p95/p99 of a histogram, optionally per label (``by="route"``)."""
     group = f"le, {by}" if by else "le"
     suffix = f" {legend}" if legend else ""
@@ -92,7 +92,9 @@ def _quantiles(metric: str, by: str = "", legend: str = "", qs: tuple[float, ...
     )
 
 
-def build_dashboards(settings: Settings | None = None, *, catalog: Catalog | None = None) -> tuple[Dashboard, ...]:
+def build_dashboards(
+    settings: Settings | None = None, *, catalog: Catalog | None = None
+) -> tuple[Dashboard, ...]:
     """The six dashboards, thresholds read from ``catalog`` (default: this deployment's rules).
 
     ``settings`` supplies the rule catalog's deployment values (disk warning/critical levels,
@@ -142,8 +144,12 @@ def _assistant(c: Catalog) -> Dashboard:
                 description="New assistant conversations per hour, by organisation "
                 "(assistant_conversations_total).",
                 unit="short",
-                queries=(_q(f"sum by (org_id) (rate(assistant_conversations_total{{{ORG}}}[{R}])) * 3600",
-                            "{{org_id}}"),),
+                queries=(
+                    _q(
+                        f"sum by (org_id) (rate(assistant_conversations_total{{{ORG}}}[{R}])) * 3600",
+                        "{{org_id}}",
+                    ),
+                ),
                 org_filtered=True,
             ),
             Panel(
@@ -180,8 +186,10 @@ def _assistant(c: Catalog) -> Dashboard:
                 description="Assistant tool calls per second by tool and outcome." + ALL_ORGS,
                 unit="ops",
                 queries=(
-                    _q(f"sum by (tool, outcome) (rate(assistant_tool_invocations_total[{R}]))",
-                       "{{tool}} ({{outcome}})"),
+                    _q(
+                        f"sum by (tool, outcome) (rate(assistant_tool_invocations_total[{R}]))",
+                        "{{tool}} ({{outcome}})",
+                    ),
                 ),
             ),
             Panel(
@@ -243,8 +251,11 @@ def _documents(c: Catalog) -> Dashboard:
                 title="Uploads per hour",
                 description="Documents uploaded per hour, by organisation.",
                 unit="short",
-                queries=(_q(f"sum by (org_id) (rate(documents_uploaded_total{{{ORG}}}[{R}])) * 3600",
-                            "{{org_id}}"),),
+                queries=(
+                    _q(
+                        f"sum by (org_id) (rate(documents_uploaded_total{{{ORG}}}[{R}])) * 3600", "{{org_id}}"
+                    ),
+                ),
                 org_filtered=True,
             ),
             Panel(
@@ -290,8 +301,11 @@ def _documents(c: Catalog) -> Dashboard:
                 unit="short",
                 queries=(
                     _q("sum(increase(documents_extract_errors_total[15m]))", "all"),
-                    _q("sum by (error_type) (increase(documents_extract_errors_total[15m]))",
-                       "{{error_type}}", "B"),
+                    _q(
+                        "sum by (error_type) (increase(documents_extract_errors_total[15m]))",
+                        "{{error_type}}",
+                        "B",
+                    ),
                 ),
                 thresholds=(rule_threshold(c, "DocumentExtractErrors"),),
             ),
@@ -303,8 +317,8 @@ def _documents(c: Catalog) -> Dashboard:
                 unit="percentunit",
                 queries=(
                     _q(
-                        '(sum(rate(documents_indexed_total{outcome=~"error|failed|failure"}[15m])) or vector(0))'
-                        " / sum(rate(documents_indexed_total[15m]))",
+                        '(sum(rate(documents_indexed_total{outcome=~"error|failed|failure"}[15m]))'
+                        " or vector(0)) / sum(rate(documents_indexed_total[15m]))",
                         "failed share",
                     ),
                 ),
@@ -405,9 +419,15 @@ def _approvals(c: Catalog, sla_seconds: float) -> Dashboard:
                 "Decisions have no org_id label and are not filtered.",
                 unit="short",
                 queries=(
-                    _q(f"sum by (org_id) (rate(approvals_requested_total{{{ORG}}}[{R}])) * 3600",
-                       "requested {{org_id}}"),
-                    _q(f"sum by (decision) (rate(approvals_decisions_total[{R}])) * 3600", "{{decision}}", "B"),
+                    _q(
+                        f"sum by (org_id) (rate(approvals_requested_total{{{ORG}}}[{R}])) * 3600",
+                        "requested {{org_id}}",
+                    ),
+                    _q(
+                        f"sum by (decision) (rate(approvals_decisions_total[{R}])) * 3600",
+                        "{{decision}}",
+                        "B",
+                    ),
                 ),
                 org_filtered=True,
             ),
@@ -417,7 +437,9 @@ def _approvals(c: Catalog, sla_seconds: float) -> Dashboard:
                 description="Approvals that passed their due time in the last hour, by severity (high: "
                 "large enough to need MFA). ApprovalsBecomingOverdue (info) watches the total." + ALL_ORGS,
                 unit="short",
-                queries=(_q("sum by (severity) (increase(approvals_became_overdue_total[1h]))", "{{severity}}"),),
+                queries=(
+                    _q("sum by (severity) (increase(approvals_became_overdue_total[1h]))", "{{severity}}"),
+                ),
             ),
         ),
     )
@@ -474,9 +496,7 @@ def _security(c: Catalog) -> Dashboard:
                 description="Forged tokens, repeated failed logins and other suspicious events per "
                 "second, by kind." + ALL_ORGS,
                 unit="ops",
-                queries=(
-                    _q(f"sum by (kind) (rate(security_suspicious_activity_total[{R}]))", "{{kind}}"),
-                ),
+                queries=(_q(f"sum by (kind) (rate(security_suspicious_activity_total[{R}]))", "{{kind}}"),),
             ),
             Panel(
                 key="rate_limited",
@@ -517,8 +537,10 @@ def _service(c: Catalog) -> Dashboard:
                 description="Responses with a 4xx or 5xx status per second, by route and status." + ALL_ORGS,
                 unit="reqps",
                 queries=(
-                    _q(f'sum by (route, status) (rate(http_requests_total{{status=~"4..|5.."}}[{R}]))',
-                       "{{route}} {{status}}"),
+                    _q(
+                        f'sum by (route, status) (rate(http_requests_total{{status=~"4..|5.."}}[{R}]))',
+                        "{{route}} {{status}}",
+                    ),
                 ),
             ),
             Panel(
@@ -620,7 +642,8 @@ def _operations(c: Catalog) -> Dashboard:
             Panel(
                 key="alert_states",
                 title="Alerts by state and severity",
-                description="Alerts of the embedded engine that are pending or firing, by severity." + SERVICE_WIDE,
+                description="Alerts of the embedded engine that are pending or firing, by severity."
+                + SERVICE_WIDE,
                 unit="short",
                 width=6,
                 queries=(_q("sum by (state, severity) (glowops_alerts)", "{{state}} {{severity}}"),),
@@ -632,8 +655,10 @@ def _operations(c: Catalog) -> Dashboard:
                 "per rate window, and messages waiting in the outbox." + SERVICE_WIDE,
                 unit="short",
                 queries=(
-                    _q(f"sum by (channel, outcome) (increase(glowops_notifications_total[{R}]))",
-                       "{{channel}} {{outcome}}"),
+                    _q(
+                        f"sum by (channel, outcome) (increase(glowops_notifications_total[{R}]))",
+                        "{{channel}} {{outcome}}",
+                    ),
                     _q("max(glowops_outbox_depth)", "outbox depth", "B"),
                 ),
             ),

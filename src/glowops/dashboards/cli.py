@@ -79,7 +79,7 @@ def list_dashboards(
     console = Console()
     if uid is not None:
         try:
-            chosen = (dashboard_by_uid(dashboards, uid),)
+            chosen: tuple[Dashboard, ...] = (dashboard_by_uid(dashboards, uid),)
         except KeyError as err:
             typer.echo(f"glowops dashboards: {err.args[0]}", err=True)
             raise typer.Exit(2) from None
@@ -93,7 +93,8 @@ def list_dashboards(
             table.add_column("queries")
         for panel in dashboard.panels:
             lines = ", ".join(
-                f"{t.severity} {'<' if t.mode == 'below' else '>'} {t.value:g} ({t.alert})" for t in panel.thresholds
+                f"{t.severity} {'<' if t.mode == 'below' else '>'} {t.value:g} ({t.alert})"
+                for t in panel.thresholds
             )
             row = [panel.key, panel.title, panel.unit, "yes" if panel.org_filtered else "", lines or "—"]
             if uid is not None:
@@ -105,7 +106,9 @@ def list_dashboards(
 @app.command("docs")
 def docs(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
-    check: Annotated[bool, typer.Option("--check", help="Exit 1 when --out differs from the catalog.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when --out differs from the catalog.")
+    ] = False,
 ) -> None:
     """Generate the dashboards reference (every panel, query and threshold) from the catalog.
 

@@ -13,13 +13,15 @@ def _thresholds(panel: Panel) -> str:
     if not panel.thresholds:
         return "—"
     return "<br>".join(
-        f"{t.severity} {'<' if t.mode == 'below' else '>'} {t.value:g} (`{t.alert}`)" for t in panel.thresholds
+        f"{t.severity} {'<' if t.mode == 'below' else '>'} {t.value:g} (`{t.alert}`)"
+        for t in panel.thresholds
     )
 
 
 def _queries(panel: Panel) -> str:
     return "<br>".join(
-        f"{q.ref_id}: `{_cell(q.expr)}`" + (f" ({_cell(q.legend)})" if q.legend else "") for q in panel.queries
+        f"{q.ref_id}: `{_cell(q.expr)}`" + (f" ({_cell(q.legend)})" if q.legend else "")
+        for q in panel.queries
     )
 
 

@@ -73,7 +73,9 @@ def threshold_steps(thresholds: tuple[Threshold, ...]) -> list[dash_models.Thres
     # below: under the lowest number is the worst colour; each number starts the next one up.
     steps = [dash_models.Threshold(None, COLOURS[ordered[0].severity])]
     for current, above in zip(ordered, [*ordered[1:], None], strict=True):
-        steps.append(dash_models.Threshold(current.value, COLOURS[above.severity] if above else COLOURS["ok"]))
+        steps.append(
+            dash_models.Threshold(current.value, COLOURS[above.severity] if above else COLOURS["ok"])
+        )
     return steps
 
 
@@ -122,7 +124,8 @@ def _describe(panel: Panel) -> str:
     if not panel.thresholds:
         return panel.description
     lines = ", ".join(
-        f"{t.severity} {'below' if t.mode == 'below' else 'above'} {t.value:g} ({t.alert})" for t in panel.thresholds
+        f"{t.severity} {'below' if t.mode == 'below' else 'above'} {t.value:g} ({t.alert})"
+        for t in panel.thresholds
     )
     return f"{panel.description} Thresholds: {lines}."
 
@@ -181,7 +184,9 @@ def dashboard_json(dashboard: Dashboard, settings: Settings) -> str:
     return json.dumps(build_grafana_dashboard(dashboard, settings), indent=2, sort_keys=True) + "\n"
 
 
-def datasource_provisioning(settings: Settings, prometheus_url: str = DEFAULT_PROMETHEUS_URL) -> dict[str, Any]:
+def datasource_provisioning(
+    settings: Settings, prometheus_url: str = DEFAULT_PROMETHEUS_URL
+) -> dict[str, Any]:
     """``provisioning/datasources/prometheus.yaml`` as a dict."""
     return {
         "apiVersion": 1,
@@ -196,7 +201,10 @@ def datasource_provisioning(settings: Settings, prometheus_url: str = DEFAULT_PR
                 "editable": False,
                 # Grafana's $__rate_interval is at least four scrape intervals: it must know the
                 # scrape interval, or short ranges hold fewer than two samples and rate() is empty.
-                "jsonData": {"timeInterval": format_duration(settings.scrape_interval_seconds), "httpMethod": "POST"},
+                "jsonData": {
+                    "timeInterval": format_duration(settings.scrape_interval_seconds),
+                    "httpMethod": "POST",
+                },
             }
         ],
     }

@@ -185,7 +185,7 @@ def _wrap_lifespan(app: Starlette, state: InstrumentState) -> None:
         finally:
             if state.alerting is not None:
                 await state.alerting.stop()
-                state.alerting = None
+                state.alerting = inner_app.state.glowops_alerting = None
             if state.ops_server is not None:
                 await state.ops_server.stop()
             if state.teams_relay is not None:

@@ -1,0 +1,456 @@
+"""``glowops deploy check``: the bundle agrees with a fresh render and with the service itself.
+
+Each check returns problems as one-line strings (empty: all good). Besides the drift check, the
+cross-checks read the files as an operator would and compare them with what the gateway really
+serves: its routes (the app is built and its routes listed), its settings (every variable the
+compose file or the manifests set is one :class:`~glowops.settings.Settings` reads), its CLI
+(every command a CronJob runs answers ``--help``).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, SecretStr
+
+from glowops.deploy import render as r
+from glowops.settings import Settings
+
+_INTERPOLATION = re.compile(r"^\$\{[A-Z0-9_]+(:?[-?][^}]*)?\}$")
+_SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|_KEY$|DSN|WEBHOOK")
+
+
+def read_bundle(directory: Path) -> dict[str, str]:
+    """Every file under ``directory`` (relative path -> text)."""
+    return {
+        path.relative_to(directory).as_posix(): path.read_text(encoding="utf-8")
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+def check_drift(files: Mapping[str, str], rendered: Mapping[str, str]) -> list[str]:
+    """Files that differ from (or are missing in) a fresh render."""
+    problems = []
+    for name, text in rendered.items():
+        if name not in files:
+            problems.append(f"{name}: missing (run `glowops deploy render --out deploy/`)")
+        elif files[name] != text:
+            problems.append(f"{name}: differs from a fresh render (run `glowops deploy render --out deploy/`)")
+    return problems
+
+
+def settings_env_names(settings_cls: type[Settings] = Settings) -> set[str]:
+    """Every environment variable Settings reads (its aliases, else ``GLOWOPS_<FIELD>``)."""
+    prefix = str(settings_cls.model_config.get("env_prefix", ""))
+    names: set[str] = set()
+    for name, info in settings_cls.model_fields.items():
+        if isinstance(info.validation_alias, AliasChoices):
+            names.update(str(choice).upper() for choice in info.validation_alias.choices)
+        else:
+            names.add(f"{prefix}{name}".upper())
+    return names
+
+
+def secret_env_names(settings_cls: type[Settings] = Settings) -> set[str]:
+    """The variables of SecretStr settings (their values never belong in a file)."""
+    prefix = str(settings_cls.model_config.get("env_prefix", ""))
+    names: set[str] = {"DATABASE_URL", "GLOWOPS_DATABASE_URL"}  # holds the password
+    for name, info in settings_cls.model_fields.items():
+        if "SecretStr" not in str(info.annotation) and info.annotation is not SecretStr:
+            continue
+        if isinstance(info.validation_alias, AliasChoices):
+            names.update(str(choice).upper() for choice in info.validation_alias.choices)
+        else:
+            names.add(f"{prefix}{name}".upper())
+    return names
+
+
+def app_routes(settings: Settings | None = None) -> set[str]:
+    """The paths the gateway serves with the bundle's settings (the app is built, not started)."""
+    from starlette.routing import Mount
+
+    from glowops.gateway.app import create_app
+
+    with tempfile.TemporaryDirectory(prefix="glowops-routes-") as tmp:
+        base = settings or r.bundle_settings()
+        app = create_app(base.model_copy(update={"data_dir": Path(tmp), "database_url": ""}))
+        paths: set[str] = set()
+
+        def walk(routes: Iterable[Any], prefix: str = "") -> None:
+            for route in routes:
+                if isinstance(route, Mount):
+                    walk(route.routes, prefix + route.path)
+                elif hasattr(route, "path"):
+                    paths.add(prefix + route.path)
+
+        walk(app.routes)
+    return paths
+
+
+def command_problems(args: list[str]) -> str | None:
+    """None when ``glowops ARGS --help`` succeeds (the command and its options exist)."""
+    from typer.testing import CliRunner
+
+    from glowops.cli import app
+
+    result = CliRunner().invoke(app, [*args, "--help"])
+    if result.exit_code != 0:
+        return f"`glowops {' '.join(args)}` is not a valid command: {result.output.strip()[-200:]}"
+    return None
+
+
+def script_commands(script: str) -> list[list[str]]:
+    """The glowops invocations of a shell script (one per line), without the ``glowops`` word."""
+    commands = []
+    for line in script.splitlines():
+        words = shlex.split(line, comments=True)
+        if words and words[0] == "glowops":
+            commands.append(words[1:])
+    return commands
+
+
+def _host_port(url: str) -> tuple[str, int | None]:
+    parts = urlsplit(url if "//" in url else f"//{url}")
+    return parts.hostname or "", parts.port
+
+
+def _is_secret_free(name: str, value: str, secrets: set[str]) -> bool:
+    if name in {"DATABASE_URL", "GLOWOPS_DATABASE_URL"}:
+        password = urlsplit(value).password
+        return password is None or _INTERPOLATION.match(password) is not None
+    if name in secrets or _SECRET_NAME.search(name):
+        return value == "" or _INTERPOLATION.match(value) is not None or value.startswith("/run/secrets/")
+    return True
+
+
+def check_compose(files: Mapping[str, str], settings: Settings, routes: set[str]) -> list[str]:
+    """Cross-check docker-compose.yml with Settings, the app's routes and the other configs."""
+    from glowops.telemetry.exposition import METRICS_PATH
+
+    problems: list[str] = []
+    compose = r.parse(files, "docker-compose.yml")
+    services: dict[str, Any] = compose["services"]
+    known = settings_env_names()
+    secrets = secret_env_names()
+    declared_volumes = set(compose.get("volumes") or {})
+    declared_secrets = set(compose.get("secrets") or {})
+    env_example = files.get(".env.example", "")
+
+    for name, service in services.items():
+        image = service.get("image", "")
+        if "build" not in service and (":" not in image or image.endswith(":latest")):
+            problems.append(f"compose {name}: image {image!r} is not pinned to a tag")
+        for dep, spec in (service.get("depends_on") or {}).items():
+            if dep not in services:
+                problems.append(f"compose {name}: depends on unknown service {dep!r}")
+                continue
+            wanted = "service_healthy" if "healthcheck" in services[dep] else "service_started"
+            if spec.get("condition") != wanted:
+                problems.append(f"compose {name}: depends_on {dep} should use condition {wanted}")
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("."):
+                if not any(f == source[2:] or f.startswith(source[2:].rstrip("/") + "/") for f in files):
+                    problems.append(f"compose {name}: bind source {source} is not in the bundle")
+            elif source not in declared_volumes:
+                problems.append(f"compose {name}: volume {source!r} is not declared")
+        for secret in service.get("secrets", []):
+            if secret not in declared_secrets:
+                problems.append(f"compose {name}: secret {secret!r} is not declared")
+        for var, value in (service.get("environment") or {}).items():
+            if not _is_secret_free(var, str(value), secrets):
+                problems.append(f"compose {name}: {var} holds a secret value inline")
+        if name != r.GATEWAY and name != r.BACKUP and "healthcheck" not in service and name != r.COLLECTOR:
+            problems.append(f"compose {name}: no healthcheck")
+    for secret, spec in (compose.get("secrets") or {}).items():
+        variable = spec.get("environment")
+        if variable and f"\n{variable}=" not in env_example:
+            problems.append(f"compose secret {secret}: {variable} is not listed in .env.example")
+    for name in (r.GATEWAY, r.BACKUP):
+        for var in services.get(name, {}).get("environment") or {}:
+            if var.upper() not in known:
+                problems.append(f"compose {name}: {var} is not a setting glowops reads")
+
+    gateway = services.get(r.GATEWAY, {})
+    env = gateway.get("environment") or {}
+    port = int(env.get("GLOWOPS_PORT", settings.port))
+    if port != settings.port:
+        problems.append(f"compose gateway: GLOWOPS_PORT {port} != the bundle port {settings.port}")
+    if not any(str(p).endswith(f":{port}") for p in gateway.get("ports", [])):
+        problems.append(f"compose gateway: port {port} is not published")
+    probe = " ".join(gateway.get("healthcheck", {}).get("test", []))
+    match = re.search(r"http://[^'\" ]+", probe)
+    if match is None:
+        problems.append("compose gateway: the healthcheck probes no URL")
+    else:
+        url = urlsplit(match.group(0))
+        if url.port != port or url.path not in routes:
+            problems.append(f"compose gateway: healthcheck {match.group(0)} is not a route on port {port}")
+
+    # Prometheus: the scrape target is the gateway service, the path its metrics route.
+    prom = r.parse(files, "prometheus/prometheus.yml")
+    for job in prom["scrape_configs"]:
+        if job.get("metrics_path") != METRICS_PATH or METRICS_PATH not in routes:
+            problems.append(f"prometheus job {job['job_name']}: metrics_path is not the gateway's {METRICS_PATH}")
+        for static in job.get("static_configs", []):
+            for target in static["targets"]:
+                host, tport = _host_port(target)
+                if host not in services or (host == r.GATEWAY and tport != port):
+                    problems.append(f"prometheus target {target} is not a compose service:port")
+        cred = job.get("authorization", {}).get("credentials_file")
+        if cred and Path(cred).name not in services[r.PROMETHEUS].get("secrets", []):
+            problems.append(f"prometheus: {cred} is not a secret mounted in the prometheus service")
+    for rule_file in prom.get("rule_files", []):
+        if f"prometheus/{rule_file}" not in files:
+            problems.append(f"prometheus: rule file {rule_file} is not in deploy/prometheus")
+    for am in prom["alerting"]["alertmanagers"]:
+        for static in am["static_configs"]:
+            for target in static["targets"]:
+                host, _ = _host_port(target)
+                if host not in services:
+                    problems.append(f"prometheus: alertmanager target {target} is not a compose service")
+
+    problems += _check_alertmanager(files, services, routes)
+    problems += _check_grafana(files, services)
+    problems += _check_collector(files, services, env)
+    return problems
+
+
+def _receivers_used(route: Mapping[str, Any]) -> set[str]:
+    used = {route["receiver"]} if "receiver" in route else set()
+    for child in route.get("routes", []):
+        used |= _receivers_used(child)
+    return used
+
+
+def _check_alertmanager(files: Mapping[str, str], services: Mapping[str, Any], routes: set[str]) -> list[str]:
+    problems = []
+    config = r.parse(files, "alertmanager/alertmanager.yml")
+    defined = {receiver["name"] for receiver in config["receivers"]}
+    for missing in sorted(_receivers_used(config["route"]) - defined):
+        problems.append(f"alertmanager: route refers to unknown receiver {missing!r}")
+    mounted = set(services.get(r.ALERTMANAGER, {}).get("secrets", []))
+    text = files["alertmanager/alertmanager.yml"]
+    for path in re.findall(r"_file: (\S+)", text):
+        if not path.startswith(r.SECRETS_DIR + "/") or Path(path).name not in mounted:
+            problems.append(f"alertmanager: {path} is not a secret mounted in the alertmanager service")
+    for receiver in config["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            host, hport = _host_port(hook["url"])
+            if host == r.GATEWAY and (hport != r.GATEWAY_PORT or urlsplit(hook["url"]).path not in routes):
+                problems.append(f"alertmanager: webhook {hook['url']} is not a route of the gateway")
+    return problems
+
+
+def _mounts(service: Mapping[str, Any]) -> dict[str, str]:
+    """container path -> source of a service's volumes."""
+    result = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        result[target] = source
+    return result
+
+
+def _check_grafana(files: Mapping[str, str], services: Mapping[str, Any]) -> list[str]:
+    problems = []
+    mounts = _mounts(services.get(r.GRAFANA, {}))
+    if mounts.get(r.GRAFANA_PROVISIONING_DIR) != "./grafana/provisioning":
+        problems.append(f"grafana: ./grafana/provisioning is not mounted at {r.GRAFANA_PROVISIONING_DIR}")
+    provider_files = [f for f in files if f.startswith("grafana/provisioning/dashboards/")]
+    for name in provider_files:
+        for provider in r.parse(files, name).get("providers", []):
+            path = provider["options"]["path"]
+            source = mounts.get(path, "")
+            dashboards = [f for f in files if f.startswith(source[2:] + "/") and f.endswith(".json")]
+            if not source.startswith("./") or not dashboards:
+                problems.append(f"grafana: provider path {path} is not a mount of the bundle's dashboards")
+    for name in (f for f in files if f.startswith("grafana/provisioning/datasources/")):
+        for source in r.parse(files, name)["datasources"]:
+            host, _ = _host_port(source["url"])
+            if host not in services:
+                problems.append(f"grafana: data source {source['name']} points at unknown host {host}")
+    return problems
+
+
+def check_collector_config(config: Mapping[str, Any]) -> list[str]:
+    """Structure of an OpenTelemetry Collector config: what pipelines use is defined, and used."""
+    problems = []
+    service = config.get("service", {})
+    for ext in service.get("extensions", []):
+        if ext not in (config.get("extensions") or {}):
+            problems.append(f"collector: extension {ext} is not defined")
+    pipelines = service.get("pipelines") or {}
+    if not pipelines:
+        problems.append("collector: no pipeline")
+    used: dict[str, set[str]] = {"receivers": set(), "processors": set(), "exporters": set()}
+    for name, pipeline in pipelines.items():
+        if name.split("/")[0] not in ("traces", "metrics", "logs"):
+            problems.append(f"collector: pipeline {name} has an unknown signal type")
+        for kind in ("receivers", "exporters"):
+            if not pipeline.get(kind):
+                problems.append(f"collector: pipeline {name} has no {kind}")
+        for kind in used:
+            for component in pipeline.get(kind, []):
+                used[kind].add(component)
+                if component not in (config.get(kind) or {}):
+                    problems.append(f"collector: pipeline {name} uses undefined {kind[:-1]} {component}")
+    for kind, names in used.items():
+        for component in (config.get(kind) or {}):
+            if component not in names:
+                problems.append(f"collector: {kind[:-1]} {component} is defined but in no pipeline")
+    return problems
+
+
+def _check_collector(files: Mapping[str, str], services: Mapping[str, Any], env: Mapping[str, Any]) -> list[str]:
+    config = r.parse(files, "otel-collector/config.yaml")
+    problems = check_collector_config(config)
+    collector = services.get(r.COLLECTOR, {})
+    config_arg = next((a.split("=", 1)[1] for a in collector.get("command", []) if a.startswith("--config=")), "")
+    if _mounts(collector).get(config_arg) != "./otel-collector/config.yaml":
+        problems.append(f"collector: --config={config_arg} is not the mounted bundle config")
+    host, port = _host_port(str(env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")))
+    http = config["receivers"].get("otlp", {}).get("protocols", {}).get("http", {})
+    _, listen = _host_port(http.get("endpoint", ""))
+    if host != r.COLLECTOR or port != listen:
+        problems.append(
+            f"collector: the gateway sends OTLP to {host}:{port}, the collector listens on HTTP port {listen}"
+        )
+    for name, exporter in config["exporters"].items():
+        ehost, eport = _host_port(exporter.get("endpoint", ""))
+        if ehost not in services:
+            problems.append(f"collector: exporter {name} points at unknown service {ehost}")
+        elif ehost == r.JAEGER:
+            jaeger_env = services[r.JAEGER].get("environment", {})
+            if str(jaeger_env.get("COLLECTOR_OTLP_ENABLED")).lower() != "true" or eport != r.OTLP_GRPC_PORT:
+                problems.append("collector: Jaeger does not accept OTLP gRPC where the exporter sends it")
+    return problems
+
+
+def _k8s_docs(files: Mapping[str, str]) -> dict[str, Any]:
+    return {name[4:]: r.parse(files, name) for name in files if name.startswith("k8s/")}
+
+
+def check_k8s(files: Mapping[str, str], settings: Settings, routes: set[str]) -> list[str]:
+    """Cross-check the manifests with Settings, the app's routes and the CLI."""
+    from glowops.telemetry.exposition import METRICS_PATH
+
+    problems: list[str] = []
+    docs = _k8s_docs(files)
+    known = settings_env_names()
+    secrets = secret_env_names()
+    kustomization = docs.get("kustomization.yaml", {})
+    for resource in kustomization.get("resources", []):
+        if resource not in docs:
+            problems.append(f"k8s kustomization: resource {resource} is missing")
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs.values():
+        by_kind.setdefault(doc.get("kind", ""), []).append(doc)
+
+    for cm in by_kind.get("ConfigMap", []):
+        for var, value in cm.get("data", {}).items():
+            if var.upper() not in known:
+                problems.append(f"k8s ConfigMap: {var} is not a setting glowops reads")
+            if not _is_secret_free(var, str(value), secrets) or var in secrets:
+                problems.append(f"k8s ConfigMap: {var} is a secret and belongs in a Secret")
+
+    def containers(pod: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [*pod.get("initContainers", []), *pod.get("containers", [])]
+
+    pods: list[tuple[str, dict[str, Any]]] = []
+    for dep in by_kind.get("Deployment", []):
+        pods.append((dep["metadata"]["name"], dep["spec"]["template"]["spec"]))
+    for cron in by_kind.get("CronJob", []):
+        pods.append((cron["metadata"]["name"], cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]))
+    for name, pod in pods:
+        if not pod.get("securityContext", {}).get("runAsNonRoot"):
+            problems.append(f"k8s {name}: pod does not set runAsNonRoot")
+        for container in containers(pod):
+            where = f"k8s {name}/{container['name']}"
+            if not container.get("securityContext", {}).get("readOnlyRootFilesystem"):
+                problems.append(f"{where}: root filesystem is not read-only")
+            if "resources" not in container:
+                problems.append(f"{where}: no resources")
+            for item in container.get("env", []):
+                if item["name"].upper() not in known:
+                    problems.append(f"{where}: {item['name']} is not a setting glowops reads")
+                if "value" in item and not _is_secret_free(item["name"], str(item["value"]), secrets):
+                    problems.append(f"{where}: {item['name']} holds a secret value inline")
+                if item["name"].upper() in secrets and "secretKeyRef" not in item.get("valueFrom", {}):
+                    problems.append(f"{where}: {item['name']} must come from a Secret")
+            command = container.get("command") or []
+            if command[:1] == ["/bin/sh"]:
+                script_words = script_commands(command[-1])
+                if not script_words:
+                    problems.append(f"{where}: the script runs no glowops command")
+                for words in script_words:
+                    problem = command_problems(words)
+                    if problem:
+                        problems.append(f"{where}: {problem}")
+            elif container.get("args"):
+                problem = command_problems(list(container["args"]))
+                if problem:
+                    problems.append(f"{where}: {problem}")
+
+    for dep in by_kind.get("Deployment", []):
+        spec = dep["spec"]
+        if spec.get("replicas", 1) < 2:
+            problems.append("k8s Deployment: fewer than 2 replicas")
+        template = spec["template"]
+        gateway = template["spec"]["containers"][0]
+        ports = {p["name"]: p["containerPort"] for p in gateway.get("ports", [])}
+        if ports.get("http") != settings.port:
+            problems.append(f"k8s Deployment: containerPort http is not {settings.port}")
+        for kind, wanted in (("livenessProbe", "/health/live"), ("readinessProbe", "/health/ready"),
+                             ("startupProbe", None)):
+            probe = gateway.get(kind)
+            if probe is None:
+                problems.append(f"k8s Deployment: no {kind}")
+                continue
+            path = probe["httpGet"]["path"]
+            if path not in routes or (wanted and path != wanted):
+                problems.append(f"k8s Deployment: {kind} path {path} is not the gateway's {wanted or 'route'}")
+            if probe["httpGet"]["port"] not in (*ports, *ports.values()):
+                problems.append(f"k8s Deployment: {kind} port is not a container port")
+        notes = template["metadata"].get("annotations", {})
+        if notes.get("prometheus.io/path") != METRICS_PATH or notes.get("prometheus.io/port") != str(settings.port):
+            problems.append("k8s Deployment: prometheus.io annotations disagree with the metrics route")
+        labels = template["metadata"]["labels"]
+        for kind in ("Service", "PodDisruptionBudget"):
+            for doc in by_kind.get(kind, []):
+                selector = doc["spec"]["selector"]
+                selector = selector.get("matchLabels", selector)
+                if any(labels.get(k) != v for k, v in selector.items()):
+                    problems.append(f"k8s {kind}: selector does not match the gateway pods")
+    for svc in by_kind.get("Service", []):
+        for port in svc["spec"]["ports"]:
+            if port.get("targetPort") != "http" or port.get("port") != settings.port:
+                problems.append(f"k8s Service: port {port} does not reach the gateway's http port")
+    crons = {c["metadata"]["name"]: c for c in by_kind.get("CronJob", [])}
+    if "glowops-backup" not in crons or "glowops-backup-drill" not in crons:
+        problems.append("k8s: the backup and the drill CronJobs must both exist")
+    if not by_kind.get("PodDisruptionBudget"):
+        problems.append("k8s: no PodDisruptionBudget")
+    return problems
+
+
+def check_bundle(directory: Path, *, drift: bool = True) -> list[str]:
+    """Every problem of the bundle in ``directory`` (empty list: it is fine)."""
+    files = read_bundle(directory)
+    settings = r.bundle_settings()
+    rendered = r.render(settings)
+    problems = check_drift(files, rendered.files) if drift else []
+    missing = [name for name in ("docker-compose.yml", "prometheus/prometheus.yml",
+                                 "alertmanager/alertmanager.yml", "otel-collector/config.yaml") if name not in files]
+    if missing:
+        return [*problems, *(f"{name}: missing" for name in missing)]
+    routes = app_routes(settings)
+    problems += check_compose(files, settings, routes)
+    problems += check_k8s(files, settings, routes)
+    return problems
