@@ -326,6 +326,14 @@ class Settings(BaseSettings):
 
     # --- derived values -----------------------------------------------------------------------
     @property
+    def effective_version(self) -> str:
+        """The version every signal reports (/health, logs, spans): GLOWOPS_SERVICE_VERSION,
+        else SENTRY_RELEASE, else the installed glowops version."""
+        from glowops import __version__
+
+        return self.service_version or self.sentry_release or __version__
+
+    @property
     def effective_database_url(self) -> str:
         """The SQLAlchemy async URL: the configured one, or the embedded SQLite file."""
         url = self.database_url or f"sqlite:///{self.data_dir / 'glowops.db'}"

@@ -40,7 +40,10 @@ DASHBOARDS = (
                 description="Request rate per route.",
                 unit="reqps",
                 queries=(
-                    Query('sum by (route) (rate(http_requests_total{route=~".+"}[$__rate_interval]))', "{{route}}"),
+                    Query(
+                        'sum by (route) (rate(http_requests_total{route=~".+"}[$__rate_interval]))',
+                        "{{route}}",
+                    ),
                 ),
             ),
         ),
@@ -71,7 +74,9 @@ class Service:
         async def run() -> None:
             while self.clock.now + step <= time.time():
                 self.clock.now += step
-                self.metrics.counter("http_requests", tags={"method": "GET", "route": "/v1/things", "status": "200"})
+                self.metrics.counter(
+                    "http_requests", tags={"method": "GET", "route": "/v1/things", "status": "200"}
+                )
                 await self.alerting.tick()
 
         asyncio.run(run())
@@ -85,7 +90,9 @@ def console_app(settings: Settings, service: Service | None) -> Starlette:
 
 
 def settings_for(data_dir: Path, **extra: Any) -> Settings:
-    return Settings(data_dir=data_dir, scrape_interval_seconds=15.0, evaluation_interval_seconds=15.0, **extra)
+    return Settings(
+        data_dir=data_dir, scrape_interval_seconds=15.0, evaluation_interval_seconds=15.0, **extra
+    )
 
 
 def csrf_of(html: str) -> str:

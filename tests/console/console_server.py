@@ -30,7 +30,9 @@ def main() -> None:
     @contextlib.asynccontextmanager
     async def lifespan(target: Any) -> AsyncIterator[Any]:
         async with inner(target) as state:
-            alerting = EmbeddedAlerting(settings, catalog=catalog_from_settings(settings, time_scale=TIME_SCALE))
+            alerting = EmbeddedAlerting(
+                settings, catalog=catalog_from_settings(settings, time_scale=TIME_SCALE)
+            )
             await alerting.start()
             target.state.glowops_alerting = alerting
             try:

@@ -62,13 +62,20 @@ def test_a_wrong_token_or_a_forged_cookie_gets_nothing(client: TestClient) -> No
 
 
 def test_bearer_token_reads_the_api(client: TestClient) -> None:
-    answer = client.get("/ops/api/panels/test-ops/disk?range=15m", headers={"Authorization": f"Bearer {TOKEN}"})
+    answer = client.get(
+        "/ops/api/panels/test-ops/disk?range=15m", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
     assert answer.status_code == 200
     data = answer.json()
     assert data["series"][0]["name"] == "used"
     assert [v for v in data["series"][0]["values"] if v is not None][-1] == pytest.approx(0.95)
-    assert data["thresholds"] == [{"value": 0.9, "severity": "critical", "alert": "StorageAlmostFull", "mode": "above"}]
-    assert client.get("/ops/api/panels/test-ops/disk", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert data["thresholds"] == [
+        {"value": 0.9, "severity": "critical", "alert": "StorageAlmostFull", "mode": "above"}
+    ]
+    assert (
+        client.get("/ops/api/panels/test-ops/disk", headers={"Authorization": "Bearer nope"}).status_code
+        == 401
+    )
 
 
 def test_a_rate_panel_shows_the_route_series(client: TestClient) -> None:
@@ -99,7 +106,8 @@ def test_the_alert_list_links_runbook_and_panel_then_silence_and_ack_change_it(c
     csrf = csrf_of(page.text)
 
     silenced = client.post(
-        "/ops/alerts/silence", data={"csrf": csrf, "matchers": "alertname=StorageAlmostFull", "duration": "1h"}
+        "/ops/alerts/silence",
+        data={"csrf": csrf, "matchers": "alertname=StorageAlmostFull", "duration": "1h"},
     )
     assert silenced.status_code == 303
     acked = client.post(
@@ -107,7 +115,10 @@ def test_the_alert_list_links_runbook_and_panel_then_silence_and_ack_change_it(c
     )
     assert acked.status_code == 303
     after = client.get("/ops/alerts").text
-    assert 'data-alert="StorageAlmostFull" data-state="firing"\n      data-silenced="yes" data-acked="yes"' in after
+    assert (
+        'data-alert="StorageAlmostFull" data-state="firing"\n      data-silenced="yes" data-acked="yes"'
+        in after
+    )
     assert "acknowledged by alice" in after and "alertname=&#39;StorageAlmostFull&#39;" in after
 
 
@@ -116,7 +127,9 @@ def test_forms_need_the_csrf_token_and_the_same_origin(client: TestClient, servi
     csrf = csrf_of(client.get("/ops/alerts").text)
     form = {"matchers": "alertname=StorageAlmostFull", "duration": "1h"}
     assert client.post("/ops/alerts/silence", data={**form, "csrf": "x" * 43}).status_code == 403
-    cross = client.post("/ops/alerts/silence", data={**form, "csrf": csrf}, headers={"Origin": "https://evil.example"})
+    cross = client.post(
+        "/ops/alerts/silence", data={**form, "csrf": csrf}, headers={"Origin": "https://evil.example"}
+    )
     assert cross.status_code == 403
     assert service.alerting.state.silences(None) == []
 
@@ -127,19 +140,23 @@ def test_without_a_token_only_loopback_is_served(tmp_path: Path, service: Servic
     remote = TestClient(app, follow_redirects=False)
     assert remote.get("/ops").status_code == 403
     assert remote.get("/ops/api/panels/test-ops/disk").status_code == 401
-    local = TestClient(app, base_url="http://127.0.0.1:8000", client=("127.0.0.1", 50000), follow_redirects=False)
+    local = TestClient(
+        app, base_url="http://127.0.0.1:8000", client=("127.0.0.1", 50000), follow_redirects=False
+    )
     page = local.get("/ops/alerts")
     assert page.status_code == 200
     # plain http on 127.0.0.1: no Secure flag, or the browser would drop the cookie
     assert "secure" not in page.headers["set-cookie"].lower()
-    answer = local.post("/ops/alerts/ack", data={"csrf": csrf_of(page.text), "alertname": "StorageAlmostFull"})
+    answer = local.post(
+        "/ops/alerts/ack", data={"csrf": csrf_of(page.text), "alertname": "StorageAlmostFull"}
+    )
     assert answer.status_code == 303
 
 
 def test_static_assets_are_cached_and_pages_are_not(client: TestClient) -> None:
     login(client)
     html = client.get("/ops/dashboards/test-ops").text
-    assert "<script src=\"/ops/static/console.js?v=" in html and "http" not in html.split("<body")[0].replace(
+    assert '<script src="/ops/static/console.js?v=' in html and "http" not in html.split("<body")[0].replace(
         'content="width', ""
     )
     js_url = html.split('<script src="')[1].split('"')[0]

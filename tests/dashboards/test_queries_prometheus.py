@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -171,9 +172,10 @@ def _enqueue_notification(settings: Settings) -> None:
         state.db.close()
 
 
-def _instant(prometheus: str, expr: str) -> dict[str, object]:
+def _instant(prometheus: str, expr: str) -> dict[str, Any]:
+    """Prometheus' answer to an instant query: ``{"status": ..., "data": {"result": [...]}}``."""
     response = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10)
-    body: dict[str, object] = response.json()
+    body: dict[str, Any] = response.json()
     return body
 
 
@@ -181,7 +183,7 @@ def _wait_for_series(prometheus: str, exprs: list[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     missing = exprs
     while time.monotonic() < deadline:
-        missing = [e for e in exprs if not _instant(prometheus, e).get("data", {}).get("result")]  # type: ignore[union-attr]
+        missing = [e for e in exprs if not _instant(prometheus, e)["data"]["result"]]
         if not missing:
             return
         time.sleep(0.5)
@@ -234,10 +236,10 @@ def test_every_panel_query_parses_and_returns_data(stack: Stack) -> None:
                 where = f"{dashboard.uid}/{panel.key}/{query.ref_id}"
                 if body.get("status") != "success":
                     results[where] = f"error: {body.get('error')} in {expr}"
-                elif not body["data"]["result"]:  # type: ignore[index]
+                elif not body["data"]["result"]:
                     results[where] = f"no data: {expr}"
                 else:
-                    values[where] = float(body["data"]["result"][0]["value"][1])  # type: ignore[index]
+                    values[where] = float(body["data"]["result"][0]["value"][1])
     print(
         f"query proof: {total} queries, {total - len(results)} returned data, "
         f"{time.monotonic() - started:.1f} s"

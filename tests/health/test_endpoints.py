@@ -219,3 +219,15 @@ def test_install_health_works_on_fastapi_and_is_idempotent(base_settings: dict[s
         assert client.head("/health").status_code == 200
     assert closed == [True]  # resources released on shutdown
     assert [getattr(r, "path", None) for r in app.routes].count("/health") == 1
+
+
+async def test_version_falls_back_to_the_release_then_the_package(base_settings: dict[str, object]) -> None:
+    import glowops
+
+    seen = []
+    for overrides in ({"service_version": ""}, {"service_version": "", "sentry_release": "gw@9.9.9"}):
+        app, health = make_app(settings_with(base_settings, **overrides))
+        async with asgi_client(app) as client:
+            seen.append((await client.get("/health")).json()["version"])
+        await health.runner.aclose()
+    assert seen == [glowops.__version__, "gw@9.9.9"]

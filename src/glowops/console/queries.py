@@ -21,6 +21,7 @@ from glowops.dashboards.model import CONSOLE_RATE_INTERVAL, ORG_VAR, RATE_INTERV
 
 # range name -> (seconds, step seconds): 60 to 120 points each.
 RANGES: dict[str, tuple[int, int]] = {
+    "5m": (5 * 60, 5),
     "15m": (15 * 60, 15),
     "1h": (3600, 30),
     "6h": (6 * 3600, 180),

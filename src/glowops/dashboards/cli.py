@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from glowops.dashboards.defaults import DEFAULT_DASHBOARDS_PATH, DEFAULT_PROMETHEUS_URL
 from glowops.settings import load_settings
+
+if TYPE_CHECKING:
+    from glowops.dashboards.model import Dashboard
 
 app = typer.Typer(
     help="The dashboard catalog: export it for Grafana, list its panels, generate docs/dashboards.md. "
@@ -31,23 +34,32 @@ def export(
         str, typer.Option(help="URL Grafana uses to reach Prometheus (the data source's url).")
     ] = DEFAULT_PROMETHEUS_URL,
 ) -> None:
-    """Write Grafana dashboards and provisioning files for the scale-out deployment.
+    """Write Grafana dashboards and provisioning files (scale-out deployment).
 
-    Writes DIR/dashboards/<uid>.json (six dashboards with fixed uids, a $datasource and a
-    multi-select $org_id variable), DIR/provisioning/datasources/prometheus.yaml (data source
-    uid glowops-prometheus, timeInterval = GLOWOPS_SCRAPE_INTERVAL_SECONDS) and
-    DIR/provisioning/dashboards/glowops.yaml (a file provider). Thresholds come from the alert
-    rules, so export again after changing GLOWOPS_DISK_WARN_PERCENT and similar settings.
+    Writes, under DIR:
+
+    - dashboards/<uid>.json: six dashboards with fixed uids, a $datasource
+      and a multi-select $org_id variable;
+    - provisioning/datasources/prometheus.yaml: the data source, uid
+      glowops-prometheus, timeInterval = GLOWOPS_SCRAPE_INTERVAL_SECONDS;
+    - provisioning/dashboards/glowops.yaml: a file provider reading
+      --dashboards-path.
+
+    Thresholds come from the alert rules: export again after changing
+    GLOWOPS_DISK_WARN_PERCENT or similar settings.
 
     Examples::
 
         glowops dashboards export --out deploy/grafana
-        sudo cp -r deploy/grafana/provisioning/* /etc/grafana/provisioning/
-        sudo mkdir -p /var/lib/grafana/dashboards/glowops
-        sudo cp deploy/grafana/dashboards/*.json /var/lib/grafana/dashboards/glowops/
+        cp -r deploy/grafana/provisioning/* /etc/grafana/provisioning/
+        mkdir -p /var/lib/grafana/dashboards/glowops
+        cp deploy/grafana/dashboards/*.json \\
+           /var/lib/grafana/dashboards/glowops/
 
-        glowops dashboards export --out grafana --dashboards-path /dashboards \\
-            --prometheus-url http://prometheus:9090          # Grafana in a container
+        # Grafana in a container, Prometheus beside it:
+        glowops dashboards export --out grafana \\
+           --dashboards-path /dashboards \\
+           --prometheus-url http://prometheus:9090
     """
     from glowops.dashboards.grafana import write_grafana
 
@@ -89,18 +101,20 @@ def list_dashboards(
         table = Table(title=f"{dashboard.title} ({dashboard.uid})", title_justify="left")
         for column in ("panel", "title", "unit", "org", "thresholds"):
             table.add_column(column)
-        if uid is not None:
-            table.add_column("queries")
         for panel in dashboard.panels:
             lines = ", ".join(
                 f"{t.severity} {'<' if t.mode == 'below' else '>'} {t.value:g} ({t.alert})"
                 for t in panel.thresholds
             )
-            row = [panel.key, panel.title, panel.unit, "yes" if panel.org_filtered else "", lines or "—"]
-            if uid is not None:
-                row.append("\n".join(q.expr for q in panel.queries))
-            table.add_row(*row)
+            org = "yes" if panel.org_filtered else ""
+            table.add_row(panel.key, panel.title, panel.unit, org, lines or "—")
         console.print(table)
+        if uid is not None:  # one dashboard: its PromQL, one line per query, ready to paste
+            for panel in dashboard.panels:
+                console.print(f"[bold]{panel.key}[/bold]")
+                for query in panel.queries:
+                    line = f"  {query.ref_id}: {query.expr}"
+                    console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("docs")

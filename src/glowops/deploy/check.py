@@ -23,7 +23,7 @@ from glowops.deploy import render as r
 from glowops.settings import Settings
 
 _INTERPOLATION = re.compile(r"^\$\{[A-Z0-9_]+(:?[-?][^}]*)?\}$")
-_SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|_KEY$|DSN|WEBHOOK")
+_SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|DSN|WEBHOOK|(API|ROUTING|ENCRYPTION|ANON|HMAC)_KEY$")
 
 
 def read_bundle(directory: Path) -> dict[str, str]:
@@ -42,7 +42,9 @@ def check_drift(files: Mapping[str, str], rendered: Mapping[str, str]) -> list[s
         if name not in files:
             problems.append(f"{name}: missing (run `glowops deploy render --out deploy/`)")
         elif files[name] != text:
-            problems.append(f"{name}: differs from a fresh render (run `glowops deploy render --out deploy/`)")
+            problems.append(
+                f"{name}: differs from a fresh render (run `glowops deploy render --out deploy/`)"
+            )
     return problems
 
 
@@ -198,7 +200,9 @@ def check_compose(files: Mapping[str, str], settings: Settings, routes: set[str]
     prom = r.parse(files, "prometheus/prometheus.yml")
     for job in prom["scrape_configs"]:
         if job.get("metrics_path") != METRICS_PATH or METRICS_PATH not in routes:
-            problems.append(f"prometheus job {job['job_name']}: metrics_path is not the gateway's {METRICS_PATH}")
+            problems.append(
+                f"prometheus job {job['job_name']}: metrics_path is not the gateway's {METRICS_PATH}"
+            )
         for static in job.get("static_configs", []):
             for target in static["targets"]:
                 host, tport = _host_port(target)
@@ -302,17 +306,21 @@ def check_collector_config(config: Mapping[str, Any]) -> list[str]:
                 if component not in (config.get(kind) or {}):
                     problems.append(f"collector: pipeline {name} uses undefined {kind[:-1]} {component}")
     for kind, names in used.items():
-        for component in (config.get(kind) or {}):
+        for component in config.get(kind) or {}:
             if component not in names:
                 problems.append(f"collector: {kind[:-1]} {component} is defined but in no pipeline")
     return problems
 
 
-def _check_collector(files: Mapping[str, str], services: Mapping[str, Any], env: Mapping[str, Any]) -> list[str]:
+def _check_collector(
+    files: Mapping[str, str], services: Mapping[str, Any], env: Mapping[str, Any]
+) -> list[str]:
     config = r.parse(files, "otel-collector/config.yaml")
     problems = check_collector_config(config)
     collector = services.get(r.COLLECTOR, {})
-    config_arg = next((a.split("=", 1)[1] for a in collector.get("command", []) if a.startswith("--config=")), "")
+    config_arg = next(
+        (a.split("=", 1)[1] for a in collector.get("command", []) if a.startswith("--config=")), ""
+    )
     if _mounts(collector).get(config_arg) != "./otel-collector/config.yaml":
         problems.append(f"collector: --config={config_arg} is not the mounted bundle config")
     host, port = _host_port(str(env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")))
@@ -407,19 +415,26 @@ def check_k8s(files: Mapping[str, str], settings: Settings, routes: set[str]) ->
         ports = {p["name"]: p["containerPort"] for p in gateway.get("ports", [])}
         if ports.get("http") != settings.port:
             problems.append(f"k8s Deployment: containerPort http is not {settings.port}")
-        for kind, wanted in (("livenessProbe", "/health/live"), ("readinessProbe", "/health/ready"),
-                             ("startupProbe", None)):
+        for kind, wanted in (
+            ("livenessProbe", "/health/live"),
+            ("readinessProbe", "/health/ready"),
+            ("startupProbe", None),
+        ):
             probe = gateway.get(kind)
             if probe is None:
                 problems.append(f"k8s Deployment: no {kind}")
                 continue
             path = probe["httpGet"]["path"]
             if path not in routes or (wanted and path != wanted):
-                problems.append(f"k8s Deployment: {kind} path {path} is not the gateway's {wanted or 'route'}")
+                problems.append(
+                    f"k8s Deployment: {kind} path {path} is not the gateway's {wanted or 'route'}"
+                )
             if probe["httpGet"]["port"] not in (*ports, *ports.values()):
                 problems.append(f"k8s Deployment: {kind} port is not a container port")
         notes = template["metadata"].get("annotations", {})
-        if notes.get("prometheus.io/path") != METRICS_PATH or notes.get("prometheus.io/port") != str(settings.port):
+        if notes.get("prometheus.io/path") != METRICS_PATH or notes.get("prometheus.io/port") != str(
+            settings.port
+        ):
             problems.append("k8s Deployment: prometheus.io annotations disagree with the metrics route")
         labels = template["metadata"]["labels"]
         for kind in ("Service", "PodDisruptionBudget"):
@@ -446,8 +461,16 @@ def check_bundle(directory: Path, *, drift: bool = True) -> list[str]:
     settings = r.bundle_settings()
     rendered = r.render(settings)
     problems = check_drift(files, rendered.files) if drift else []
-    missing = [name for name in ("docker-compose.yml", "prometheus/prometheus.yml",
-                                 "alertmanager/alertmanager.yml", "otel-collector/config.yaml") if name not in files]
+    missing = [
+        name
+        for name in (
+            "docker-compose.yml",
+            "prometheus/prometheus.yml",
+            "alertmanager/alertmanager.yml",
+            "otel-collector/config.yaml",
+        )
+        if name not in files
+    ]
     if missing:
         return [*problems, *(f"{name}: missing" for name in missing)]
     routes = app_routes(settings)

@@ -18,7 +18,9 @@ app = typer.Typer(
 
 @app.command("render")
 def render_command(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the bundle into.")] = Path("deploy"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the bundle into.")] = Path(
+        "deploy"
+    ),
 ) -> None:
     """Write every file of the bundle from the alert and dashboard catalogs.
 
@@ -28,8 +30,12 @@ def render_command(
 
     Example: `glowops deploy render --out deploy/`
     """
+    import logging
+
     from glowops.deploy.render import render
 
+    # The left-out channels are reported once below, as notes, not also as log warnings.
+    logging.getLogger("glowops.alerting.alertmanager_config").setLevel(logging.ERROR)
     rendered = render()
     for warning in rendered.warnings:
         typer.echo(f"note: {warning}", err=True)

@@ -102,7 +102,7 @@ class HealthEndpoints:
         details = report.results if report is not None and self.may_see_details(request) else None
         now = utc_now()
         uptime = time.monotonic() - self._started
-        version = self.settings.service_version or "unknown"
+        version = self.settings.effective_version
         code = 503 if status is Status.FAIL else 200
         if wants_health_json(request.headers.get("accept")):
             body = ietf_body(status, version=version, service=self.settings.service_name, now=now,

@@ -336,7 +336,7 @@ def configure_logging(settings: Settings | None = None, stream: TextIO | None = 
         static={
             "service": settings.service_name,
             "environment": settings.environment,
-            "version": settings.service_version or _package_version(),
+            "version": settings.effective_version,
         },
         counters=_level_counters(),
         redact=None,
@@ -463,12 +463,6 @@ def _level_counters() -> dict[str, Any]:
 
     family = metrics.metric("glowops_log_events")
     return {level: family.labels(level) for level in _LEVEL_NAMES}
-
-
-def _package_version() -> str:
-    from glowops import __version__
-
-    return __version__
 
 
 def _load_redactor(

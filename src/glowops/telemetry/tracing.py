@@ -104,7 +104,7 @@ def build_sampler(name: str, arg: float | None) -> Sampler:
 
 def build_resource(settings: Settings) -> Resource:
     """service.name, service.version and deployment.environment of every span."""
-    version = settings.service_version or settings.sentry_release or glowops.__version__
+    version = settings.effective_version
     return Resource.create({
         "service.name": settings.service_name,
         "service.version": version,

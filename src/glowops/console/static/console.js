@@ -5,7 +5,7 @@
   var SVG = "http://www.w3.org/2000/svg";
   var COLORS = ["#1a5fb4", "#c64600", "#2e7d32", "#8e24aa", "#00838f", "#ad1457", "#5d4037", "#455a64",
     "#9e7c00", "#283593", "#6a1b9a", "#00695c"];
-  var W = 640, H = 220, PAD_L = 58, PAD_R = 12, PAD_T = 10, PAD_B = 24;
+  var H = 200, PAD_L = 78, PAD_R = 12, PAD_T = 10, PAD_B = 24;
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -23,6 +23,7 @@
   function num(v, digits) {
     var a = Math.abs(v);
     if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(2);
+    if (digits === undefined && a !== 0 && a < 1) return v.toLocaleString(undefined, { maximumSignificantDigits: 3 });
     return v.toLocaleString(undefined, { maximumFractionDigits: digits === undefined ? (a < 10 ? 3 : 1) : digits });
   }
   function duration(s) {
@@ -44,8 +45,8 @@
       case "ms": return duration(v / 1000);
       case "percentunit": return num(v * 100, 1) + " %";
       case "percent": return num(v, 1) + " %";
-      case "reqps": return num(v, 2) + " req/s";
-      case "ops": return num(v, 2) + " ops/s";
+      case "reqps": return num(v) + " req/s";
+      case "ops": return num(v) + " ops/s";
       case "bytes": return bytes(v);
       case "short": case "none": case "": return num(v);
       default: return num(v) + " " + unit;
@@ -74,6 +75,8 @@
   }
 
   function drawTimeseries(fig, data, unit) {
+    // drawn at the figure's real width so that text keeps its size in narrow panels
+    var W = Math.max(280, Math.round(fig.getBoundingClientRect().width) || 640);
     var xs = data.timestamps, lo = Infinity, hi = -Infinity;
     data.series.forEach(function (s) { s.values.forEach(function (v) { if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); } }); });
     data.thresholds.forEach(function (t) { lo = Math.min(lo, t.value); hi = Math.max(hi, t.value); });
@@ -84,7 +87,7 @@
     var x0 = xs[0], x1 = xs[xs.length - 1] || x0 + 1;
     function X(t) { return PAD_L + (t - x0) / Math.max(1, x1 - x0) * (W - PAD_L - PAD_R); }
     function Y(v) { return PAD_T + (1 - (v - lo) / (hi - lo)) * (H - PAD_T - PAD_B); }
-    var root = svg("svg", { viewBox: "0 0 " + W + " " + H, "aria-hidden": "true", focusable: "false" });
+    var root = svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, "aria-hidden": "true", focusable: "false" });
     for (var g = 0; g <= 4; g++) {
       var v = lo + (hi - lo) * g / 4, y = Y(v);
       root.appendChild(svg("line", { x1: PAD_L, x2: W - PAD_R, y1: y, y2: y, "class": "gridline" }));
@@ -95,7 +98,7 @@
     data.thresholds.forEach(function (t) {
       var y = Y(t.value), cls = "threshold threshold-" + t.severity;
       root.appendChild(svg("line", { x1: PAD_L, x2: W - PAD_R, y1: y, y2: y, "class": cls }));
-      root.appendChild(svg("text", { x: W - PAD_R - 4, y: y - 4, "text-anchor": "end", "class": "axis " + cls },
+      root.appendChild(svg("text", { x: W - PAD_R - 4, y: y - 4, "text-anchor": "end", "class": "axis threshold-label-" + t.severity },
         t.severity + " " + format(t.value, unit)));
     });
     data.series.forEach(function (s, i) {
@@ -168,7 +171,7 @@
     if (points === 0) {
       section.dataset.state = "empty";
       fig.setAttribute("aria-label", title + ": no data in this range");
-      status.textContent = "No data yet in this range (a rate needs two samples; the demo traffic fills it within seconds).";
+      status.textContent = "No data in this range yet: nothing recorded this metric, or a rate still waits for its second sample.";
     } else {
       section.dataset.state = "ok";
       if (section.dataset.kind === "timeseries") drawTimeseries(fig, data, unit); else drawStats(fig, data, unit);
