@@ -8,51 +8,95 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Annotated
 
 import typer
+import typer.main
+from typer import _click as click  # Typer 0.2x vendors click; its Command and Context live here
+from typer.core import TyperGroup
 
 from glowops.settings import ConfigError
 
+
+# Every top-level command: (name, module, attribute, merged). ``merged`` False: the attribute is
+# a Typer app mounted as the group ``name``; True: the attribute is a Typer app whose command
+# ``name`` is mounted at the top level. Modules are imported only when their command runs (or
+# for ``glowops --help``), so ``glowops backup list`` does not pay for SQLAlchemy, Sentry and
+# OpenTelemetry. tests/test_cli.py checks this table against the modules.
+COMMANDS: tuple[tuple[str, str, str, bool], ...] = (
+    ("config", "glowops.config_cli", "app", False),
+    ("serve", "glowops.gateway.cli", "top", True),
+    ("db", "glowops.gateway.cli", "top", True),
+    ("health", "glowops.health.cli", "top", True),
+    ("monitor", "glowops.health.cli", "top", True),
+    ("doctor", "glowops.health.cli", "top", True),
+    ("demo", "glowops.gateway.demo", "app", False),
+    ("metrics", "glowops.telemetry.cli", "app", False),
+    ("alerts", "glowops.alerting.cli", "app", False),
+    ("dashboards", "glowops.dashboards.cli", "app", False),
+    ("backup", "glowops.backup.cli", "app", False),
+    ("release", "glowops.release_cli", "app", False),
+    ("runbook", "glowops.runbook_cli", "top", True),
+    ("deploy", "glowops.deploy.cli", "app", False),
+)
+_BY_NAME = {entry[0]: entry for entry in COMMANDS}
+
+
+def load_command(name: str) -> click.Command | None:
+    """The click command behind a top-level name, importing its module now."""
+    entry = _BY_NAME.get(name)
+    if entry is None:
+        return None
+    _, module_name, attr, merged = entry
+    sub = getattr(importlib.import_module(module_name), attr)
+    group = typer.main.get_group(sub)
+    if merged:
+        return group.commands.get(name)
+    group.name = name
+    return group
+
+
+class LazyGroup(TyperGroup):
+    """The root group: lists the table above, imports a command's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [entry[0] for entry in COMMANDS]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            command = load_command(cmd_name)
+            if command is None:
+                return None
+            self.commands[cmd_name] = command
+        return self.commands[cmd_name]
+
+
 app = typer.Typer(
     name="glowops",
+    cls=LazyGroup,
     help="Observability and operations for Prisma Glow services: run the gateway, check its "
-    "health, drive demo traffic, export alert rules and dashboards, run and verify backups.",
+    "health, drive demo traffic, export alert rules and dashboards, run and verify backups, "
+    "read runbooks.",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
 
-# (module, attribute, command-group name or None to merge its commands at the top level)
-_GROUPS: list[tuple[str, str, str | None]] = [
-    ("glowops.config_cli", "app", "config"),
-    ("glowops.config_cli", "top", None),
-    ("glowops.alerting.cli", "app", "alerts"),
-    ("glowops.telemetry.cli", "app", "metrics"),
-    ("glowops.gateway.cli", "top", None),
-    ("glowops.health.cli", "top", None),
-    ("glowops.gateway.demo", "app", "demo"),
-    ("glowops.backup.cli", "app", "backup"),
-    ("glowops.release_cli", "app", "release"),
-    ("glowops.runbook_cli", "top", None),
-    ("glowops.dashboards.cli", "app", "dashboards"),
-    ("glowops.deploy.cli", "app", "deploy"),
-]
+
+def _print_version(value: bool) -> None:
+    if value:
+        from glowops import __version__
+
+        typer.echo(f"glowops {__version__}")
+        raise typer.Exit()
 
 
-def _register() -> None:
-    for module_name, attr, name in _GROUPS:
-        module = importlib.import_module(module_name)
-        sub = getattr(module, attr)
-        if name is None:
-            for command in sub.registered_commands:
-                app.registered_commands.append(command)
-            for group in sub.registered_groups:
-                app.registered_groups.append(group)
-        else:
-            app.add_typer(sub, name=name)
-
-
-_register()
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Observability and operations for Prisma Glow services."""
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    # Registered when pytest starts in tests/console (pytest tests/console --update-screenshots);
+    # a whole-suite run sees no option and the fixture reads the default.
     parser.addoption(
         "--update-screenshots",
         action="store_true",

@@ -259,7 +259,8 @@ def resolve(argv: list[str]) -> tuple[list[str], Any, list[str]]:
     path: list[str] = []
     rest = list(argv)
     while _is_group(command) and rest and not rest[0].startswith("-"):
-        sub = command.commands.get(rest[0])
+        # get_command, not .commands: the root group loads its sub-commands lazily.
+        sub = command.get_command(typer.Context(command), rest[0])
         assert sub is not None, f"`glowops {' '.join([*path, rest[0]])}` is not a command"
         path.append(rest.pop(0))
         command = sub

@@ -63,6 +63,9 @@ async def run_monitor(base_url: str, targets: list[Target], *, token: str | None
         while iterations is None or rounds < iterations:
             now = time.monotonic()
             ready = [t for t in targets if due[t.name] <= now]
+            if not ready:  # the event loop may wake a sleeper a clock tick early: not a round
+                await asyncio.sleep(max(0.001, min(due.values()) - now))
+                continue
             last = list(await asyncio.gather(
                 *(probe_async(client, t.name, base_url + t.path, token) for t in ready)))
             for target, result in zip(ready, last, strict=True):

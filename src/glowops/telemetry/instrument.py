@@ -40,7 +40,7 @@ class InstrumentState:
     health_installed: bool = False
     run_alerting: bool = False
     teams_relay: Any = None
-    alerting: Any = None  # the EmbeddedAlerting of this app while it runs (app.state.glowops_alerting)
+    alerting: Any = None  # the AlertingSupervisor while the app runs (its engine: app.state.glowops_alerting)
 
 
 def instrument(app: Any, settings: Settings | None = None, *, tracer: RequestHook | bool | None = None,
@@ -176,16 +176,16 @@ def _wrap_lifespan(app: Starlette, state: InstrumentState) -> None:
         glowops_logging.reroute_stdlib_loggers()
         if state.ops_server is not None:
             await state.ops_server.start()
+        inner_app.state.glowops_alerting = None
         if state.run_alerting:
-            state.alerting = await _start_alerting(state.settings)
-        inner_app.state.glowops_alerting = state.alerting
+            state.alerting = await _supervise_alerting(state.settings, inner_app)
         try:
             async with original(inner_app) as maybe_state:
                 yield maybe_state
         finally:
             if state.alerting is not None:
                 await state.alerting.stop()
-                state.alerting = inner_app.state.glowops_alerting = None
+                state.alerting = None
             if state.ops_server is not None:
                 await state.ops_server.stop()
             if state.teams_relay is not None:
@@ -214,13 +214,20 @@ def _install_health(app: Starlette, settings: Settings) -> bool:
     return True
 
 
-async def _start_alerting(settings: Settings) -> Any:
-    """Start the embedded alert engine (imported here: it costs ~0.7 s, paid at start-up only)."""
-    from glowops.alerting.service import start_embedded_alerting
+async def _supervise_alerting(settings: Settings, app: Any) -> Any:
+    """Run the embedded alert engine in the one worker/replica holding the leadership.
 
-    alerting = start_embedded_alerting(settings)
-    await alerting.start()
-    return alerting
+    ``app.state.glowops_alerting`` is the running engine of this process, or None when another
+    process leads (the console reads it).
+    """
+    from glowops.alerting.supervisor import AlertingSupervisor
+
+    def publish(alerting: Any) -> None:
+        app.state.glowops_alerting = alerting
+
+    supervisor = AlertingSupervisor(settings, on_change=publish)
+    await supervisor.start()
+    return supervisor
 
 
 def _flush_exporters() -> None:
