@@ -31,7 +31,9 @@ SPEC_VARIABLES = {
 
 
 @pytest.mark.parametrize("env_name", sorted(SPEC_VARIABLES))
-def test_every_spec_variable_is_read_under_its_own_name(monkeypatch: pytest.MonkeyPatch, env_name: str) -> None:
+def test_every_spec_variable_is_read_under_its_own_name(
+    monkeypatch: pytest.MonkeyPatch, env_name: str
+) -> None:
     field, value = SPEC_VARIABLES[env_name]
     monkeypatch.setenv(env_name, value)
     got = getattr(load_settings(), field)
@@ -45,7 +47,11 @@ def test_every_spec_variable_is_read_under_its_own_name(monkeypatch: pytest.Monk
         ("GLOWOPS_LOG_LEVEL", "LOUD", "GLOWOPS_LOG_LEVEL: Input should be"),
         ("REDIS_URL", "http://cache:6379", "REDIS_URL: must be a URL starting with redis://"),
         ("ERROR_NOTIFY_WEBHOOK", "not a url", "ERROR_NOTIFY_WEBHOOK: must be a URL"),
-        ("GLOWOPS_HEALTH_CHECK_TIMEOUT_SECONDS", "-1", "GLOWOPS_HEALTH_CHECK_TIMEOUT_SECONDS: Input should be greater than 0"),
+        (
+            "GLOWOPS_HEALTH_CHECK_TIMEOUT_SECONDS",
+            "-1",
+            "GLOWOPS_HEALTH_CHECK_TIMEOUT_SECONDS: Input should be greater than 0",
+        ),
         ("DATABASE_URL", "mysql://db/x", "DATABASE_URL: must be a postgresql:// or sqlite:/// URL"),
         ("GLOWOPS_PORT", "eighty", "GLOWOPS_PORT: Input should be a valid integer"),
     ],
@@ -77,7 +83,9 @@ def test_lists_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_service_specific_dsn_wins_over_global() -> None:
     both = Settings(sentry_dsn="https://a@s.example.com/1", gateway_sentry_dsn="https://b@s.example.com/2")
     assert both.effective_sentry_dsn == "https://b@s.example.com/2"
-    assert Settings(sentry_dsn="https://a@s.example.com/1").effective_sentry_dsn == "https://a@s.example.com/1"
+    assert (
+        Settings(sentry_dsn="https://a@s.example.com/1").effective_sentry_dsn == "https://a@s.example.com/1"
+    )
     assert Settings().effective_sentry_dsn is None
 
 
@@ -115,15 +123,23 @@ def test_config_show_masks_every_secret(tmp_path) -> None:  # type: ignore[no-un
     done = _cli("config", "show", "--json", env=env)
     assert done.returncode == 0, done.stderr
     shown = json.loads(done.stdout)
-    for secret in ("s3cr3t-db-pass", "sk-proj-abcdefghijklmnopqrstuvwx", "0123456789abcdef", "ops-token-value-xyz",
-                   "XXXXSECRET", "smtp-pass-777"):
+    for secret in (
+        "s3cr3t-db-pass",
+        "sk-proj-abcdefghijklmnopqrstuvwx",
+        "0123456789abcdef",
+        "ops-token-value-xyz",
+        "XXXXSECRET",
+        "smtp-pass-777",
+    ):
         assert secret not in done.stdout
     assert shown["ops_token"] == "***REDACTED***"
     assert "db.example.com" in shown["database_url"]  # the host stays: only the credential is masked
 
 
 def test_cli_config_error_is_one_line_without_traceback(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    done = _cli("config", "show", env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GLOWOPS_LOG_LEVEL": "LOUD"})
+    done = _cli(
+        "config", "show", env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GLOWOPS_LOG_LEVEL": "LOUD"}
+    )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0

@@ -17,7 +17,6 @@ from typer.core import TyperGroup
 
 from glowops.settings import ConfigError
 
-
 # Every top-level command: (name, module, attribute, merged). ``merged`` False: the attribute is
 # a Typer app mounted as the group ``name``; True: the attribute is a Typer app whose command
 # ``name`` is mounted at the top level. Modules are imported only when their command runs (or
@@ -93,8 +92,10 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
 ) -> None:
     """Observability and operations for Prisma Glow services."""
 

@@ -94,7 +94,8 @@ class Settings(BaseSettings):
     )
     openai_api_key: SecretStr | None = Field(default=None, validation_alias=_alias("OPENAI_API_KEY"))
     openai_base_url: str = Field(
-        default="https://api.openai.com/v1", validation_alias=_alias("OPENAI_BASE_URL", "GLOWOPS_OPENAI_BASE_URL")
+        default="https://api.openai.com/v1",
+        validation_alias=_alias("OPENAI_BASE_URL", "GLOWOPS_OPENAI_BASE_URL"),
     )
     openai_model: str = "gpt-4o-mini"
     secret_key: SecretStr = Field(
@@ -106,7 +107,9 @@ class Settings(BaseSettings):
     mfa_amount_threshold: float = Field(default=10_000.0, ge=0)
     approval_sla_hours: float = Field(default=24.0, gt=0)
     rate_limit_per_minute: int = Field(default=600, ge=0, description="Per client; 0 disables.")
-    diagnostics: bool = Field(default=False, description="Mount /diagnostics/* routes (errors, slow answers).")
+    diagnostics: bool = Field(
+        default=False, description="Mount /diagnostics/* routes (errors, slow answers)."
+    )
     demo: bool = Field(default=False, description="Run a light built-in traffic generator.")
 
     # --- logging --------------------------------------------------------------------------
@@ -147,7 +150,8 @@ class Settings(BaseSettings):
         description="Full OTLP/HTTP traces URL, used as given; wins over the base endpoint.",
     )
     otel_exporter_otlp_headers: SecretStr | None = Field(
-        default=None, validation_alias=_alias("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
+        default=None,
+        validation_alias=_alias("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
     )
     otel_traces_sampler: str = Field(
         default="parentbased_always_on", validation_alias=_alias("OTEL_TRACES_SAMPLER")
@@ -169,17 +173,22 @@ class Settings(BaseSettings):
     )
     sentry_release: str | None = Field(default=None, validation_alias=_alias("SENTRY_RELEASE"))
     sentry_traces_sample_rate: float = Field(
-        default=0.0, ge=0, le=1, validation_alias=_alias("SENTRY_TRACES_SAMPLE_RATE", "GLOWOPS_SENTRY_TRACES_SAMPLE_RATE")
+        default=0.0,
+        ge=0,
+        le=1,
+        validation_alias=_alias("SENTRY_TRACES_SAMPLE_RATE", "GLOWOPS_SENTRY_TRACES_SAMPLE_RATE"),
     )
     sentry_rate_limit_per_minute: int = Field(default=10, gt=0, description="Events per fingerprint.")
     sentry_auth_token: SecretStr | None = Field(
-        default=None, validation_alias=_alias("SENTRY_AUTH_TOKEN"),
+        default=None,
+        validation_alias=_alias("SENTRY_AUTH_TOKEN"),
         description="For `glowops release` (sentry-cli).",
     )
     sentry_org: str | None = Field(default=None, validation_alias=_alias("SENTRY_ORG"))
     sentry_project: str | None = Field(default=None, validation_alias=_alias("SENTRY_PROJECT"))
     sentry_url: str | None = Field(
-        default=None, validation_alias=_alias("SENTRY_URL"),
+        default=None,
+        validation_alias=_alias("SENTRY_URL"),
         description="Self-hosted Sentry; default sentry.io.",
     )
 

@@ -385,8 +385,10 @@ def test_breach_notifies_every_channel_and_resolves(stack: Stack) -> None:
                 and "DocumentQueueBacklog" in webhook_alerts(stack, "telemetry", "firing")
                 and "RateLimitRejections" in webhook_alerts(stack, "rate-limit", "firing")
                 and any("PermissionDeniedSpike" in mail["subject"] for mail in stack.inbox.of("email"))
-                and any("[FIRING" in card_title(c) and "HighErrorRate" in card_title(c)
-                        for c in stack.inbox.of("teams"))
+                and any(
+                    "[FIRING" in card_title(c) and "HighErrorRate" in card_title(c)
+                    for c in stack.inbox.of("teams")
+                )
                 and any("HighErrorRate" in str(s) for s in stack.inbox.of("slack"))
             )
 
@@ -410,10 +412,15 @@ def test_breach_notifies_every_channel_and_resolves(stack: Stack) -> None:
             in text
         )
         # Teams (through the relay): an Adaptive Card with the summary and a runbook button
-        card = next(c["attachments"][0]["content"] for c in stack.inbox.of("teams")
-                    if "HighErrorRate" in card_title(c))
+        card = next(
+            c["attachments"][0]["content"]
+            for c in stack.inbox.of("teams")
+            if "HighErrorRate" in card_title(c)
+        )
         assert card["type"] == "AdaptiveCard"
-        assert any("More than 5% of requests fail with 5xx" in block.get("text", "") for block in card["body"])
+        assert any(
+            "More than 5% of requests fail with 5xx" in block.get("text", "") for block in card["body"]
+        )
         assert any(a["url"].endswith("/docs/runbooks/alerts/HighErrorRate.md") for a in card["actions"])
         # the spec's webhooks get Alertmanager's JSON with the annotations
         hook = next(
@@ -451,8 +458,10 @@ def test_breach_notifies_every_channel_and_resolves(stack: Stack) -> None:
                     "RESOLVED" in mail["subject"] and "PermissionDeniedSpike" in mail["subject"]
                     for mail in stack.inbox.of("email")
                 )
-                and any("[RESOLVED]" in card_title(c) and "HighErrorRate" in card_title(c)
-                        for c in stack.inbox.of("teams"))
+                and any(
+                    "[RESOLVED]" in card_title(c) and "HighErrorRate" in card_title(c)
+                    for c in stack.inbox.of("teams")
+                )
             )
 
         wait_for("the resolve notifications", recovered, stack, timeout=60)

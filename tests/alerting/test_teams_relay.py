@@ -18,16 +18,30 @@ from glowops.settings import Settings
 pytestmark = pytest.mark.anyio
 
 AM_BODY: dict[str, Any] = {
-    "version": "4", "groupKey": '{}:{alertname="HighErrorRate"}', "status": "firing", "receiver": "critical",
+    "version": "4",
+    "groupKey": '{}:{alertname="HighErrorRate"}',
+    "status": "firing",
+    "receiver": "critical",
     "groupLabels": {"alertname": "HighErrorRate"},
     "commonLabels": {"alertname": "HighErrorRate", "severity": "critical", "service": "gateway"},
     "commonAnnotations": {"summary": "More than 5% of requests fail"},
-    "externalURL": "http://am", "truncatedAlerts": 0,
-    "alerts": [{"status": "firing", "fingerprint": "abc", "startsAt": "2026-11-26T10:00:00Z",
-                "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prom",
-                "labels": {"alertname": "HighErrorRate", "severity": "critical", "service": "gateway"},
-                "annotations": {"summary": "More than 5% of requests fail", "description": "5xx share",
-                                "runbook_url": "https://runbooks/HighErrorRate.md"}}],
+    "externalURL": "http://am",
+    "truncatedAlerts": 0,
+    "alerts": [
+        {
+            "status": "firing",
+            "fingerprint": "abc",
+            "startsAt": "2026-11-26T10:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prom",
+            "labels": {"alertname": "HighErrorRate", "severity": "critical", "service": "gateway"},
+            "annotations": {
+                "summary": "More than 5% of requests fail",
+                "description": "5xx share",
+                "runbook_url": "https://runbooks/HighErrorRate.md",
+            },
+        }
+    ],
 }
 
 
@@ -45,17 +59,23 @@ class FakeTeams:
 
 
 def gateway(teams: FakeTeams, **overrides: Any) -> tuple[Starlette, httpx.AsyncClient]:
-    settings = Settings(teams_webhook_url="https://teams.example/hook", embedded_alerting=False,
-                        health_backup_check=False, **overrides)
+    settings = Settings(
+        teams_webhook_url="https://teams.example/hook",
+        embedded_alerting=False,
+        health_backup_check=False,
+        **overrides,
+    )
     app = Starlette()
     glowops.instrument(app, settings, configure_logs=False, health=False)
     # The relay's outgoing client reaches the fake Teams in-process.
     teams_app = Starlette(routes=[Route("/hook", teams.receive, methods=["POST"])])
     state = app._glowops_instrumented  # type: ignore[attr-defined]
     state.teams_relay.client = state.teams_relay.notifier.client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=teams_app), base_url="https://teams.example")
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("10.0.0.9", 4000)),
-                               base_url="http://gw")
+        transport=httpx.ASGITransport(app=teams_app), base_url="https://teams.example"
+    )
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("10.0.0.9", 4000)), base_url="http://gw"
+    )
     return app, client
 
 
@@ -68,8 +88,9 @@ async def test_a_firing_group_reaches_teams_as_an_adaptive_card() -> None:
     [message] = teams.cards
     card = message["attachments"][0]["content"]
     assert card["body"][0]["text"] == "[FIRING:1] HighErrorRate (critical, gateway)"
-    assert card["actions"] == [{"type": "Action.OpenUrl", "title": "Runbook",
-                                "url": "https://runbooks/HighErrorRate.md"}]
+    assert card["actions"] == [
+        {"type": "Action.OpenUrl", "title": "Runbook", "url": "https://runbooks/HighErrorRate.md"}
+    ]
 
 
 async def test_without_the_ops_token_nothing_is_posted() -> None:
@@ -82,8 +103,16 @@ async def test_without_the_ops_token_nothing_is_posted() -> None:
     assert teams.cards == []
 
 
-@pytest.mark.parametrize("body", [b"not json", b'{"version": "3", "alerts": []}', b'{"version": "4", "alerts": []}',
-                                  b'{"version": "4", "alerts": [{"labels": "x"}]}', b"[1, 2]"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b'{"version": "3", "alerts": []}',
+        b'{"version": "4", "alerts": []}',
+        b'{"version": "4", "alerts": [{"labels": "x"}]}',
+        b"[1, 2]",
+    ],
+)
 async def test_a_body_that_is_not_alertmanagers_is_a_400(body: bytes) -> None:
     teams = FakeTeams()
     _, client = gateway(teams, ops_token="tok")
@@ -112,8 +141,9 @@ async def test_teams_throttling_asks_alertmanager_to_retry_and_a_refusal_does_no
 
 async def test_the_relay_is_only_mounted_with_a_teams_webhook() -> None:
     app = Starlette()
-    glowops.instrument(app, Settings(embedded_alerting=False, health_backup_check=False),
-                       configure_logs=False, health=False)
+    glowops.instrument(
+        app, Settings(embedded_alerting=False, health_backup_check=False), configure_logs=False, health=False
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
         answer = await client.post(TEAMS_RELAY_PATH, json=AM_BODY)
     assert answer.status_code == 404

@@ -36,7 +36,8 @@ def backup_once(database: Path, backups: Path) -> Path:
         conn.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
         conn.execute("INSERT INTO t VALUES (1)")
     result = CliRunner().invoke(
-        cli_app, ["backup", "run", "--database-url", f"sqlite:///{database}", "--quiet"],
+        cli_app,
+        ["backup", "run", "--database-url", f"sqlite:///{database}", "--quiet"],
         env={"GLOWOPS_BACKUP_DIR": str(backups)},
     )
     assert result.exit_code == 0, result.output
@@ -44,7 +45,9 @@ def backup_once(database: Path, backups: Path) -> Path:
     return manifest
 
 
-async def test_no_backup_yet_is_a_warning_not_an_outage(base_settings: dict[str, object], tmp_path: Path) -> None:
+async def test_no_backup_yet_is_a_warning_not_an_outage(
+    base_settings: dict[str, object], tmp_path: Path
+) -> None:
     status, body = await dependencies({**base_settings, "backup_dir": tmp_path / "backups"})
     assert status == 200
     assert body["status"] == "warn"

@@ -18,8 +18,18 @@ from peers import free_port
 
 runner = CliRunner()
 
-_ENV = ("DATABASE_URL", "GLOWOPS_DATABASE_URL", "REDIS_URL", "GLOWOPS_REDIS_URL", "SUPABASE_URL",
-        "SUPABASE_ANON_KEY", "SUPABASE_KEY", "OPENAI_API_KEY", "GLOWOPS_OPS_TOKEN", "GLOWOPS_DATA_DIR")
+_ENV = (
+    "DATABASE_URL",
+    "GLOWOPS_DATABASE_URL",
+    "REDIS_URL",
+    "GLOWOPS_REDIS_URL",
+    "SUPABASE_URL",
+    "SUPABASE_ANON_KEY",
+    "SUPABASE_KEY",
+    "OPENAI_API_KEY",
+    "GLOWOPS_OPS_TOKEN",
+    "GLOWOPS_DATA_DIR",
+)
 
 
 @pytest.fixture
@@ -36,8 +46,9 @@ def healthy_url(base_settings: dict[str, object]) -> Iterator[str]:
         yield url
 
 
-def test_health_exits_0_and_prints_the_checks_when_healthy(healthy_url: str,
-                                                           clean_env: pytest.MonkeyPatch) -> None:
+def test_health_exits_0_and_prints_the_checks_when_healthy(
+    healthy_url: str, clean_env: pytest.MonkeyPatch
+) -> None:
     result = runner.invoke(cli, ["health", "--url", healthy_url])
     assert result.exit_code == 0, result.output
     assert "healthy" in result.output
@@ -45,7 +56,8 @@ def test_health_exits_0_and_prints_the_checks_when_healthy(healthy_url: str,
 
 
 def test_health_json_and_exit_2_when_a_critical_dependency_is_down(
-        base_settings: dict[str, object], clean_env: pytest.MonkeyPatch) -> None:
+    base_settings: dict[str, object], clean_env: pytest.MonkeyPatch
+) -> None:
     app, _ = make_app(settings_with(base_settings, redis_url=f"redis://127.0.0.1:{closed_port()}/0"))
     with serve(app) as url:
         result = runner.invoke(cli, ["health", "--url", url, "--json"])
@@ -59,8 +71,9 @@ def test_health_json_and_exit_2_when_a_critical_dependency_is_down(
     assert live.exit_code == 0
 
 
-def test_health_exits_1_when_degraded(base_settings: dict[str, object], saas: FakeSaaS,
-                                      clean_env: pytest.MonkeyPatch) -> None:
+def test_health_exits_1_when_degraded(
+    base_settings: dict[str, object], saas: FakeSaaS, clean_env: pytest.MonkeyPatch
+) -> None:
     saas.set("/v1/models", 500)
     app, _ = make_app(settings_with(base_settings, openai_api_key="sk-x", openai_base_url=saas.url + "/v1"))
     with serve(app) as url:
@@ -69,8 +82,9 @@ def test_health_exits_1_when_degraded(base_settings: dict[str, object], saas: Fa
     assert "degraded" in result.output and "unexpected status 500" in result.output
 
 
-def test_health_uses_the_token_for_details(base_settings: dict[str, object],
-                                           clean_env: pytest.MonkeyPatch) -> None:
+def test_health_uses_the_token_for_details(
+    base_settings: dict[str, object], clean_env: pytest.MonkeyPatch
+) -> None:
     app, _ = make_app(settings_with(base_settings, ops_token="cli-token"))
     with serve(app) as url:
         without = runner.invoke(cli, ["health", "--url", url, "--json"])
@@ -91,17 +105,34 @@ def test_health_unreachable_and_bad_url(clean_env: pytest.MonkeyPatch) -> None:
     assert "not an http:// or https:// URL" in bad.output
 
 
-def test_monitor_probes_each_endpoint_at_its_own_interval(healthy_url: str,
-                                                          clean_env: pytest.MonkeyPatch) -> None:
-    result = runner.invoke(cli, ["monitor", "--url", healthy_url, "--health-interval", "0.1", "--db-interval",
-                                 "0.2", "--dependencies-interval", "0.4", "--iterations", "4"])
+def test_monitor_probes_each_endpoint_at_its_own_interval(
+    healthy_url: str, clean_env: pytest.MonkeyPatch
+) -> None:
+    result = runner.invoke(
+        cli,
+        [
+            "monitor",
+            "--url",
+            healthy_url,
+            "--health-interval",
+            "0.1",
+            "--db-interval",
+            "0.2",
+            "--dependencies-interval",
+            "0.4",
+            "--iterations",
+            "4",
+        ],
+    )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     targets = ("health", "db", "dependencies")
     per_target = {t: sum(1 for line in lines if line["target"] == t) for t in targets}
     # Exactly {"health": 4, "db": 2, "dependencies": 1} on time; a stalled round (a loaded CI
     # machine) shifts a later due time past the next wake-up, so only the order is certain.
-    assert per_target["health"] >= 3 and per_target["health"] >= per_target["db"] >= per_target["dependencies"]
+    assert (
+        per_target["health"] >= 3 and per_target["health"] >= per_target["db"] >= per_target["dependencies"]
+    )
     assert per_target["dependencies"] == 1 and 1 <= per_target["db"] <= 2
     assert all(line["success"] and line["health_status"] == "healthy" for line in lines)
     assert all(line["event"] == "health_probe" and line["duration_seconds"] > 0 for line in lines)
@@ -119,9 +150,24 @@ def test_monitor_serves_probe_metrics(healthy_url: str, clean_env: pytest.Monkey
     outcome: dict[str, int] = {}
 
     def run() -> None:
-        outcome["code"] = runner.invoke(cli, [
-            "monitor", "--url", healthy_url, "--health-interval", "0.1", "--db-interval", "0.1",
-            "--dependencies-interval", "0.1", "--iterations", "20", "--metrics-port", str(port)]).exit_code
+        outcome["code"] = runner.invoke(
+            cli,
+            [
+                "monitor",
+                "--url",
+                healthy_url,
+                "--health-interval",
+                "0.1",
+                "--db-interval",
+                "0.1",
+                "--dependencies-interval",
+                "0.1",
+                "--iterations",
+                "20",
+                "--metrics-port",
+                str(port),
+            ],
+        ).exit_code
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -140,8 +186,9 @@ def test_monitor_serves_probe_metrics(healthy_url: str, clean_env: pytest.Monkey
 
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_doctor_exit_codes(clean_env: pytest.MonkeyPatch, pg_url: str, redis_url: str,
-                           tmp_path: Path) -> None:
+def test_doctor_exit_codes(
+    clean_env: pytest.MonkeyPatch, pg_url: str, redis_url: str, tmp_path: Path
+) -> None:
     clean_env.setenv("DATABASE_URL", pg_url)
     clean_env.setenv("REDIS_URL", redis_url)
     clean_env.setenv("GLOWOPS_DATA_DIR", str(tmp_path))
@@ -158,8 +205,12 @@ def test_doctor_exit_codes(clean_env: pytest.MonkeyPatch, pg_url: str, redis_url
     broken = runner.invoke(cli, ["doctor", "--json"])
     assert broken.exit_code == 1
     parts = {p["part"]: p for p in json.loads(broken.stdout)["parts"]}
-    assert parts["redis"] == {**parts["redis"], "status": "fail", "required": True,
-                              "message": "connection refused"}
+    assert parts["redis"] == {
+        **parts["redis"],
+        "status": "fail",
+        "required": True,
+        "message": "connection refused",
+    }
 
     clean_env.setenv("OPENAI_API_KEY", "sk-x")
     clean_env.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{closed_port()}/v1")

@@ -6,21 +6,24 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from gateway.gateway_helpers import PASSWORD, running_gateway, settings_for
 from otlp_receiver import OTLPReceiver
 
+from gateway.gateway_helpers import PASSWORD, running_gateway, settings_for
 from glowops.telemetry.tracing import flush_tracing
 
 SERVER, CLIENT = 2, 3  # OTLP SpanKind values
 
 
 def test_a_login_is_one_server_span_with_its_sql_statements_as_children(
-        tmp_path: Path, receiver: OTLPReceiver) -> None:
-    settings = settings_for("sqlite", tmp_path, otel_exporter_otlp_endpoint=receiver.endpoint,
-                            embedded_alerting=False)
+    tmp_path: Path, receiver: OTLPReceiver
+) -> None:
+    settings = settings_for(
+        "sqlite", tmp_path, otel_exporter_otlp_endpoint=receiver.endpoint, embedded_alerting=False
+    )
     with running_gateway(settings, "sqlite") as gw:
-        response = gw.client.post("/auth/login", json={"email": gw.email("acme", "viewer"),
-                                                       "password": PASSWORD})
+        response = gw.client.post(
+            "/auth/login", json={"email": gw.email("acme", "viewer"), "password": PASSWORD}
+        )
         assert response.status_code == 200
         request_id = response.headers["X-Request-ID"]
         flush_tracing()

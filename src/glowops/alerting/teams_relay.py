@@ -37,8 +37,11 @@ MAX_BODY = 1 << 20  # Alertmanager's bodies are a few KB; max_alerts is 0 (all) 
 
 def _problem(status: int, detail: str) -> Response:
     title = {400: "Bad Request", 401: "Unauthorized", 413: "Content Too Large", 502: "Bad Gateway"}
-    return JSONResponse({"type": "about:blank", "title": title.get(status, "Error"), "status": status,
-                         "detail": detail}, status_code=status, media_type="application/problem+json")
+    return JSONResponse(
+        {"type": "about:blank", "title": title.get(status, "Error"), "status": status, "detail": detail},
+        status_code=status,
+        media_type="application/problem+json",
+    )
 
 
 def from_alertmanager(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -54,15 +57,22 @@ def from_alertmanager(body: Mapping[str, Any]) -> dict[str, Any]:
     for alert in body["alerts"]:
         if not isinstance(alert, Mapping) or not isinstance(alert.get("labels"), Mapping):
             raise ValueError("every alert needs labels")
-        alerts.append({
-            "status": str(alert.get("status", "firing")),
-            "labels": {str(k): str(v) for k, v in alert["labels"].items()},
-            "annotations": {str(k): str(v) for k, v in (alert.get("annotations") or {}).items()},
-            "startsAt": alert.get("startsAt"),
-            "endsAt": alert.get("endsAt"),
-        })
-    identity = orjson.dumps([body.get("groupKey"), body.get("status"),
-                             [(a.get("fingerprint"), a.get("startsAt"), a.get("endsAt")) for a in body["alerts"]]])
+        alerts.append(
+            {
+                "status": str(alert.get("status", "firing")),
+                "labels": {str(k): str(v) for k, v in alert["labels"].items()},
+                "annotations": {str(k): str(v) for k, v in (alert.get("annotations") or {}).items()},
+                "startsAt": alert.get("startsAt"),
+                "endsAt": alert.get("endsAt"),
+            }
+        )
+    identity = orjson.dumps(
+        [
+            body.get("groupKey"),
+            body.get("status"),
+            [(a.get("fingerprint"), a.get("startsAt"), a.get("endsAt")) for a in body["alerts"]],
+        ]
+    )
     return {
         "status": str(body.get("status", "firing")),
         "common_labels": dict(body.get("commonLabels") or {}),
@@ -110,7 +120,9 @@ class TeamsRelay:
         await self.client.aclose()
 
 
-def teams_relay_route(settings: Settings, client: httpx.AsyncClient | None = None) -> tuple[Route, TeamsRelay]:
+def teams_relay_route(
+    settings: Settings, client: httpx.AsyncClient | None = None
+) -> tuple[Route, TeamsRelay]:
     """The relay's route at :data:`TEAMS_RELAY_PATH` and the relay (close it at shutdown)."""
     relay = TeamsRelay(settings, client)
     # A bound method, so Starlette wraps it as a request/response endpoint.

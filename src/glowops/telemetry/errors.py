@@ -53,8 +53,15 @@ from glowops.telemetry.sentry_scrub import (
     exception_fingerprint,
 )
 
-__all__ = ["ErrorReporterHook", "create_hook", "flush_error_tracking", "resolve_release", "send_test_error", "sentry_options",
-           "setup_error_tracking"]
+__all__ = [
+    "ErrorReporterHook",
+    "create_hook",
+    "flush_error_tracking",
+    "resolve_release",
+    "send_test_error",
+    "sentry_options",
+    "setup_error_tracking",
+]
 
 _log = logging.getLogger("glowops.errors")
 _lock = threading.Lock()
@@ -64,8 +71,9 @@ _active: tuple[Any, ErrorReporterHook] | None = None
 def git_revision() -> str | None:
     """``git rev-parse --short HEAD`` of the working directory, or None (quietly) without git."""
     try:
-        result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                timeout=2, check=False)
+        result = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=2, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     revision = result.stdout.strip()
@@ -112,9 +120,15 @@ def setup_error_tracking(settings: Settings) -> ErrorReporterHook | None:
     dsn = settings.effective_sentry_dsn
     if not dsn:
         return None
-    key = (dsn, settings.environment, settings.sentry_release, settings.sentry_traces_sample_rate,
-           settings.sentry_rate_limit_per_minute, tuple(settings.redaction_extra_keys),
-           settings.redaction_hmac_key)
+    key = (
+        dsn,
+        settings.environment,
+        settings.sentry_release,
+        settings.sentry_traces_sample_rate,
+        settings.sentry_rate_limit_per_minute,
+        tuple(settings.redaction_extra_keys),
+        settings.redaction_hmac_key,
+    )
     with _lock:
         if _active is not None and _active[0] == key and sentry_sdk.get_client().is_active():
             return _active[1]
@@ -162,10 +176,14 @@ class ErrorReporterHook:
         client = sentry_sdk.get_client()
         if exc is not None:
             event, hint = event_from_exception(  # type: ignore[assignment]
-                exc, client_options=client.options, mechanism={"type": "glowops", "handled": False})
+                exc, client_options=client.options, mechanism={"type": "glowops", "handled": False}
+            )
         else:
-            event = {"level": "error", "message": f"HTTP {status} answered to {method} {route}",
-                     "fingerprint": ["http-5xx", method, route, str(status)]}
+            event = {
+                "level": "error",
+                "message": f"HTTP {status} answered to {method} {route}",
+                "fingerprint": ["http-5xx", method, route, str(status)],
+            }
             hint = {}
         hint.update({HINT_ADMITTED: True, HINT_SUPPRESSED: suppressed, HINT_FINGERPRINT: fingerprint})
         event["request"] = _request_data(scope)
@@ -187,7 +205,8 @@ def _request_data(scope: Scope) -> dict[str, Any]:
     host = headers.get("host") or (scope["server"][0] if scope.get("server") else "localhost")
     url = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope['path']}"
     data: dict[str, Any] = {
-        "method": scope["method"], "url": url,
+        "method": scope["method"],
+        "url": url,
         "query_string": (scope.get("query_string") or b"").decode("latin-1"),
         "headers": headers,
     }
@@ -214,7 +233,9 @@ def _add_context(event: dict[str, Any], status: int, route: str) -> None:
         tags["trace_id"] = trace_id
         # the OpenTelemetry trace as the event's trace context: Sentry links the two
         event.setdefault("contexts", {})["trace"] = {
-            "trace_id": trace_id, "span_id": format(span_context.span_id, "016x"), "op": "http.server",
+            "trace_id": trace_id,
+            "span_id": format(span_context.span_id, "016x"),
+            "op": "http.server",
         }
 
 
@@ -235,8 +256,9 @@ class _CheckedTransport(Transport):
         auth = self.parsed_dsn.to_auth(f"glowops/{glowops.__version__}")
         headers = {"Content-Type": "application/x-sentry-envelope", "X-Sentry-Auth": auth.to_header()}
         try:
-            response = httpx.post(auth.get_api_url(), content=envelope.serialize(), headers=headers,
-                                  timeout=10)
+            response = httpx.post(
+                auth.get_api_url(), content=envelope.serialize(), headers=headers, timeout=10
+            )
         except httpx.HTTPError as err:
             self.error = f"{type(err).__name__}: {err}"
             return
