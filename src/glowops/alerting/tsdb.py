@@ -295,6 +295,8 @@ class TSDB:
         self.generation = 0  # bumped when a series is added or removed (selection cache)
         self._cache = _SelectCache()
         self._series_ids: dict[Labels, int] = {}  # labels -> SQLite series id
+        # every series by its labels (which hold the name): one look-up per sample on append
+        self._index: dict[Labels, Series] = {}
 
     def timeline(self, name: str) -> Timeline:
         tl = self.timelines.get(name)
@@ -310,7 +312,7 @@ class TSDB:
             family = self.by_name[name] = {}
         series = family.get(labels)
         if series is None:
-            series = family[labels] = Series(labels, timeline, pos)
+            series = family[labels] = self._index[labels] = Series(labels, timeline, pos)
             self.generation += 1
         return series
 
@@ -322,8 +324,18 @@ class TSDB:
         if tl.times and t < tl.times[-1]:
             return False
         pos = tl.append(t)
+        index = self._index
         for labels, value in samples:
-            self.series(labels, tl, pos).put(pos, value)
+            series = index.get(labels)
+            if series is None:
+                series = self.series(labels, tl, pos)
+            last = series.last
+            # the common case inline (next position, no reset, no marker); Series.put otherwise
+            if last is not None and value >= last and series.start + len(series.values) == pos:
+                series.values.append(value)
+                series.last = value
+            else:
+                series.put(pos, value)
         return True
 
     def mark_stale(self, timeline: str, t: int, labels: Iterable[Labels]) -> None:
@@ -333,7 +345,7 @@ class TSDB:
             return
         pos = tl.append(t)
         for lb in labels:
-            series = self.by_name.get(label_value(lb, NAME), {}).get(lb)
+            series = self._index.get(lb)
             if series is not None and series.timeline is tl and series.end <= pos:
                 series.put(pos, STALE_NAN)
 
@@ -439,6 +451,7 @@ class TSDB:
             family = self.by_name[name]
             for lb in [lb for lb, s in family.items() if not s.values]:
                 del family[lb]
+                del self._index[lb]
                 self.generation += 1
             if not family:
                 del self.by_name[name]

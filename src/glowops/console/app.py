@@ -456,7 +456,7 @@ class Console:
                 {
                     "title": "Service Unavailable",
                     "status": 503,
-                    "detail": "embedded alerting is off: no in-process samples",
+                    "detail": NO_SAMPLES,
                 },
                 503,
             )
@@ -483,7 +483,7 @@ class Console:
                 {
                     "title": "Service Unavailable",
                     "status": 503,
-                    "detail": "embedded alerting is off: no in-process samples",
+                    "detail": NO_SAMPLES,
                 },
                 503,
             )
@@ -532,6 +532,12 @@ def _catalog_dashboards(settings: Settings) -> Callable[[], Sequence[Dashboard]]
         return build_dashboards(settings)
 
     return build
+
+
+NO_SAMPLES = (
+    "no in-process samples here: embedded alerting is off, or another worker or replica runs it "
+    "(see docs/operations.md)"
+)
 
 
 def install_console(

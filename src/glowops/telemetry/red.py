@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from itertools import accumulate
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
@@ -24,6 +25,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from glowops.telemetry.catalog import BY_NAME
+from glowops.telemetry.sample_source import SeriesGroup, SeriesLabels, register_source, skipping_sources
 
 RED_NAMES = ("http_requests", "http_request_duration_seconds", "http_requests_in_flight",
              "glowops_log_events")
@@ -121,7 +123,11 @@ class _Family:
 
 
 class RedCollector(Collector):
-    """The three HTTP RED metric families, kept in plain numbers, exposed at scrape time."""
+    """The HTTP RED metric families and log events, kept in plain numbers, exposed at scrape time.
+
+    Also a :class:`~glowops.telemetry.sample_source.SampleSource`: the embedded alerting
+    sampler reads the values through :meth:`sample_groups` instead of :meth:`collect`.
+    """
 
     def __init__(self) -> None:
         requests = BY_NAME["http_requests"]
@@ -136,6 +142,8 @@ class RedCollector(Collector):
         log_events = BY_NAME["glowops_log_events"]
         # written by log calls from any thread: the atomic child
         self.log_events = _Family(log_events.name, log_events.help, log_events.labels, _AtomicCounterChild)
+        # sample_groups(): the names and labels of each child's series, built on first read
+        self._groups: dict[tuple[str, tuple[str, ...]], SeriesGroup] = {}
 
     def describe(self) -> Iterator[Any]:
         yield CounterMetricFamily(self.requests.name, self.requests.documentation,
@@ -147,6 +155,8 @@ class RedCollector(Collector):
                                   labels=self.log_events.labelnames)
 
     def collect(self) -> Iterator[Any]:
+        if skipping_sources():  # the sampler reads these series through sample_groups()
+            return
         counter = CounterMetricFamily(self.requests.name, self.requests.documentation,
                                       labels=self.requests.labelnames)
         for key, child in list(self.requests.children.items()):
@@ -172,6 +182,51 @@ class RedCollector(Collector):
         yield log_events
 
 
+    def sample_groups(self) -> Iterator[tuple[SeriesGroup, Sequence[float]]]:
+        """The samples of :meth:`collect` (same names, labels, values and order) per child."""
+        groups = self._groups
+        requests_total = _counter_sample_name(self.requests.name)
+        for key, child in list(self.requests.children.items()):
+            group = groups.get((requests_total, key))
+            if group is None:
+                group = groups[(requests_total, key)] = SeriesGroup(
+                    [(requests_total, _pairs(self.requests.labelnames, key))])
+            yield group, (child.value,)
+        durations = self.durations.name
+        for key, hchild in list(self.durations.children.items()):
+            group = groups.get((durations, key))
+            if group is None:
+                pairs = _pairs(self.durations.labelnames, key)
+                group = groups[(durations, key)] = SeriesGroup(
+                    [(durations + "_bucket", (*pairs, ("le", le))) for le in self._bound_labels]
+                    + [(durations + "_count", pairs), (durations + "_sum", pairs)])
+            values = list(map(float, accumulate(list(hchild.counts))))
+            values.append(values[-1])
+            values.append(hchild.sum)
+            yield group, values
+        in_flight = self.in_flight.name
+        group = groups.get((in_flight, ()))
+        if group is None:
+            group = groups[(in_flight, ())] = SeriesGroup([(in_flight, ())])
+        yield group, (self.in_flight._root.value,)  # type: ignore[union-attr]
+        log_total = _counter_sample_name(self.log_events.name)
+        for key, lchild in list(self.log_events.children.items()):
+            group = groups.get((log_total, key))
+            if group is None:
+                group = groups[(log_total, key)] = SeriesGroup(
+                    [(log_total, _pairs(self.log_events.labelnames, key))])
+            yield group, (lchild.value,)
+
+
+def _counter_sample_name(name: str) -> str:
+    # as CounterMetricFamily names the sample: one "_total" suffix
+    return (name[:-6] if name.endswith("_total") else name) + "_total"
+
+
+def _pairs(labelnames: tuple[str, ...], values: tuple[str, ...]) -> SeriesLabels:
+    return tuple(zip(labelnames, values, strict=True))
+
+
 def multiprocess_values() -> bool:
     """True when prometheus-client keeps values in shared files (PROMETHEUS_MULTIPROC_DIR)."""
     return values.ValueClass is not values.MutexValue
@@ -182,6 +237,7 @@ def create_red_metrics(registry: CollectorRegistry) -> dict[str, Any]:
     if not multiprocess_values():
         collector = RedCollector()
         registry.register(collector)
+        register_source(registry, collector)
         return {"http_requests": collector.requests,
                 "http_request_duration_seconds": collector.durations,
                 "http_requests_in_flight": collector.in_flight,

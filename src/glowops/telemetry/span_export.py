@@ -127,7 +127,8 @@ def _redact_attributes(policy: RedactionPolicy, attributes: Mapping[str, Any],
     if not attributes:
         return attributes
     plain = {key: value for key, value in attributes.items() if key not in trusted}
-    clean = policy.redact(plain)
+    # the flat-event walk: key rules, then values (strings once found clean are a set look-up)
+    clean = policy.redact_event(plain)
     if clean == plain:
         return attributes
     # OTel attribute values are primitives or homogeneous sequences; the walk turns tuples

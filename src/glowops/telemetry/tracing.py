@@ -25,7 +25,6 @@ from typing import Any, TypeVar
 
 import httpx
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -42,6 +41,7 @@ import glowops
 from glowops.redaction import default_policy
 from glowops.settings import ConfigError, Settings, get_settings
 from glowops.telemetry.context import REQUEST_ID_HEADER, current_request_id
+from glowops.telemetry.otlp_encoder import OTLPProtobufSpanExporter
 from glowops.telemetry.server_span import ServerSpanHook
 from glowops.telemetry.span_export import BoundedBatchSpanProcessor
 
@@ -134,8 +134,8 @@ def build_provider(settings: Settings, exporter: SpanExporter | None = None) -> 
         if not endpoint:
             raise ConfigError("tracing needs OTEL_EXPORTER_OTLP_ENDPOINT or "
                               "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        exporter = OTLPSpanExporter(endpoint=endpoint, headers=otlp_headers(settings),
-                                    timeout=settings.otel_export_timeout_seconds)
+        exporter = OTLPProtobufSpanExporter(endpoint=endpoint, headers=otlp_headers(settings),
+                                            timeout=settings.otel_export_timeout_seconds)
     provider = TracerProvider(
         sampler=build_sampler(settings.otel_traces_sampler, settings.otel_traces_sampler_arg),
         resource=build_resource(settings),
