@@ -3,11 +3,12 @@
 - bare: FastAPI, one route with a path parameter (as in ``bench_http``).
 - glowops: ``glowops.instrument`` with everything on: request IDs, JSON access line with
   redaction, RED metrics, one SERVER span per request sampled at 100 % and exported through
-  the bounded queue and the redacting exporter to an OTLP exporter that encodes each batch
-  to protobuf and discards it, and Sentry initialised with a DSN to a local null endpoint.
+  the bounded queue and the redacting exporter to glowops' real OTLP/HTTP exporter (its own
+  protobuf encoder), whose HTTP transport discards the bytes, and Sentry initialised with a
+  DSN to a local null endpoint.
 - usual: asgi-correlation-id + prometheus-fastapi-instrumentator + a structlog access-log
-  BaseHTTPMiddleware + OpenTelemetry's FastAPI instrumentation (same null OTLP exporter,
-  BatchSpanProcessor).
+  BaseHTTPMiddleware + OpenTelemetry's FastAPI instrumentation (BatchSpanProcessor, an exporter
+  that encodes each batch with the OTLP exporter's own ``encode_spans`` and discards it).
 - usual+sentry: the usual stack with Sentry as the spec configures it (default and
   auto-enabled integrations, ``traces_sample_rate=1.0``), DSN to the null endpoint.
 
@@ -23,10 +24,12 @@ import argparse
 import asyncio
 import statistics
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from opentelemetry.exporter.http.transport._base import BaseHTTPResult, BaseHTTPTransport
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -51,6 +54,36 @@ class NullOTLPExporter(SpanExporter):
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Accepted(BaseHTTPResult):
+    def content(self) -> bytes:
+        return b""
+
+    def headers(self) -> Mapping[str, str]:
+        return {}
+
+
+class NullTransport(BaseHTTPTransport):
+    """The OTLP exporter's HTTP transport, answering 200 without sending: counts the bytes."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.bytes = 0
+        self.spans = 0
+
+    def request(self, method: str, url: str, *, headers: dict[str, str] | None = None,
+                timeout: float | None = None, data: bytes | None = None) -> BaseHTTPResult:
+        self.requests += 1
+        self.bytes += len(data or b"")
+        return _Accepted(status_code=200, reason="OK")
+
+    def close(self) -> None:
+        return None
+
+    def is_connection_error(self, exception: Exception | None) -> bool:
+        return False
+
+
 class _NullSentry(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -71,14 +104,23 @@ def null_sentry() -> str:
     return f"http://benchkey@127.0.0.1:{server.server_address[1]}/1"
 
 
-def glowops_full_app(dsn: str, exporter: NullOTLPExporter) -> tuple[ASGIApp, Any]:
+def glowops_full_app(dsn: str, transport: NullTransport) -> tuple[ASGIApp, Any]:
     import glowops
     from glowops.settings import Settings
     from glowops.telemetry import errors
+    from glowops.telemetry.otlp_encoder import OTLPProtobufSpanExporter
     from glowops.telemetry.server_span import ServerSpanHook
     from glowops.telemetry.tracing import build_provider
 
     settings = Settings(sentry_dsn=dsn, sentry_release="bench", otel_traces_sampler="always_on")
+    exporter = OTLPProtobufSpanExporter(endpoint="http://127.0.0.1:9/v1/traces", _transport=transport)
+    export = exporter.export
+
+    def counting_export(spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        transport.spans += len(spans)
+        return export(spans)
+
+    exporter.export = counting_export  # type: ignore[method-assign]
     tracing = build_provider(settings, exporter=exporter)
     app = bare_app()
     glowops.instrument(app, settings, log_stream=_devnull, tracer=ServerSpanHook(tracing.tracer()),
@@ -115,8 +157,8 @@ def run(rounds: int, requests: int) -> dict[str, tuple[float, float]]:
     import sentry_sdk
 
     dsn = null_sentry()
-    glowops_exporter, usual_exporter = NullOTLPExporter(), NullOTLPExporter()
-    glowops_app, glowops_tracing = glowops_full_app(dsn, glowops_exporter)
+    glowops_transport, usual_exporter = NullTransport(), NullOTLPExporter()
+    glowops_app, glowops_tracing = glowops_full_app(dsn, glowops_transport)
     usual, usual_provider = usual_otel_app(usual_exporter)
     phase1 = _interleave({"bare": bare_app(), "glowops": glowops_app, "usual": usual}, rounds, requests)
     glowops_tracing.processor.force_flush()
@@ -130,10 +172,10 @@ def run(rounds: int, requests: int) -> dict[str, tuple[float, float]]:
     for provider in (usual_provider, usual_sentry_provider):
         provider.shutdown()
     glowops_tracing.provider.shutdown()
-    spans = glowops_exporter.spans
-    per_span = glowops_exporter.bytes / max(spans, 1)
-    print(f"glowops spans encoded: {spans} for {rounds * requests + 200} requests "
-          f"({per_span:.0f} bytes/span); "
+    spans = glowops_transport.spans
+    per_span = glowops_transport.bytes / max(spans, 1)
+    print(f"glowops spans encoded: {spans} for {rounds * requests + 200} requests in "
+          f"{glowops_transport.requests} OTLP requests ({per_span:.0f} bytes/span); "
           f"usual spans encoded: {usual_exporter.spans}")
     results = {name: (value, value / phase1["bare"]) for name, value in phase1.items()}
     results["bare (phase 2)"] = (phase2["bare"], 1.0)
