@@ -215,6 +215,11 @@ class Settings(BaseSettings):
     alert_email_from: str = "glowops@localhost"
     alert_email_to: CommaList = Field(default_factory=list)
     alertmanager_version: str = Field(default="0.25", description="Version the exported config targets.")
+    alertmanager_relay_url: str | None = Field(
+        default=None,
+        description="Base URL at which Alertmanager reaches the gateway's Teams relay (Alertmanager "
+        "before 0.28); default GLOWOPS_EXTERNAL_URL. The compose bundle sets http://gateway:8000.",
+    )
     oncall_file: Path | None = Field(default=None, description="YAML file of the escalation chain.")
     external_url: str = Field(default="http://127.0.0.1:8000", description="Base of links in alerts.")
     alert_runbook_base_url: str = Field(
@@ -291,6 +296,7 @@ class Settings(BaseSettings):
         "sentry_url",
         "openai_base_url",
         "external_url",
+        "alertmanager_relay_url",
         "pagerduty_events_url",
         "backup_s3_endpoint_url",
     )

@@ -173,8 +173,8 @@ def test_bundle_files_and_secret_permissions(tmp_path: Path) -> None:
     am = yaml.safe_load((tmp_path / "alertmanager.yml").read_text())
     assert (
         receiver(am, "critical")["pagerduty_configs"][0]["routing_key"]
-        == settings.pagerduty_routing_key.get_secret_value()
-    )  # type: ignore[union-attr]
+        == settings.pagerduty_routing_key.get_secret_value()  # type: ignore[union-attr]
+    )
     assert bundle.warnings == []
 
 
@@ -263,3 +263,54 @@ def test_a_regex_alternation_cannot_break_the_docs_table() -> None:
     from glowops.alerting.docs import _cell
 
     assert _cell('rate(x{outcome=~"error|failed"}[5m])') == 'rate(x{outcome=~"error\\|failed"}[5m])'
+
+
+def test_only_writes_one_part(tmp_path: Path) -> None:
+    settings = all_channels(ops_token="metrics-token")
+    am = write_bundle(tmp_path / "am", settings, only="alertmanager")
+    assert set(am.files) == {"alertmanager.yml"}
+    assert sorted(p.name for p in (tmp_path / "am").iterdir()) == ["alertmanager.yml"]
+    assert stat.S_IMODE((tmp_path / "am" / "alertmanager.yml").stat().st_mode) == 0o600
+    full = write_bundle(tmp_path / "full", settings)
+    assert (tmp_path / "am" / "alertmanager.yml").read_text() == (
+        tmp_path / "full" / "alertmanager.yml"
+    ).read_text()
+    prom = write_bundle(tmp_path / "prom", settings, only="prometheus")
+    assert "alertmanager.yml" not in prom.files
+    assert set(prom.files) == set(full.files) - {"alertmanager.yml"}
+    with pytest.raises(ValueError, match="unknown export part"):
+        write_bundle(tmp_path / "x", settings, only="grafana")  # type: ignore[arg-type]
+
+
+def test_the_teams_relay_base_can_differ_from_the_external_url() -> None:
+    settings = all_channels(alertmanager_relay_url="http://gateway:8000/")
+    critical = receiver(build_alertmanager_config(settings).config, "critical")
+    assert urls(critical)[0] == "http://gateway:8000" + TEAMS_RELAY_PATH
+    assert critical["pagerduty_configs"][0]["client_url"] == "https://glow.example.com"  # people's link
+
+
+def test_cli_only_alertmanager_to_a_directory_and_to_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RATE_LIMIT_ALERT_WEBHOOK", "https://hooks.example.com/rate-limit")
+    runner = CliRunner()
+    result = runner.invoke(root_app, ["alerts", "export", "--only", "alertmanager", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["alertmanager.yml"]
+    assert "alertmanager.yml  (0600)" in result.output
+
+    piped = runner.invoke(root_app, ["alerts", "export", "--only", "alertmanager", "--out", "-"])
+    assert piped.exit_code == 0, piped.output
+    assert yaml.safe_load(piped.stdout) == yaml.safe_load((tmp_path / "alertmanager.yml").read_text())
+    assert urls(receiver(yaml.safe_load(piped.stdout), "rate-limit")) == [
+        "https://hooks.example.com/rate-limit"
+    ]
+    assert "left out" in piped.stderr and "left out" not in piped.stdout  # a pipe gets YAML only
+
+    for args in (["--out", "-"], ["--only", "alertmanager", "--out", "-", "--check"]):
+        refused = runner.invoke(root_app, ["alerts", "export", *args])
+        assert refused.exit_code == 2, refused.output
+    assert (
+        runner.invoke(root_app, ["alerts", "export", "--only", "grafana", "--out", str(tmp_path)]).exit_code
+        == 2
+    )

@@ -1,5 +1,6 @@
 """The scale-out bundle (deploy/): no drift from the catalogs, valid for the real tools, and its
-ports, paths, names, variables and commands agree with the gateway itself."""
+ports, paths, names, variables and commands agree with the gateway itself. Alertmanager's
+configuration, rendered at start-up by a one-shot, is tested in test_alertmanager_config.py."""
 
 from __future__ import annotations
 
@@ -115,19 +116,6 @@ def test_promtool_accepts_the_prometheus_files(tmp_path: Path, files: dict[str, 
     assert result.returncode == 0, result.stdout + result.stderr
     alerts = sum(len(g["rules"]) for g in yaml.safe_load(files["prometheus/alerting_rules.yml"])["groups"])
     assert f"SUCCESS: {alerts} rules found" in result.stdout
-
-
-@pytest.mark.alertmanager
-def test_amtool_accepts_alertmanager_yml() -> None:
-    amtool = require_binary("amtool")
-    result = subprocess.run(
-        [amtool, "check-config", "alertmanager.yml"],
-        cwd=DEPLOY / "alertmanager",
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout
 
 
 def test_compose_file_matches_the_compose_specification(files: dict[str, str]) -> None:

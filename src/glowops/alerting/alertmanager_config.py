@@ -8,7 +8,8 @@ SMTP password) are written into the file because Alertmanager needs them: write 
 
 Teams: Alertmanager 0.28+ has ``msteamsv2_configs`` (Teams Workflows webhooks). Older versions,
 such as Debian's 0.25, reach Teams through the glowops relay: a ``webhook_configs`` entry
-posting Alertmanager's JSON to ``{external_url}/ops/alertmanager/teams``, which re-posts it to
+posting Alertmanager's JSON to ``{relay base}/ops/alertmanager/teams`` (the base is
+``GLOWOPS_ALERTMANAGER_RELAY_URL``, else ``GLOWOPS_EXTERNAL_URL``), which re-posts it to
 ``GLOWOPS_TEAMS_WEBHOOK_URL`` as an Adaptive Card.
 """
 
@@ -145,7 +146,9 @@ class _Channels:
                     "title": TITLE,
                     "text": TEXT,
                 }
-            relay = s.external_url.rstrip("/") + TEAMS_RELAY_PATH
+            # Where Alertmanager reaches the gateway, which is not always where people do
+            # (compose: http://gateway:8000 on the internal network).
+            relay = (s.alertmanager_relay_url or s.external_url).rstrip("/") + TEAMS_RELAY_PATH
             log.info(
                 "Alertmanager %s has no msteamsv2: Teams is reached through the relay %s",
                 s.alertmanager_version,
@@ -154,8 +157,9 @@ class _Channels:
             hook = _webhook(relay)
             if s.ops_token is not None and s.ops_token.get_secret_value():
                 # The relay posts into the team's channel: only Alertmanager may call it.
-                hook["http_config"] = {"authorization": {"type": "Bearer",
-                                                         "credentials": s.ops_token.get_secret_value()}}
+                hook["http_config"] = {
+                    "authorization": {"type": "Bearer", "credentials": s.ops_token.get_secret_value()}
+                }
             return "webhook_configs", hook
         if channel == "email":
             if not s.smtp_host or not s.alert_email_to:

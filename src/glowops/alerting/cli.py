@@ -16,12 +16,16 @@ import importlib
 import shutil
 import subprocess
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from glowops.settings import load_settings
+from glowops.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from glowops.alerting.export import ExportPart as ExportPart_
 
 app = typer.Typer(
     help="Alert rules: export them for Prometheus/Alertmanager, document them, run the embedded engine.",
@@ -32,9 +36,23 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = ("glowops.alerting.ops_cli",)
 
 
+class ExportPart(StrEnum):
+    """What ``glowops alerts export --only`` writes."""
+
+    prometheus = "prometheus"
+    alertmanager = "alertmanager"
+
+
 @app.command("export")
 def export(
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the files into (created).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Directory to write the files into (created); `-` prints alertmanager.yml to "
+            "stdout (with --only alertmanager).",
+        ),
+    ],
     time_scale: Annotated[
         float,
         typer.Option(
@@ -56,6 +74,14 @@ def export(
     check: Annotated[
         bool, typer.Option("--check", help="Run promtool and amtool on the result (when they are installed).")
     ] = False,
+    only: Annotated[
+        ExportPart | None,
+        typer.Option(
+            "--only",
+            help="Write one part: `alertmanager` (alertmanager.yml alone) or `prometheus` (rules, "
+            "rule tests, prometheus.yml, ops_token).",
+        ),
+    ] = None,
 ) -> None:
     """Write Prometheus rules, prometheus.yml, promtool tests and alertmanager.yml.
 
@@ -65,28 +91,60 @@ def export(
 
         glowops alerts export --out /tmp/drill --time-scale 60 --target 127.0.0.1:8000
 
+        glowops alerts export --only alertmanager --out /etc/glowops/alertmanager --check
+
+        glowops alerts export --only alertmanager --out - | kubectl create secret generic ...
+
     alertmanager.yml and ops_token hold secrets and are written with mode 0600.
     """
     from glowops.alerting.export import write_bundle
 
     settings = load_settings()
-    bundle = write_bundle(out, settings, time_scale=time_scale, target=target, alertmanager=alertmanager)
+    part: ExportPart_ | None = None
+    if only is ExportPart.alertmanager:
+        part = "alertmanager"
+    elif only is ExportPart.prometheus:
+        part = "prometheus"
+    if str(out) == "-":
+        _export_to_stdout(settings, part, time_scale, check)
+        return
+    bundle = write_bundle(
+        out, settings, time_scale=time_scale, target=target, alertmanager=alertmanager, only=part
+    )
     for warning in bundle.warnings:
         typer.echo(f"warning: {warning}", err=True)
     for name, path in bundle.files.items():
         typer.echo(f"wrote {path}" + ("  (0600)" if name in ("alertmanager.yml", "ops_token") else ""))
     if check:
-        failures = _check(out, sorted(n for n in bundle.files if n.startswith("rule_tests_")))
+        failures = _check(out, sorted(bundle.files))
         if failures:
             raise typer.Exit(1)
 
 
-def _check(out: Path, test_files: list[str]) -> int:
-    """Run the real validators over the bundle; the number of failures."""
-    commands = [
-        ["promtool", "check", "config", "prometheus.yml"],
-        ["amtool", "check-config", "alertmanager.yml"],
-    ]
+def _export_to_stdout(settings: Settings, part: ExportPart_ | None, time_scale: float, check: bool) -> None:
+    """alertmanager.yml on stdout (for a pipe into ``kubectl create secret``), warnings on stderr."""
+    from glowops.alerting.alertmanager_config import build_alertmanager_config
+    from glowops.alerting.export import dump_yaml
+
+    if part != "alertmanager" or check:
+        typer.echo(
+            "--out - prints alertmanager.yml only: use it with --only alertmanager, without --check", err=True
+        )
+        raise typer.Exit(2)
+    export = build_alertmanager_config(settings, time_scale=time_scale)
+    for warning in export.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(dump_yaml(export.config), nl=False)
+
+
+def _check(out: Path, written: list[str]) -> int:
+    """Run the real validators over the files written; the number of failures."""
+    commands = []
+    if "prometheus.yml" in written:
+        commands.append(["promtool", "check", "config", "prometheus.yml"])
+    if "alertmanager.yml" in written:
+        commands.append(["amtool", "check-config", "alertmanager.yml"])
+    test_files = [name for name in written if name.startswith("rule_tests_")]
     if test_files:
         commands.append(["promtool", "test", "rules", *test_files])
     failures = 0

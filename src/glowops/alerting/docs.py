@@ -87,8 +87,8 @@ def render_markdown(catalog: Catalog | None = None) -> str:
         "**Teams.** Alertmanager has `msteamsv2_configs` (Teams Workflows) from 0.28. With "
         "`GLOWOPS_ALERTMANAGER_VERSION` at 0.28 or later the export uses it; for older versions such as "
         "Debian's 0.25 (the default) it adds a webhook to the gateway's relay "
-        f"`{{GLOWOPS_EXTERNAL_URL}}{TEAMS_RELAY_PATH}`, which posts the alert to "
-        "`GLOWOPS_TEAMS_WEBHOOK_URL` as an Adaptive Card.",
+        f"`{{GLOWOPS_ALERTMANAGER_RELAY_URL, else GLOWOPS_EXTERNAL_URL}}{TEAMS_RELAY_PATH}`, which posts "
+        "the alert to `GLOWOPS_TEAMS_WEBHOOK_URL` as an Adaptive Card.",
         "",
         "## Running the stack",
         "",

@@ -10,6 +10,9 @@
     alertmanager.yml        routing from Settings (0600: it holds routing keys and webhook URLs)
     ops_token               the bearer token Prometheus sends to /metrics (0600, when set)
 
+``only="alertmanager"`` writes alertmanager.yml alone (the compose bundle renders it at start-up
+from the environment into a volume), ``only="prometheus"`` everything else.
+
 All of it passes ``promtool check rules|config``, ``promtool test rules`` and
 ``amtool check-config``. A ``time_scale`` above 1 writes the drill variant: windows, ``for``,
 intervals and group timings divided by the factor (intervals no shorter than one second).
@@ -18,10 +21,9 @@ intervals and group timings divided by the factor (intervals no shorter than one
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -45,6 +47,9 @@ PROMETHEUS_FILE = "prometheus.yml"
 ALERTMANAGER_FILE = "alertmanager.yml"
 TOKEN_FILE = "ops_token"
 MIN_INTERVAL_SECONDS = 1.0
+
+ExportPart = Literal["prometheus", "alertmanager"]
+EXPORT_PARTS: tuple[ExportPart, ...] = ("prometheus", "alertmanager")
 
 
 class _Dumper(yaml.SafeDumper):
@@ -189,35 +194,44 @@ def write_bundle(
     target: str | None = None,
     alertmanager: str = "127.0.0.1:9093",
     catalog: Catalog | None = None,
+    only: ExportPart | None = None,
 ) -> Bundle:
-    """Write every Prometheus and Alertmanager file for ``settings`` into ``out``."""
+    """Write the Prometheus and Alertmanager files for ``settings`` into ``out``.
+
+    ``only`` limits the export to one part: ``"alertmanager"`` (alertmanager.yml, 0600) or
+    ``"prometheus"`` (rules, rule tests, prometheus.yml, ops_token); None writes both.
+    """
     if time_scale <= 0:
         raise ValueError(f"time scale must be positive, got {time_scale}")
-    catalog = catalog or catalog_from_settings(settings, time_scale=time_scale)
+    if only is not None and only not in EXPORT_PARTS:
+        raise ValueError(f"unknown export part {only!r}: expected one of {', '.join(EXPORT_PARTS)}")
     out.mkdir(parents=True, exist_ok=True)
     bundle = Bundle(directory=out)
-    texts: dict[str, str] = {
-        RECORDING_FILE: dump_yaml(recording_rules(catalog)),
-        ALERTING_FILE: dump_yaml(alerting_rules(catalog)),
-    }
-    if catalog.time_scale == 1:
-        for name, document in rule_test_documents(catalog, (RECORDING_FILE, ALERTING_FILE)).items():
-            texts[name] = dump_yaml(document)
-    token = settings.ops_token.get_secret_value() if settings.ops_token else ""
-    texts[PROMETHEUS_FILE] = dump_yaml(
-        prometheus_config(
-            settings,
-            target=target or default_target(settings),
-            alertmanager=alertmanager,
-            time_scale=time_scale,
-            token_file=TOKEN_FILE if token else None,
+    texts: dict[str, str] = {}
+    secret_texts: dict[str, str] = {}
+    if only in (None, "prometheus"):
+        catalog = catalog or catalog_from_settings(settings, time_scale=time_scale)
+        texts[RECORDING_FILE] = dump_yaml(recording_rules(catalog))
+        texts[ALERTING_FILE] = dump_yaml(alerting_rules(catalog))
+        if catalog.time_scale == 1:
+            for name, document in rule_test_documents(catalog, (RECORDING_FILE, ALERTING_FILE)).items():
+                texts[name] = dump_yaml(document)
+        token = settings.ops_token.get_secret_value() if settings.ops_token else ""
+        texts[PROMETHEUS_FILE] = dump_yaml(
+            prometheus_config(
+                settings,
+                target=target or default_target(settings),
+                alertmanager=alertmanager,
+                time_scale=time_scale,
+                token_file=TOKEN_FILE if token else None,
+            )
         )
-    )
-    am = build_alertmanager_config(settings, time_scale=time_scale)
-    bundle.warnings.extend(am.warnings)
-    secret_texts: Mapping[str, str] = {ALERTMANAGER_FILE: dump_yaml(am.config)}
-    if token:
-        secret_texts = {**secret_texts, TOKEN_FILE: token}
+        if token:
+            secret_texts[TOKEN_FILE] = token
+    if only in (None, "alertmanager"):
+        am = build_alertmanager_config(settings, time_scale=time_scale)
+        bundle.warnings.extend(am.warnings)
+        secret_texts[ALERTMANAGER_FILE] = dump_yaml(am.config)
     for name, text in texts.items():
         path = out / name
         path.write_text(text, encoding="utf-8")

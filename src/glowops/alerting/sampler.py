@@ -7,32 +7,38 @@ gets a staleness marker.
 Two paths, same samples (``tests/telemetry/test_sample_source.py`` checks it):
 
 - collectors whose values glowops owns (the HTTP RED metrics of :mod:`glowops.telemetry.red`,
-  a :class:`~glowops.telemetry.sample_source.SampleSource`) are read directly, group by group;
-  the store labels of a group are built once and cached under the group object, so a scrape
-  of unchanged series allocates little more than the floats;
-- every other collector goes through ``registry.collect()``; label tuples are cached per
-  (name, label values), so that path is mostly dictionary look-ups too.
+  a :class:`~glowops.telemetry.sample_source.SampleSource`) are read directly, group by group
+  (one group per labelled child: a histogram child is 15 series);
+- every other collector goes through ``registry.collect()``.
+
+The store labels of a group and, once written, its :class:`~glowops.alerting.tsdb.Series`
+objects are cached under the group (a source's group object, or (name, label values) on the
+collect() path), so a scrape of unchanged series hashes no label tuple and allocates little
+more than the floats. Cached Series stay valid until the store removes series (its ``epoch``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from operator import itemgetter
+from collections.abc import Iterator, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry
 
 from glowops.alerting.promql import NAME, Labels, labels_of
-from glowops.alerting.tsdb import TSDB
-from glowops.telemetry.sample_source import (
-    SeriesGroup,
-    SeriesLabels,
-    collect_without_sources,
-    sources_of,
-)
+from glowops.alerting.tsdb import TSDB, Series
+from glowops.telemetry.sample_source import SeriesGroup, collect_without_sources, sources_of
 
 SCRAPE_TIMELINE = "scrape"
 
-_first = itemgetter(0)
+
+class _Entry:
+    """What the sampler keeps per group of series: store labels and, once written, the Series."""
+
+    __slots__ = ("epoch", "labels", "series")
+
+    def __init__(self, labels: tuple[Labels, ...]) -> None:
+        self.labels = labels
+        self.series: tuple[Series, ...] = ()
+        self.epoch = -1  # the store's epoch when ``series`` was resolved
 
 
 class Sampler:
@@ -44,33 +50,29 @@ class Sampler:
         self.registry = registry
         self.store = store
         self.target = dict(target_labels or {})
-        self._labels: dict[tuple[str, ...], Labels] = {}
-        self._group_labels: dict[SeriesGroup, tuple[Labels, ...]] = {}
-        self._previous: set[Labels] = set()
+        self._entries: dict[tuple[str, ...], _Entry] = {}  # collect() path: by (name, values, names)
+        self._group_entries: dict[SeriesGroup, _Entry] = {}  # sample sources: by group (identity)
+        self._previous: set[Series] = set()
 
-    def _store_labels(self, name: str, pairs: SeriesLabels) -> Labels:
-        # a series label named like a target label wins (honor_labels), as on the collect() path
-        return labels_of({**self.target, **dict(pairs), NAME: name})
-
-    def collect(self) -> list[tuple[Labels, float]]:
-        """Every current sample with its store labels: sample sources first, then the rest."""
-        out: list[tuple[Labels, float]] = []
+    def _read(self) -> Iterator[tuple[_Entry, Sequence[float]]]:
+        """Every current value, by group of series: sample sources first, then the rest."""
         sources = sources_of(self.registry)
         if sources:
-            group_cache = self._group_labels
-            extend = out.extend
+            group_entries = self._group_entries
+            target = self.target
             for source in sources:
                 for group, values in source.sample_groups():
-                    labels = group_cache.get(group)
-                    if labels is None:
-                        labels = group_cache[group] = tuple(
-                            self._store_labels(name, pairs) for name, pairs in group.series
-                        )
-                    extend(zip(labels, values, strict=True))
+                    entry = group_entries.get(group)
+                    if entry is None:
+                        # a series label named like a target label wins (honor_labels), as below
+                        entry = group_entries[group] = _Entry(tuple(
+                            labels_of({**target, **dict(pairs), NAME: name}) for name, pairs in group.series
+                        ))
+                    yield entry, values
             families = collect_without_sources(self.registry)
         else:
             families = list(self.registry.collect())
-        cache = self._labels
+        entries = self._entries
         target = self.target
         for metric in families:
             for sample in metric.samples:
@@ -78,19 +80,41 @@ class Sampler:
                 if name.endswith("_created"):
                     continue
                 key = (name, *sample.labels.values(), *sample.labels)
-                labels = cache.get(key)
-                if labels is None:
-                    labels = cache[key] = labels_of({**target, **sample.labels, NAME: name})
-                out.append((labels, float(sample.value)))
+                entry = entries.get(key)
+                if entry is None:
+                    entry = entries[key] = _Entry((labels_of({**target, **sample.labels, NAME: name}),))
+                yield entry, (float(sample.value),)
+
+    def collect(self) -> list[tuple[Labels, float]]:
+        """Every current sample with its store labels (what :meth:`sample` writes)."""
+        out: list[tuple[Labels, float]] = []
+        for entry, values in self._read():
+            out.extend(zip(entry.labels, values, strict=True))
         return out
 
     def sample(self, t_ms: int) -> int:
-        """Scrape once at ``t_ms``; the number of samples written."""
-        samples = self.collect()
-        self.store.append(SCRAPE_TIMELINE, t_ms, samples)
-        current = set(map(_first, samples))
+        """Scrape once at ``t_ms``; the number of samples written (0 when ``t_ms`` is older than
+        the previous scrape: rejected like an out-of-order sample)."""
+        store = self.store
+        pos = store.advance(SCRAPE_TIMELINE, t_ms)
+        if pos is None:
+            return 0
+        timeline = store.timeline(SCRAPE_TIMELINE)
+        epoch = store.epoch
+        written: list[Series] = []
+        extend = written.extend
+        write = store.write
+        for entry, values in self._read():
+            series = entry.series
+            if entry.epoch != epoch:  # first write, or series were removed from the store since
+                series = entry.series = tuple(store.series(lb, timeline, pos) for lb in entry.labels)
+                entry.epoch = epoch
+            write(pos, zip(series, values, strict=True))
+            extend(series)
+        # staleness: Series objects hash by identity, so this does not hash 10,000 label tuples
+        current = set(written)
         vanished = self._previous - current
         if vanished:
-            self.store.mark_stale(SCRAPE_TIMELINE, t_ms, vanished)
+            store.mark_stale(SCRAPE_TIMELINE, t_ms, [s.labels for s in vanished])
         self._previous = current
-        return len(samples)
+        return len(written)

@@ -293,6 +293,7 @@ class TSDB:
         self.timelines: dict[str, Timeline] = {}
         self.by_name: dict[str, dict[Labels, Series]] = {}
         self.generation = 0  # bumped when a series is added or removed (selection cache)
+        self.epoch = 0  # bumped when series are removed: a Series object held since is still current
         self._cache = _SelectCache()
         self._series_ids: dict[Labels, int] = {}  # labels -> SQLite series id
         # every series by its labels (which hold the name): one look-up per sample on append
@@ -306,6 +307,9 @@ class TSDB:
 
     def series(self, labels: Labels, timeline: Timeline, pos: int) -> Series:
         """The series with these labels (created on first use)."""
+        found = self._index.get(labels)
+        if found is not None:
+            return found
         name = label_value(labels, NAME)
         family = self.by_name.get(name)
         if family is None:
@@ -320,10 +324,10 @@ class TSDB:
         """Write one batch of samples taken at ``t`` (ms); False (nothing written) when ``t`` is
         older than the newest timestamp, as Prometheus rejects out-of-order samples (the clock
         went backwards)."""
-        tl = self.timeline(timeline)
-        if tl.times and t < tl.times[-1]:
+        pos = self.advance(timeline, t)
+        if pos is None:
             return False
-        pos = tl.append(t)
+        tl = self.timelines[timeline]
         index = self._index
         for labels, value in samples:
             series = index.get(labels)
@@ -337,6 +341,27 @@ class TSDB:
             else:
                 series.put(pos, value)
         return True
+
+    # --- the same in two steps, for a writer that keeps its Series objects (the sampler) -------
+    def advance(self, timeline: str, t: int) -> int | None:
+        """Add ``t`` to the timeline; the position to write at, or None when ``t`` is older than
+        the newest timestamp (rejected, as :meth:`append` rejects it)."""
+        tl = self.timeline(timeline)
+        if tl.times and t < tl.times[-1]:
+            return None
+        return tl.append(t)
+
+    @staticmethod
+    def write(pos: int, writes: Iterable[tuple[Series, float]]) -> None:
+        """Write values at ``pos`` (from :meth:`advance`) into series obtained from :meth:`series`
+        with the same timeline and not removed since (:attr:`epoch` unchanged)."""
+        for series, value in writes:
+            last = series.last
+            if last is not None and value >= last and series.start + len(series.values) == pos:
+                series.values.append(value)
+                series.last = value
+            else:
+                series.put(pos, value)
 
     def mark_stale(self, timeline: str, t: int, labels: Iterable[Labels]) -> None:
         """Write staleness markers: these series vanished at ``t``."""
@@ -371,33 +396,83 @@ class TSDB:
     def rates(
         series_list: Sequence[Series], start: int, end: int, range_s: float, is_rate: bool
     ) -> list[tuple[Labels, float]]:
-        """``rate``/``increase`` of many series in one loop (the hot path of every cycle).
+        """``rate``/``increase`` of many series: the instant vector (labels without the name)."""
+        produced, values = TSDB.rate_values(series_list, start, end, range_s, is_rate)
+        return [(s.bare_labels, v) for s, v in zip(produced, values, strict=True)]
 
-        Window positions are looked up once per timeline; series with gaps take the general path.
+    @staticmethod
+    def rate_values(
+        series_list: Sequence[Series], start: int, end: int, range_s: float, is_rate: bool
+    ) -> tuple[list[Series], list[float]]:
+        """``rate``/``increase`` of many series in one loop (the hot path of every cycle): the
+        series that have a value (two samples or more in the window) and their values.
+
+        Window positions are looked up once per timeline. A series that covers the whole window
+        of its timeline (the usual case) shares the window's times, so the extrapolation factor
+        is computed once per timeline; only a counter near zero (the zero-point clamp) needs its
+        own. Series with gaps or a partial window take the general path. Same arithmetic, in the
+        same order, as :func:`glowops.alerting.promql.extrapolated_rate`.
         """
-        out: list[tuple[Labels, float]] = []
-        append = out.append
+        produced: list[Series] = []
+        values: list[float] = []
+        keep = produced.append
+        put = values.append
         cached_tl: Timeline | None = None
         lo0 = hi0 = 0
         times: array[int] = array("q")
         base = 0
+        # per timeline: the window's constants when a series covers all of it
+        full = False
+        to_start0 = to_end = sampled = average = threshold = end_part = factor0 = 0.0
         for series in series_list:
             if series.gaps:
                 value = series.extrapolated(start, end, range_s, is_rate)
                 if value is not None:
-                    append((series.bare_labels, value))
+                    keep(series)
+                    put(value)
                 continue
             tl = series.timeline
             if tl is not cached_tl:
                 cached_tl = tl
                 lo0, hi0 = tl.positions(start, end)
                 times, base = tl.times, tl.base
+                full = hi0 - lo0 >= 2
+                if full:
+                    first_t = times[lo0 - base]
+                    last_t = times[hi0 - 1 - base]
+                    to_start0 = (first_t - start) / 1000.0
+                    to_end = (end - last_t) / 1000.0
+                    sampled = (last_t - first_t) / 1000.0
+                    average = sampled / (hi0 - lo0 - 1)
+                    threshold = average * 1.1
+                    end_part = to_end if to_end < threshold else average / 2
+                    span = sampled + (to_start0 if to_start0 < threshold else average / 2)
+                    span += end_part
+                    factor0 = span / sampled
+                    if is_rate:
+                        factor0 /= range_s
             s0 = series.start
             vals = series.values
+            n_end = s0 + len(vals)
+            if full and s0 <= lo0 and n_end >= hi0:
+                first_v = vals[lo0 - s0]
+                result = vals[hi0 - 1 - s0] - first_v
+                if series.resets:
+                    result += series._correction(hi0 - 1) - series._correction(lo0)
+                factor = factor0
+                if result > 0 and first_v >= 0:
+                    to_zero = sampled * (first_v / result)
+                    if to_zero < to_start0:  # a counter cannot be extrapolated below zero
+                        span = sampled + (to_zero if to_zero < threshold else average / 2)
+                        span += end_part
+                        factor = span / sampled
+                        if is_rate:
+                            factor /= range_s
+                keep(series)
+                put(result * factor)
+                continue
             lo = lo0 if lo0 > s0 else s0
-            hi = s0 + len(vals)
-            if hi0 < hi:
-                hi = hi0
+            hi = n_end if hi0 > n_end else hi0
             count = hi - lo
             if count < 2:
                 continue
@@ -408,21 +483,22 @@ class TSDB:
             if series.resets:
                 result += series._correction(hi - 1) - series._correction(lo)
             to_start = (first_t - start) / 1000.0
-            to_end = (end - last_t) / 1000.0
-            sampled = (last_t - first_t) / 1000.0
-            average = sampled / (count - 1)
+            to_end_s = (end - last_t) / 1000.0
+            sampled_s = (last_t - first_t) / 1000.0
+            average_s = sampled_s / (count - 1)
             if result > 0 and first_v >= 0:
-                to_zero = sampled * (first_v / result)
+                to_zero = sampled_s * (first_v / result)
                 if to_zero < to_start:
                     to_start = to_zero
-            threshold = average * 1.1
-            span = sampled + (to_start if to_start < threshold else average / 2)
-            span += to_end if to_end < threshold else average / 2
-            factor = span / sampled
+            threshold_s = average_s * 1.1
+            span = sampled_s + (to_start if to_start < threshold_s else average_s / 2)
+            span += to_end_s if to_end_s < threshold_s else average_s / 2
+            factor = span / sampled_s
             if is_rate:
                 factor /= range_s
-            append((series.bare_labels, result * factor))
-        return out
+            keep(series)
+            put(result * factor)
+        return produced, values
 
     def series_count(self) -> int:
         return sum(len(f) for f in self.by_name.values())
@@ -453,6 +529,7 @@ class TSDB:
                 del family[lb]
                 del self._index[lb]
                 self.generation += 1
+                self.epoch += 1
             if not family:
                 del self.by_name[name]
         return dropped

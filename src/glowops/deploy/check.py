@@ -23,6 +23,28 @@ from glowops.deploy import render as r
 from glowops.settings import Settings
 
 _INTERPOLATION = re.compile(r"^\$\{[A-Z0-9_]+(:?[-?][^}]*)?\}$")
+_REFERENCE = re.compile(r"\$\{([A-Za-z0-9_]+)(?:(:?)([-?])([^}]*))?\}")
+
+# Non-secret example values for every variable the alertmanager-config one-shot reads from .env:
+# the checks render Alertmanager's configuration with all of them, as the one-shot would.
+EXAMPLE_ENV: dict[str, str] = {
+    "GLOWOPS_OPS_TOKEN": "example-ops-token",
+    "GLOWOPS_PAGERDUTY_ROUTING_KEY": "example0routing0key0000000000000",
+    "GLOWOPS_PAGERDUTY_EVENTS_URL": "https://events.pagerduty.example/v2/enqueue",
+    "GLOWOPS_SLACK_WEBHOOK_URL": "https://hooks.slack.example/services/T000/B000/example",
+    "GLOWOPS_TEAMS_WEBHOOK_URL": "https://teams.example/workflows/example",
+    "ERROR_NOTIFY_WEBHOOK": "https://hooks.example.com/error",
+    "TELEMETRY_ALERT_WEBHOOK": "https://hooks.example.com/telemetry",
+    "RATE_LIMIT_ALERT_WEBHOOK": "https://hooks.example.com/rate-limit",
+    "EMBEDDING_ALERT_WEBHOOK": "https://hooks.example.com/embedding",
+    "GLOWOPS_SMTP_HOST": "smtp.example.com",
+    "GLOWOPS_SMTP_PORT": "587",
+    "GLOWOPS_SMTP_USERNAME": "alerts",
+    "GLOWOPS_SMTP_PASSWORD": "example-smtp-password",
+    "GLOWOPS_SMTP_STARTTLS": "true",
+    "GLOWOPS_ALERT_EMAIL_FROM": "glowops@example.com",
+    "GLOWOPS_ALERT_EMAIL_TO": "oncall@example.com,ops@example.com",
+}
 _SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|DSN|WEBHOOK|(API|ROUTING|ENCRYPTION|ANON|HMAC)_KEY$")
 
 
@@ -36,8 +58,11 @@ def read_bundle(directory: Path) -> dict[str, str]:
 
 
 def check_drift(files: Mapping[str, str], rendered: Mapping[str, str]) -> list[str]:
-    """Files that differ from (or are missing in) a fresh render."""
+    """Files that differ from (or are missing in) a fresh render, or that it no longer writes."""
     problems = []
+    for name in r.OBSOLETE_FILES:
+        if name in files and files[name].startswith(f"# {r.HEADER}"):
+            problems.append(f"{name}: no longer part of the bundle, delete it ({r.OBSOLETE_FILES[name]})")
     for name, text in rendered.items():
         if name not in files:
             problems.append(f"{name}: missing (run `glowops deploy render --out deploy/`)")
@@ -123,6 +148,68 @@ def _host_port(url: str) -> tuple[str, int | None]:
     return parts.hostname or "", parts.port
 
 
+def interpolate(value: str, env: Mapping[str, str]) -> str:
+    """``value`` with compose's ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?message}`` resolved.
+
+    ``:-``/``:?`` treat an empty variable as unset, ``-``/``?`` only an unset one, as compose
+    does. A required variable that is missing raises ValueError with compose's message.
+    """
+
+    def resolve(match: re.Match[str]) -> str:
+        name, colon, kind, word = match.groups()
+        current = env.get(name)
+        missing = current is None or (colon == ":" and current == "")
+        if kind == "-" and missing:
+            return str(word)
+        if kind == "?" and missing:
+            raise ValueError(f"{name}: {word or 'required variable is missing'}")
+        return current or ""
+
+    return _REFERENCE.sub(resolve, value)
+
+
+def referenced_variables(value: str) -> set[str]:
+    """The variables a compose value interpolates."""
+    return {match.group(1) for match in _REFERENCE.finditer(value)}
+
+
+def settings_from_env(env: Mapping[str, str]) -> Settings:
+    """Settings from an environment mapping (compose's, resolved), never the caller's environment."""
+    from glowops.settings import _field_for
+
+    values: dict[str, Any] = {}
+    for name, value in env.items():
+        field_name = _field_for(Settings, name)
+        if field_name is None:
+            raise ValueError(f"{name} is not a setting glowops reads")
+        values[field_name] = value
+    return r.BundleSettings(**values)
+
+
+def example_alertmanager_config(
+    compose: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """What the alertmanager-config one-shot renders with ``env`` as ``.env`` (default: every
+    channel set to an example value): the configuration and the export's warnings."""
+    import logging
+
+    from glowops.alerting.alertmanager_config import build_alertmanager_config
+
+    service = compose["services"][r.ALERTMANAGER_CONFIG]
+    dotenv = EXAMPLE_ENV if env is None else env
+    resolved = {name: interpolate(str(value), dotenv) for name, value in service["environment"].items()}
+    settings = settings_from_env(resolved)
+    # The warnings are returned; the export's log lines would only repeat them (or the relay note).
+    logger = logging.getLogger("glowops.alerting.alertmanager_config")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        export = build_alertmanager_config(settings)
+    finally:
+        logger.setLevel(level)
+    return export.config, export.warnings
+
+
 def _is_secret_free(name: str, value: str, secrets: set[str]) -> bool:
     if name in {"DATABASE_URL", "GLOWOPS_DATABASE_URL"}:
         password = urlsplit(value).password
@@ -153,7 +240,12 @@ def check_compose(files: Mapping[str, str], settings: Settings, routes: set[str]
             if dep not in services:
                 problems.append(f"compose {name}: depends on unknown service {dep!r}")
                 continue
-            wanted = "service_healthy" if "healthcheck" in services[dep] else "service_started"
+            if _one_shot(services[dep]):
+                wanted = "service_completed_successfully"
+            elif "healthcheck" in services[dep]:
+                wanted = "service_healthy"
+            else:
+                wanted = "service_started"
             if spec.get("condition") != wanted:
                 problems.append(f"compose {name}: depends_on {dep} should use condition {wanted}")
         for volume in service.get("volumes", []):
@@ -169,13 +261,18 @@ def check_compose(files: Mapping[str, str], settings: Settings, routes: set[str]
         for var, value in (service.get("environment") or {}).items():
             if not _is_secret_free(var, str(value), secrets):
                 problems.append(f"compose {name}: {var} holds a secret value inline")
-        if name != r.GATEWAY and name != r.BACKUP and "healthcheck" not in service and name != r.COLLECTOR:
+        exempt = name in (r.GATEWAY, r.BACKUP, r.COLLECTOR) or _one_shot(service)
+        if not exempt and "healthcheck" not in service:
             problems.append(f"compose {name}: no healthcheck")
+        for value in (service.get("environment") or {}).values():
+            for variable in sorted(referenced_variables(str(value))):
+                if f"\n{variable}=" not in env_example:
+                    problems.append(f"compose {name}: {variable} is not listed in .env.example")
     for secret, spec in (compose.get("secrets") or {}).items():
         variable = spec.get("environment")
         if variable and f"\n{variable}=" not in env_example:
             problems.append(f"compose secret {secret}: {variable} is not listed in .env.example")
-    for name in (r.GATEWAY, r.BACKUP):
+    for name in (r.GATEWAY, r.BACKUP, r.ALERTMANAGER_CONFIG):
         for var in services.get(name, {}).get("environment") or {}:
             if var.upper() not in known:
                 problems.append(f"compose {name}: {var} is not a setting glowops reads")
@@ -221,7 +318,7 @@ def check_compose(files: Mapping[str, str], settings: Settings, routes: set[str]
                 if host not in services:
                     problems.append(f"prometheus: alertmanager target {target} is not a compose service")
 
-    problems += _check_alertmanager(files, services, routes)
+    problems += _check_alertmanager(compose, routes)
     problems += _check_grafana(files, services)
     problems += _check_collector(files, services, env)
     return problems
@@ -234,21 +331,97 @@ def _receivers_used(route: Mapping[str, Any]) -> set[str]:
     return used
 
 
-def _check_alertmanager(files: Mapping[str, str], services: Mapping[str, Any], routes: set[str]) -> list[str]:
-    problems = []
-    config = r.parse(files, "alertmanager/alertmanager.yml")
+def _one_shot(service: Mapping[str, Any]) -> bool:
+    """A service that runs to completion (``restart: "no"``), such as alertmanager-config."""
+    return str(service.get("restart", "no")) == "no"
+
+
+def _named_mounts(service: Mapping[str, Any]) -> dict[str, tuple[str, bool]]:
+    """container path -> (named volume, read-only) of a service's named-volume mounts."""
+    result = {}
+    for volume in service.get("volumes", []):
+        source, target, *mode = str(volume).split(":")
+        if not source.startswith((".", "/")):
+            result[target] = (source, "ro" in mode)
+    return result
+
+
+def _check_alertmanager(compose: Mapping[str, Any], routes: set[str]) -> list[str]:
+    """The one-shot renders alertmanager.yml where Alertmanager reads it, with every channel."""
+    from glowops.alerting.alertmanager_config import TEAMS_RELAY_PATH, parse_version
+    from glowops.alerting.export import ALERTMANAGER_FILE
+
+    services: Mapping[str, Any] = compose["services"]
+    renderer = services.get(r.ALERTMANAGER_CONFIG)
+    alertmanager = services.get(r.ALERTMANAGER)
+    if renderer is None or alertmanager is None:
+        return [f"compose: the {r.ALERTMANAGER_CONFIG} and {r.ALERTMANAGER} services must both exist"]
+    problems: list[str] = []
+    where = f"compose {r.ALERTMANAGER_CONFIG}"
+    command = [str(word) for word in renderer.get("command", [])]
+    if command[:2] != ["alerts", "export"] or "--only" not in command or "--out" not in command:
+        return [f"{where}: does not run `glowops alerts export --only alertmanager --out DIR`"]
+    only = command[command.index("--only") + 1] if command.index("--only") + 1 < len(command) else ""
+    out = command[command.index("--out") + 1] if command.index("--out") + 1 < len(command) else ""
+    if only != "alertmanager":
+        problems.append(f"{where}: exports --only {only!r}, not alertmanager")
+    problem = command_problems(command)
+    if problem:
+        problems.append(f"{where}: {problem}")
+    if renderer.get("image") != services.get(r.GATEWAY, {}).get("image"):
+        problems.append(f"{where}: does not run the gateway image (the same code as the gateway)")
+    written = _named_mounts(renderer).get(out)
+    if written is None or written[1]:
+        problems.append(f"{where}: --out {out} is not a writable named volume")
+    config_file = next(
+        (a.split("=", 1)[1] for a in alertmanager.get("command", []) if a.startswith("--config.file=")), ""
+    )
+    directory, _, file_name = config_file.rpartition("/")
+    read = _named_mounts(alertmanager).get(directory)
+    if written is not None and (read is None or read[0] != written[0] or file_name != ALERTMANAGER_FILE):
+        problems.append(
+            f"alertmanager: --config.file={config_file} is not the {ALERTMANAGER_FILE} that "
+            f"{r.ALERTMANAGER_CONFIG} writes into the volume {written[0]}"
+        )
+    elif read is not None and not read[1]:
+        problems.append(f"alertmanager: the volume {read[0]} is not mounted read-only")
+    condition = (alertmanager.get("depends_on") or {}).get(r.ALERTMANAGER_CONFIG, {}).get("condition")
+    if condition != "service_completed_successfully":
+        problems.append(
+            f"alertmanager: must depend on {r.ALERTMANAGER_CONFIG} "
+            "with condition service_completed_successfully"
+        )
+    if not _one_shot(renderer):
+        problems.append(f'{where}: is not a one-shot (restart: "no")')
+    if renderer.get("user") is None or renderer.get("user") != alertmanager.get("user"):
+        problems.append(f"{where}: runs as another user than alertmanager, which cannot read the 0600 file")
+    env = renderer.get("environment") or {}
+    image_version = str(alertmanager.get("image", "")).rpartition(":")[2]
+    try:
+        same = parse_version(str(env.get("GLOWOPS_ALERTMANAGER_VERSION", ""))) == parse_version(image_version)
+    except ValueError:
+        same = False
+    if not same:
+        problems.append(
+            f"{where}: GLOWOPS_ALERTMANAGER_VERSION {env.get('GLOWOPS_ALERTMANAGER_VERSION')!r} "
+            f"is not the version of {alertmanager.get('image')}"
+        )
+
+    # Render as the one-shot would with every channel set in .env: nothing may be left out.
+    try:
+        config, warnings = example_alertmanager_config(compose)
+    except ValueError as err:
+        return [*problems, f"{where}: cannot render with the example .env: {err}"]
+    problems += [f"{where}: with every channel set in .env, {warning}" for warning in warnings]
     defined = {receiver["name"] for receiver in config["receivers"]}
     for missing in sorted(_receivers_used(config["route"]) - defined):
         problems.append(f"alertmanager: route refers to unknown receiver {missing!r}")
-    mounted = set(services.get(r.ALERTMANAGER, {}).get("secrets", []))
-    text = files["alertmanager/alertmanager.yml"]
-    for path in re.findall(r"_file: (\S+)", text):
-        if not path.startswith(r.SECRETS_DIR + "/") or Path(path).name not in mounted:
-            problems.append(f"alertmanager: {path} is not a secret mounted in the alertmanager service")
     for receiver in config["receivers"]:
         for hook in receiver.get("webhook_configs", []):
             host, hport = _host_port(hook["url"])
-            if host == r.GATEWAY and (hport != r.GATEWAY_PORT or urlsplit(hook["url"]).path not in routes):
+            if urlsplit(hook["url"]).path == TEAMS_RELAY_PATH and host != r.GATEWAY:
+                problems.append(f"alertmanager: the Teams relay {hook['url']} is not the gateway service")
+            elif host == r.GATEWAY and (hport != r.GATEWAY_PORT or urlsplit(hook["url"]).path not in routes):
                 problems.append(f"alertmanager: webhook {hook['url']} is not a route of the gateway")
     return problems
 
@@ -466,7 +639,6 @@ def check_bundle(directory: Path, *, drift: bool = True) -> list[str]:
         for name in (
             "docker-compose.yml",
             "prometheus/prometheus.yml",
-            "alertmanager/alertmanager.yml",
             "otel-collector/config.yaml",
         )
         if name not in files

@@ -30,12 +30,8 @@ def render_command(
 
     Example: `glowops deploy render --out deploy/`
     """
-    import logging
+    from glowops.deploy.render import HEADER, OBSOLETE_FILES, render
 
-    from glowops.deploy.render import render
-
-    # The left-out channels are reported once below, as notes, not also as log warnings.
-    logging.getLogger("glowops.alerting.alertmanager_config").setLevel(logging.ERROR)
     rendered = render()
     for warning in rendered.warnings:
         typer.echo(f"note: {warning}", err=True)
@@ -43,6 +39,14 @@ def render_command(
         path = out / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+    for name, why in OBSOLETE_FILES.items():
+        path = out / name
+        # Only what an earlier render wrote: a file someone put there by hand stays.
+        if path.is_file() and path.read_text(encoding="utf-8").startswith(f"# {HEADER}"):
+            path.unlink()
+            if path.parent != out and not any(path.parent.iterdir()):
+                path.parent.rmdir()
+            typer.echo(f"removed {path}: {why}", err=True)
     typer.echo(f"wrote {len(rendered.files)} files into {out}")
 
 
@@ -76,19 +80,35 @@ def check_command(
 
 
 def _tools(directory: Path) -> list[str]:
+    import tempfile
+
+    import yaml
+
+    from glowops.alerting.export import ALERTMANAGER_FILE, dump_yaml, write_private
+    from glowops.deploy.check import example_alertmanager_config
+
     prom = directory / "prometheus"
-    commands = [
-        # --syntax-only: the token file exists only inside the container (/run/secrets).
-        (["promtool", "check", "config", "--syntax-only", "prometheus.yml"], prom),
-        (["promtool", "check", "rules", "recording_rules.yml", "alerting_rules.yml"], prom),
-        (["amtool", "check-config", "alertmanager.yml"], directory / "alertmanager"),
-    ]
     problems = []
-    for command, cwd in commands:
-        if shutil.which(command[0]) is None:
-            typer.echo(f"skipped: {command[0]} is not installed", err=True)
-            continue
-        result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            problems.append(f"{' '.join(command)}: {(result.stdout + result.stderr).strip()[-300:]}")
+    with tempfile.TemporaryDirectory(prefix="glowops-am-") as scratch:
+        # alertmanager.yml exists only in the compose volume: check what the one-shot renders
+        # with every channel set to an example value.
+        compose = yaml.safe_load((directory / "docker-compose.yml").read_text(encoding="utf-8"))
+        try:
+            config, _ = example_alertmanager_config(compose)
+        except (KeyError, ValueError) as err:
+            return [f"alertmanager-config: cannot render an example configuration: {err}"]
+        write_private(Path(scratch) / ALERTMANAGER_FILE, dump_yaml(config))
+        commands = [
+            # --syntax-only: the token file exists only inside the container (/run/secrets).
+            (["promtool", "check", "config", "--syntax-only", "prometheus.yml"], prom),
+            (["promtool", "check", "rules", "recording_rules.yml", "alerting_rules.yml"], prom),
+            (["amtool", "check-config", ALERTMANAGER_FILE], Path(scratch)),
+        ]
+        for command, cwd in commands:
+            if shutil.which(command[0]) is None:
+                typer.echo(f"skipped: {command[0]} is not installed", err=True)
+                continue
+            result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                problems.append(f"{' '.join(command)}: {(result.stdout + result.stderr).strip()[-300:]}")
     return problems

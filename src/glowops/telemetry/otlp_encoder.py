@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.exporter.otlp.proto.http import trace_exporter as _otlp_http
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -33,9 +33,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanContext, SpanKind
 
-__all__ = ["OTLPProtobufSpanExporter", "SpanEncoder", "encode_spans"]
+__all__ = ["EncodedSpan", "OTLPProtobufSpanExporter", "SpanEncoder", "encode_spans"]
 
 _logger = logging.getLogger(__name__)
 
@@ -114,6 +114,18 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]
         except Exception as error:
             _logger.exception("Failed to encode key %s: %s", key, error)
     return out
+
+
+class EncodedSpan(NamedTuple):
+    """One span already encoded (``body``), with what groups it in a request.
+
+    ``context`` lets it pass through the SDK's batch processor like a span.
+    """
+
+    context: SpanContext
+    resource: Resource
+    scope: InstrumentationScope | None
+    body: bytes
 
 
 class SpanEncoder:
@@ -254,13 +266,20 @@ class SpanEncoder:
         parts.append(_FLAGS_REMOTE if parent and parent.is_remote else _FLAGS_LOCAL)
         return b"".join(parts)
 
+    def encoded(self, span: ReadableSpan) -> EncodedSpan:
+        """``span`` encoded, ready to be batched by :meth:`request`."""
+        return EncodedSpan(span.context, span.resource, span.instrumentation_scope or None,
+                           self.encode_span(span))
+
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
-        """The serialised ``ExportTraceServiceRequest`` of ``spans``, grouped by resource and
-        instrumentation scope in order of first appearance (as the official encoder does)."""
+        """The serialised ``ExportTraceServiceRequest`` of ``spans``."""
+        return self.request([self.encoded(span) for span in spans])
+
+    def request(self, spans: Sequence[EncodedSpan]) -> bytes:
+        """The serialised ``ExportTraceServiceRequest`` of encoded spans, grouped by resource
+        and instrumentation scope in order of first appearance (as the official encoder does)."""
         groups: dict[tuple[bytes, str], dict[tuple[bytes, str], list[bytes]]] = {}
-        for span in spans:
-            resource = span.resource
-            scope = span.instrumentation_scope or None
+        for _, resource, scope, body in spans:
             resource_key = (self._resource(resource), resource.schema_url or "")
             scope_key = (self._scope(scope), (scope.schema_url or "") if scope is not None else "")
             scopes = groups.get(resource_key)
@@ -269,7 +288,7 @@ class SpanEncoder:
             encoded = scopes.get(scope_key)
             if encoded is None:
                 encoded = scopes[scope_key] = []
-            encoded.append(_field(b"\x12", self.encode_span(span)))
+            encoded.append(_field(b"\x12", body))
         out = []
         for (resource_body, resource_schema), scopes in groups.items():
             parts = [_field(b"\x0a", resource_body)]
@@ -332,12 +351,15 @@ class OTLPProtobufSpanExporter(OTLPSpanExporter):
         self.encoder = SpanEncoder()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Encode and post ``spans`` (SDK spans, or :class:`EncodedSpan` from :meth:`SpanEncoder.encoded`)."""
         if self._shutdown:
             _otlp_http._logger.warning("Exporter already shutdown, ignoring batch")
             return SpanExportResult.FAILURE
         with self._metrics.export_operation(len(spans)) as result:
             try:
-                data = self.encoder.encode(spans)
+                encoder = self.encoder
+                data = encoder.request([span if isinstance(span, EncodedSpan) else encoder.encoded(span)
+                                        for span in spans])
             except Exception as error:
                 _otlp_http._logger.error("Failed to encode span batch: %s", error)
                 result.error = error

@@ -58,7 +58,9 @@ class SampleSource(Protocol):
 
 
 _SOURCES: weakref.WeakKeyDictionary[CollectorRegistry, list[SampleSource]] = weakref.WeakKeyDictionary()
-_SKIP_SOURCES: contextvars.ContextVar[bool] = contextvars.ContextVar("glowops_skip_sample_sources", default=False)
+_SKIP_SOURCES: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "glowops_skip_sample_sources", default=False
+)
 
 
 def register_source(registry: CollectorRegistry, source: SampleSource) -> None:
