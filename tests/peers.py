@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +81,23 @@ def postgres_database(prefix: str = "glowops_test") -> Iterator[str]:
         yield url
     finally:
         drop_database(url)
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20, log: Path | None = None) -> None:
+    """Wait until ``url`` answers 200; fail early (with the tail of ``log``) if ``proc`` exits."""
+    import httpx
+
+    def tail() -> str:
+        return f":\n{log.read_text(errors='replace')[-3000:]}" if log is not None and log.exists() else ""
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}{tail()}")  # type: ignore[index]
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not ready after {timeout}s{tail()}")

@@ -33,7 +33,7 @@ from glowops.alerting.export import write_bundle
 from glowops.alerting.teams_relay import teams_relay_route
 from glowops.settings import Settings
 from glowops.telemetry.metrics import Metrics
-from peers import free_port, require_binary
+from peers import free_port, require_binary, wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus, pytest.mark.alertmanager]
 
@@ -155,20 +155,6 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(10)
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} not ready after {timeout}s")
 
 
 class Process:

@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from glowops.dashboards.catalog import UIDS
-from peers import free_port, require_binary
+from peers import free_port, require_binary, wait_ready
 
 TOKEN = "browser-test-token-0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,20 +62,6 @@ class Console:
         return page
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"console server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} not ready after {timeout}s:\n{log.read_text()[-3000:]}")
-
-
 def _drive_demo(base: str, seconds: float) -> None:
     from glowops.gateway.demo import drive
 
@@ -113,7 +98,7 @@ def console(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
             [sys.executable, str(HERE / "console_server.py")], env=env, stdout=out, stderr=out
         )
     try:
-        _wait_ready(f"{base}/health", proc, log)
+        wait_ready(f"{base}/health", proc, timeout=30, log=log)
         docs = (
             ROOT / "docs" / "img" if request.config.getoption("--update-screenshots", default=False) else None
         )

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from alerting.test_e2e_prometheus import Inbox, Process, ServerThread, wait_ready
+from alerting.test_e2e_prometheus import Inbox, Process, ServerThread
 from glowops.alerting.export import write_bundle
 from glowops.alerting.outbox import Outbox
 from glowops.alerting.state import StateStore, state_path
@@ -41,7 +41,7 @@ from glowops.dashboards.catalog import build_dashboards
 from glowops.gateway.demo import DEMO_PASSWORD, drive
 from glowops.gateway.migrate import upgrade
 from glowops.settings import Settings
-from peers import free_port, require_binary
+from peers import free_port, require_binary, wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 import importlib
 import shutil
 import subprocess
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from glowops.generated_docs import emit_generated_doc
 from glowops.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -180,18 +180,7 @@ def docs(
     from glowops.alerting.export import catalog_from_settings
 
     text = render_markdown(catalog_from_settings(load_settings()))
-    if out is None:
-        sys.stdout.write(text)
-        return
-    if check:
-        current = out.read_text(encoding="utf-8") if out.exists() else ""
-        if current != text:
-            typer.echo(f"{out} is out of date: run `glowops alerts docs --out {out}`", err=True)
-            raise typer.Exit(1)
-        typer.echo(f"{out} is up to date")
-        return
-    out.write_text(text, encoding="utf-8")
-    typer.echo(f"wrote {out}")
+    emit_generated_doc(text, out, check, "glowops alerts docs")
 
 
 def _load_command_modules() -> None:

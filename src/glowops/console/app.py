@@ -452,14 +452,7 @@ class Console:
             return _json({"title": "Not Found", "status": 404, "detail": "no such panel"}, 404)
         alerting = self.alerting(request)
         if alerting is None:
-            return _json(
-                {
-                    "title": "Service Unavailable",
-                    "status": 503,
-                    "detail": NO_SAMPLES,
-                },
-                503,
-            )
+            return _no_samples()
         try:
             # Evaluated on the event loop on purpose: the sampler writes the store there too,
             # so a read never sees a half-written scrape. Bounded to ~120 steps per query.
@@ -479,14 +472,7 @@ class Console:
             return _json(_UNAUTHORIZED, 401)
         alerting = self.alerting(request)
         if alerting is None:
-            return _json(
-                {
-                    "title": "Service Unavailable",
-                    "status": 503,
-                    "detail": NO_SAMPLES,
-                },
-                503,
-            )
+            return _no_samples()
         params = request.query_params
         try:
             now = time.time()
@@ -538,6 +524,10 @@ NO_SAMPLES = (
     "no in-process samples here: embedded alerting is off, or another worker or replica runs it "
     "(see docs/operations.md)"
 )
+
+
+def _no_samples() -> Response:
+    return _json({"title": "Service Unavailable", "status": 503, "detail": NO_SAMPLES}, 503)
 
 
 def install_console(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from glowops.dashboards.defaults import DEFAULT_DASHBOARDS_PATH, DEFAULT_PROMETHEUS_URL
+from glowops.generated_docs import emit_generated_doc
 from glowops.settings import load_settings
 
 if TYPE_CHECKING:
@@ -134,16 +135,4 @@ def docs(
     from glowops.dashboards.docs import render_dashboards_doc
 
     text = render_dashboards_doc()
-    if out is None:
-        typer.echo(text, nl=False)
-        return
-    if check:
-        current = out.read_text(encoding="utf-8") if out.exists() else ""
-        if current != text:
-            typer.echo(f"{out} is out of date: run glowops dashboards docs --out {out}", err=True)
-            raise typer.Exit(1)
-        typer.echo(f"{out} is up to date")
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    typer.echo(f"wrote {out}")
+    emit_generated_doc(text, out, check, "glowops dashboards docs")

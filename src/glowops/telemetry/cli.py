@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from glowops.generated_docs import emit_generated_doc
+
 app = typer.Typer(help="The metric catalog: list it, generate docs/metrics.md.", no_args_is_help=True)
 
 
@@ -24,19 +26,7 @@ def docs(
     from glowops.telemetry.docs import render_metrics_doc
 
     text = render_metrics_doc()
-    if out is None:
-        typer.echo(text, nl=False)
-        return
-    if check:
-        current = out.read_text(encoding="utf-8") if out.exists() else ""
-        if current != text:
-            typer.echo(f"{out} is out of date: run glowops metrics docs --out {out}", err=True)
-            raise typer.Exit(1)
-        typer.echo(f"{out} is up to date")
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    typer.echo(f"wrote {out}")
+    emit_generated_doc(text, out, check, "glowops metrics docs")
 
 
 @app.command("list")

@@ -35,6 +35,8 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind
 
+from glowops.telemetry.server_span import ServerSpan
+
 __all__ = ["EncodedSpan", "OTLPProtobufSpanExporter", "SpanEncoder", "encode_spans"]
 
 _logger = logging.getLogger(__name__)
@@ -138,36 +140,33 @@ class SpanEncoder:
                  max_values_per_key: int = _MAX_VALUES_PER_KEY) -> None:
         self.max_cached_keys = max_cached_keys
         self.max_values_per_key = max_values_per_key
-        # key -> {value: encoded span-attribute field}; str values and int/bool values apart,
-        # since True == 1 == 1.0 as dict keys
-        self._strings: dict[str, dict[str, bytes]] = {}
-        self._numbers: dict[str, dict[int, bytes]] = {}
+        # key -> {value: encoded span-attribute field}, one table set per value type
+        self._strings: dict[str, dict[Any, bytes]] = {}
+        self._ints: dict[str, dict[Any, bytes]] = {}
+        self._bools: dict[str, dict[Any, bytes]] = {}
         # id(object) -> (object, encoded); the object is kept so that its id is not reused
         self._resources: dict[int, tuple[Resource, bytes]] = {}
         self._scopes: dict[int, tuple[InstrumentationScope | None, bytes]] = {}
 
     # --- cached pieces ------------------------------------------------------------------------
     def _span_attribute(self, key: str, value: Any) -> bytes:
+        """The span-attribute field (tag 9) of ``key``/``value``, from the cache when it can."""
         cls = value.__class__
+        # one table per value type (True == 1 as dict keys; they must not meet in one table)
         if cls is str:
-            table: dict[Any, bytes] | None = self._strings.get(key)
-            tables: dict[str, Any] = self._strings
+            tables = self._strings
         elif cls is int:
-            table = self._numbers.get(key)
-            tables = self._numbers
-            value = (value,)  # keeps 1 and True apart
+            tables = self._ints
         elif cls is bool:
-            table = self._numbers.get(key)
-            tables = self._numbers
-            value = (value, bool)
+            tables = self._bools
         else:
             return _field(b"\x4a", _key_value(key, value))
+        table = tables.get(key)
         if table is not None:
             encoded = table.get(value)
             if encoded is not None:
                 return encoded
-        raw = value if cls is str else value[0]
-        encoded = _field(b"\x4a", _key_value(key, raw))
+        encoded = _field(b"\x4a", _key_value(key, value))
         if table is None:
             if len(tables) >= self.max_cached_keys:
                 return encoded
@@ -177,14 +176,21 @@ class SpanEncoder:
         table[value] = encoded
         return encoded
 
-    def _span_attributes(self, attributes: Mapping[str, Any] | None) -> list[bytes]:
-        if not attributes:
-            return []
+    def _span_attributes(self, attributes: Mapping[str, Any]) -> list[bytes]:
         out = []
-        encode = self._span_attribute
+        strings = self._strings
+        ints = self._ints
         for key, value in attributes.items():
+            # the cache hit inline (the common case); everything else in _span_attribute
+            cls = value.__class__
+            table = strings.get(key) if cls is str else ints.get(key) if cls is int else None
+            if table is not None:
+                encoded = table.get(value)
+                if encoded is not None:
+                    out.append(encoded)
+                    continue
             try:
-                out.append(encode(key, value))
+                out.append(self._span_attribute(key, value))
             except Exception as error:
                 _logger.exception("Failed to encode key %s: %s", key, error)
         return out
@@ -221,8 +227,18 @@ class SpanEncoder:
     # --- spans --------------------------------------------------------------------------------
     def encode_span(self, span: ReadableSpan) -> bytes:
         """The body of one OTLP ``Span`` message."""
-        context = span.context
-        parent = span.parent
+        if isinstance(span, ServerSpan):  # its fields directly: no property calls, no copies
+            return self._span(span._context, span._parent, span._name, span._kind, span._start_time,
+                              span._end_time, span._attributes, span._dropped_attributes, span._events,
+                              span._dropped_events, span._links, span._dropped_links, span._status)
+        return self._span(span.context, span.parent, span.name, span.kind, span.start_time, span.end_time,
+                          span.attributes, span.dropped_attributes, span.events, span.dropped_events,
+                          span.links, span.dropped_links, span.status)
+
+    def _span(self, context: Any, parent: Any, name: str, kind: SpanKind, start: int | None,
+              end: int | None, attributes: Mapping[str, Any] | None, dropped_attributes: int,
+              events: Sequence[Any], dropped_events: int, links: Sequence[Any], dropped_links: int,
+              status: Any) -> bytes:
         parts = [b"\x0a\x10", context.trace_id.to_bytes(16, "big"),
                  b"\x12\x08", context.span_id.to_bytes(8, "big")]
         trace_state = context.trace_state
@@ -233,33 +249,26 @@ class SpanEncoder:
         if parent:
             parts.append(b"\x22\x08")
             parts.append(parent.span_id.to_bytes(8, "big"))
-        name = span.name
         if name:
             parts.append(_field(b"\x2a", name.encode("utf-8")))
         parts.append(b"\x30")
-        parts.append(_KIND[span.kind])
-        start, end = span.start_time, span.end_time
+        parts.append(_KIND[kind])
         if start:
             parts.append(b"\x39" + _pack_q(start))
         if end:
             parts.append(b"\x41" + _pack_q(end))
-        parts.extend(self._span_attributes(span.attributes))
-        dropped = span.dropped_attributes
-        if dropped:
-            parts.append(b"\x50" + _varint(dropped))
-        events = span.events
+        if attributes:
+            parts.extend(self._span_attributes(attributes))
+        if dropped_attributes:
+            parts.append(b"\x50" + _varint(dropped_attributes))
         if events:
             parts.extend([_field(b"\x5a", _event(event)) for event in events])
-        dropped = span.dropped_events
-        if dropped:
-            parts.append(b"\x60" + _varint(dropped))
-        links = span.links
+        if dropped_events:
+            parts.append(b"\x60" + _varint(dropped_events))
         if links:
             parts.extend([_field(b"\x6a", _link(link)) for link in links])
-        dropped = span.dropped_links
-        if dropped:
-            parts.append(b"\x70" + _varint(dropped))
-        status = span.status
+        if dropped_links:
+            parts.append(b"\x70" + _varint(dropped_links))
         if status is not None:
             parts.append(_field(b"\x7a", _status(status.status_code.value, status.description)))
         parts.append(b"\x85\x01")

@@ -115,14 +115,24 @@ class _Pipeline:
         # glowops' own attributes (at most 12) go in unchecked unless limits could bite
         self.unchecked = self.max_value_length is None and (self.max_attributes is None
                                                             or self.max_attributes >= 16)
+        self.span_class: type[ServerSpan] = type("ServerSpan", (ServerSpan,), {
+            "__module__": __name__, "_pipeline": self, "_resource": self.resource,
+            "_instrumentation_scope": self.scope, "_instrumentation_info": self.info,
+        })
+
+
+# One lock for the changes of every ServerSpan: a critical section is a few dict operations,
+# and a lock per span would be one more object per request.
+_LOCK = threading.Lock()
 
 
 class ServerSpan(trace.Span, ReadableSpan):
     """A recording span that is its own ``ReadableSpan`` (see the module docs).
 
-    Made by :class:`ServerSpanHook`; not meant to be created by application code. Changes after
-    :meth:`end` are ignored with a warning, like the SDK's. Mutations from other threads are
-    safe: ``end`` and the checked setters take the span's lock.
+    Made by :class:`ServerSpanHook` (through a subclass per tracer that holds the tracer's
+    resource, scope and processors as class attributes); not meant to be created by
+    application code. Changes after :meth:`end` are ignored with a warning, like the SDK's.
+    Changes from other threads are safe: ``end`` and the setters take a lock.
     """
 
     # the ReadableSpan fields that do not vary per request
@@ -134,20 +144,24 @@ class ServerSpan(trace.Span, ReadableSpan):
     _dropped_attributes = 0
     _dropped_events = 0
     _dropped_links = 0
+    # True while the name and attributes are only glowops' own (the exporter may then skip
+    # the redaction of the trusted ones); application code setting either makes it False.
+    _own = True
+    # set per tracer by _Pipeline
+    _pipeline: _Pipeline
+    _resource: Any
+    _instrumentation_scope: Any
+    _instrumentation_info: Any
+    _lock = _LOCK
 
     def __init__(self, name: str, context: SpanContext, parent: SpanContext | None,
-                 attributes: dict[str, Any], pipeline: _Pipeline, start_time: int) -> None:
+                 attributes: dict[str, Any], start_time: int, record_end_metrics: Any) -> None:
         self._name = name
         self._context = context
         self._parent = parent
         self._attributes = attributes
-        self._pipeline = pipeline
-        self._resource = pipeline.resource
-        self._instrumentation_scope = pipeline.scope
-        self._instrumentation_info = pipeline.info
         self._start_time = start_time
-        self._lock = threading.Lock()
-        self._record_end_metrics: Any = None
+        self._record_end_metrics = record_end_metrics
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(name="{self._name}", context={self._context})'
@@ -177,6 +191,7 @@ class ServerSpan(trace.Span, ReadableSpan):
             if self._end_time is not None:
                 _log.warning("Setting attribute on ended span.")
                 return
+            self._own = False
             self._set_checked(key, value)
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
@@ -184,6 +199,7 @@ class ServerSpan(trace.Span, ReadableSpan):
             if self._end_time is not None:
                 _log.warning("Setting attribute on ended span.")
                 return
+            self._own = False
             for key, value in attributes.items():
                 self._set_checked(key, value)
 
@@ -237,6 +253,7 @@ class ServerSpan(trace.Span, ReadableSpan):
             if self._end_time is not None:
                 _log.warning("Tried calling %s on an ended span.", "update_name")
                 return
+            self._own = False
             self._name = name
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
@@ -278,8 +295,7 @@ class ServerSpan(trace.Span, ReadableSpan):
                 _log.warning("Calling end() on an ended span.")
                 return
             self._end_time = end_time if end_time is not None else time_ns()
-        if self._record_end_metrics is not None:
-            self._record_end_metrics()
+        self._record_end_metrics()
         processor = self._pipeline.processor
         processor._on_ending(self)  # type: ignore[arg-type]  # the SDK hands its own Span here
         processor.on_end(self)
@@ -365,7 +381,9 @@ class ServerSpanHook:
             return
         span, token, method = handle
         try:
-            if type(span) is ServerSpan and span._end_time is None and span._pipeline.unchecked:
+            pipeline = self._pipeline
+            if (pipeline is not None and span.__class__ is pipeline.span_class and span._end_time is None
+                    and pipeline.unchecked):
                 # our own attributes, from code and closed sets: straight into the dict
                 attributes = span._attributes
                 if route != UNMATCHED_ROUTE:
@@ -421,11 +439,10 @@ def _start_span(pipeline: _Pipeline, name: str, parent: Context | None,
     if pipeline.unchecked:
         # The sampler returns what it was given (wrapped read-only) or its own attributes.
         own = dict(sampled_attributes) if sampled_attributes else {}
-        span = ServerSpan(name, context, parent_context, own, pipeline, time_ns())
+        span = pipeline.span_class(name, context, parent_context, own, time_ns(), record_end_metrics)
     else:
-        span = ServerSpan(name, context, parent_context, {}, pipeline, time_ns())
+        span = pipeline.span_class(name, context, parent_context, {}, time_ns(), record_end_metrics)
         for key, value in (sampled_attributes or {}).items():
             span._set_checked(key, value)
-    span._record_end_metrics = record_end_metrics
     pipeline.processor.on_start(span, parent_context=parent)  # type: ignore[arg-type]
     return span

@@ -36,6 +36,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from glowops.redaction import RedactionPolicy
 from glowops.telemetry.metrics import metrics
 from glowops.telemetry.otlp_encoder import EncodedSpan, OTLPProtobufSpanExporter
+from glowops.telemetry.server_span import ServerSpan
 
 __all__ = ["BoundedBatchSpanProcessor", "DropWarning", "RedactingSpanExporter"]
 
@@ -86,6 +87,9 @@ class RedactingSpanExporter(SpanExporter):
         self._on_exported = on_exported
         self._warning = warning
         self._encode = exporter.encoder.encoded if isinstance(exporter, OTLPProtobufSpanExporter) else None
+        # the server span's free-text keys that the policy does not mask or pseudonymise by name
+        self._plain_server_keys = frozenset(
+            key for key in _UNTRUSTED_SERVER_KEYS if policy.redact_event({key: "probe"}) == {key: "probe"})
 
     def prepare(self, span: ReadableSpan) -> ReadableSpan | EncodedSpan:
         """What the export queue holds for ``span``: its redacted encoding, or the span itself."""
@@ -107,6 +111,25 @@ class RedactingSpanExporter(SpanExporter):
     def redact_span(self, span: ReadableSpan) -> ReadableSpan:
         """``span`` itself when nothing in it is sensitive, else a redacted copy."""
         policy = self.policy
+        if isinstance(span, ServerSpan) and span._own:
+            # Only glowops' attributes: the trusted ones are skipped, the others are strings
+            # whose keys the policy treats as plain, so the text scrub alone decides.
+            scrub = policy.redact_text
+            plain_keys = self._plain_server_keys
+            changed: dict[str, Any] | None = None
+            for key, value in span._attributes.items():
+                if key in _TRUSTED_SERVER_KEYS:
+                    continue
+                if key not in plain_keys or value.__class__ is not str:
+                    break  # anything else: the general path below
+                clean = scrub(value)
+                if clean != value:
+                    if changed is None:
+                        changed = dict(span._attributes)
+                    changed[key] = clean
+            else:
+                if changed is None and not span._events:
+                    return span
         attributes = span.attributes or {}
         scope = span.instrumentation_scope
         trusted = _TRUSTED_SERVER_KEYS if scope is not None and scope.name == "glowops" else frozenset()
@@ -137,6 +160,9 @@ _TRUSTED_SERVER_KEYS = frozenset({
     "http.request.method", "url.scheme", "network.protocol.version", "server.port",
     "http.response.status_code", "http.route",
 })
+# ...and the ones it takes from the request: scrubbed as text
+_UNTRUSTED_SERVER_KEYS = ("url.path", "server.address", "client.address", "user_agent.original",
+                          "http.request.method_original", "error.type")
 
 
 def _redact_attributes(policy: RedactionPolicy, attributes: Mapping[str, Any],
