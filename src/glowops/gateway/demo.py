@@ -267,8 +267,12 @@ class DemoRun:
         body: dict[str, Any] = {"decision": self.rng.choice(("approved", "approved", "rejected"))}
         if approval["mfa_required"]:
             body["mfa_code"] = self.mfa[org].now()
+        await self._decide(org, approval, body, expect=200)
+
+    async def _decide(self, org: str, approval: dict[str, Any], body: dict[str, Any], expect: int) -> None:
+        """The approver's decision on ``approval``, expecting ``expect``."""
         await self.step(
-            200,
+            expect,
             "POST",
             f"/approvals/{approval['id']}/decision",
             json=body,
@@ -278,14 +282,8 @@ class DemoRun:
     async def approval_with_mfa(self) -> None:
         org = self.org()
         approval = await self._request(org, 250_000.0)
-        body = {"decision": "approved", "mfa_code": self.mfa[org].now()}
-        await self.step(
-            200,
-            "POST",
-            f"/approvals/{approval['id']}/decision",
-            json=body,
-            headers=self.auth(org, "approver"),
-        )
+        code = self.mfa[org].now()
+        await self._decide(org, approval, {"decision": "approved", "mfa_code": code}, expect=200)
 
     async def mfa_failure(self) -> None:
         org = self.org()
@@ -293,13 +291,7 @@ class DemoRun:
         if not approval["mfa_required"]:
             return
         wrong = f"{(int(self.mfa[org].now()) + 1) % 1_000_000:06d}"
-        await self.step(
-            403,
-            "POST",
-            f"/approvals/{approval['id']}/decision",
-            json={"decision": "approved", "mfa_code": wrong},
-            headers=self.auth(org, "approver"),
-        )
+        await self._decide(org, approval, {"decision": "approved", "mfa_code": wrong}, expect=403)
 
     async def overdue_approval(self) -> None:
         """Left pending with a one-second SLA: the next sweep marks it overdue."""

@@ -130,6 +130,9 @@ class EncodedSpan(NamedTuple):
     body: bytes
 
 
+_new_tuple = tuple.__new__  # an EncodedSpan without the NamedTuple's Python-level __new__
+
+
 class SpanEncoder:
     """Encodes batches of SDK spans to the bytes of an OTLP ``ExportTraceServiceRequest``.
 
@@ -145,6 +148,7 @@ class SpanEncoder:
         self._ints: dict[str, dict[Any, bytes]] = {}
         self._bools: dict[str, dict[Any, bytes]] = {}
         # id(object) -> (object, encoded); the object is kept so that its id is not reused
+        self._names: dict[str, bytes] = {}
         self._resources: dict[int, tuple[Resource, bytes]] = {}
         self._scopes: dict[int, tuple[InstrumentationScope | None, bytes]] = {}
 
@@ -250,7 +254,13 @@ class SpanEncoder:
             parts.append(b"\x22\x08")
             parts.append(parent.span_id.to_bytes(8, "big"))
         if name:
-            parts.append(_field(b"\x2a", name.encode("utf-8")))
+            encoded_name = self._names.get(name)
+            if encoded_name is None:
+                encoded_name = _field(b"\x2a", name.encode("utf-8"))
+                if len(self._names) >= self.max_values_per_key:
+                    self._names.clear()
+                self._names[name] = encoded_name
+            parts.append(encoded_name)
         parts.append(b"\x30")
         parts.append(_KIND[kind])
         if start:
@@ -270,15 +280,17 @@ class SpanEncoder:
         if dropped_links:
             parts.append(b"\x70" + _varint(dropped_links))
         if status is not None:
-            parts.append(_field(b"\x7a", _status(status.status_code.value, status.description)))
+            code = status.status_code.value
+            description = status.description
+            parts.append(_field(b"\x7a", _status(code, description)) if code or description else b"\x7a\x00")
         parts.append(b"\x85\x01")
         parts.append(_FLAGS_REMOTE if parent and parent.is_remote else _FLAGS_LOCAL)
         return b"".join(parts)
 
     def encoded(self, span: ReadableSpan) -> EncodedSpan:
         """``span`` encoded, ready to be batched by :meth:`request`."""
-        return EncodedSpan(span.context, span.resource, span.instrumentation_scope or None,
-                           self.encode_span(span))
+        return _new_tuple(EncodedSpan, (span.context, span.resource, span.instrumentation_scope or None,
+                                        self.encode_span(span)))
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
         """The serialised ``ExportTraceServiceRequest`` of ``spans``."""
