@@ -270,7 +270,9 @@ async def test_redis_commands_are_child_spans(receiver: OTLPReceiver, traced_app
     @app.get("/cache")
     async def cache() -> dict[str, str]:
         await redis_client.set("glowops:test", "1")
-        return {"value": (await redis_client.get("glowops:test")).decode()}
+        value = await redis_client.get("glowops:test")
+        assert isinstance(value, bytes)
+        return {"value": value.decode()}
 
     traced = traced_app(app, receiver.endpoint)
     instrument_redis(redis_client, traced.setup.provider)
@@ -285,3 +287,30 @@ async def test_redis_commands_are_child_spans(receiver: OTLPReceiver, traced_app
     commands = sorted(s.name for s in spans if s.kind == CLIENT)
     assert commands == ["GET", "SET"]
     assert all(s.parent_span_id == server.span_id for s in spans if s.kind == CLIENT)
+
+
+async def test_attributes_set_by_the_app_on_the_server_span_are_redacted(
+        receiver: OTLPReceiver, traced_app: Callable[..., Traced]) -> None:
+    from opentelemetry import trace
+
+    app = FastAPI()
+
+    @app.get("/annotated")
+    async def annotated() -> dict[str, bool]:
+        span = trace.get_current_span()
+        span.set_attribute("db.password", "hunter2")
+        span.set_attribute("app.note", "mail jane.doe@example.com please")
+        span.set_attribute("app.count", 3)
+        span.add_event("lookup", {"customer": "jane.doe@example.com"})
+        return {"ok": True}
+
+    traced = traced_app(app, receiver.endpoint)
+    async with traced.client() as client:
+        assert (await client.get("/annotated")).status_code == 200
+    traced.flush()
+    span = one_server_span(receiver.wait_for(lambda s: len(s) >= 1))
+    rendered = json.dumps([span.attributes, span.events])
+    assert "hunter2" not in rendered and "jane.doe@example.com" not in rendered
+    assert span.attributes["db.password"] == "***REDACTED***"
+    assert span.attributes["app.count"] == 3 and span.attributes["http.route"] == "/annotated"
+    assert span.events[0]["name"] == "lookup"

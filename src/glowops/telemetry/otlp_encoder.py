@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from opentelemetry.exporter.otlp.proto.http import trace_exporter as _otlp_http
+from opentelemetry.exporter.otlp.proto.http._common import RequestPayloadTooLargeError, _is_request_too_large
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
@@ -127,7 +128,8 @@ class EncodedSpan(NamedTuple):
     context: SpanContext
     resource: Resource
     scope: InstrumentationScope | None
-    body: bytes
+    field: bytes
+    """The span as a ``ScopeSpans.spans`` field: tag, length and ``Span`` message."""
 
 
 _new_tuple = tuple.__new__  # an EncodedSpan without the NamedTuple's Python-level __new__
@@ -290,7 +292,7 @@ class SpanEncoder:
     def encoded(self, span: ReadableSpan) -> EncodedSpan:
         """``span`` encoded, ready to be batched by :meth:`request`."""
         return _new_tuple(EncodedSpan, (span.context, span.resource, span.instrumentation_scope or None,
-                                        self.encode_span(span)))
+                                        _field(b"\x12", self.encode_span(span))))
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
         """The serialised ``ExportTraceServiceRequest`` of ``spans``."""
@@ -299,22 +301,26 @@ class SpanEncoder:
     def request(self, spans: Sequence[EncodedSpan]) -> bytes:
         """The serialised ``ExportTraceServiceRequest`` of encoded spans, grouped by resource
         and instrumentation scope in order of first appearance (as the official encoder does)."""
+        # by object first (cheap: the spans of one tracer share both), then by encoding, so
+        # that equal resources or scopes held in distinct objects still share one group
+        by_object: dict[tuple[int, int], tuple[Resource, InstrumentationScope | None, list[bytes]]] = {}
+        for _, resource, scope, field in spans:
+            key = (id(resource), id(scope))
+            group = by_object.get(key)
+            if group is None:
+                group = by_object[key] = (resource, scope, [])
+            group[2].append(field)
         groups: dict[tuple[bytes, str], dict[tuple[bytes, str], list[bytes]]] = {}
-        for _, resource, scope, body in spans:
+        for resource, scope, fields in by_object.values():
             resource_key = (self._resource(resource), resource.schema_url or "")
             scope_key = (self._scope(scope), (scope.schema_url or "") if scope is not None else "")
-            scopes = groups.get(resource_key)
-            if scopes is None:
-                scopes = groups[resource_key] = {}
-            encoded = scopes.get(scope_key)
-            if encoded is None:
-                encoded = scopes[scope_key] = []
-            encoded.append(_field(b"\x12", body))
+            scopes = groups.setdefault(resource_key, {})
+            scopes.setdefault(scope_key, []).extend(fields)
         out = []
         for (resource_body, resource_schema), scopes in groups.items():
             parts = [_field(b"\x0a", resource_body)]
-            for (scope_body, scope_schema), encoded in scopes.items():
-                scope_parts = [_field(b"\x0a", scope_body), *encoded]
+            for (scope_body, scope_schema), fields in scopes.items():
+                scope_parts = [_field(b"\x0a", scope_body), *fields]
                 if scope_schema:
                     scope_parts.append(_field(b"\x1a", scope_schema.encode("utf-8")))
                 parts.append(_field(b"\x12", b"".join(scope_parts)))
@@ -385,12 +391,12 @@ class OTLPProtobufSpanExporter(OTLPSpanExporter):
                 _otlp_http._logger.error("Failed to encode span batch: %s", error)
                 result.error = error
                 return SpanExportResult.FAILURE
-            if _otlp_http._is_request_too_large(data, self._max_request_size):
+            if _is_request_too_large(data, self._max_request_size):
                 _otlp_http._logger.warning(
                     "Dropping span batch: serialized size %d bytes exceeds max_request_size %d bytes.",
                     len(data), self._max_request_size,
                 )
-                result.error = _otlp_http.RequestPayloadTooLargeError(
+                result.error = RequestPayloadTooLargeError(
                     f"Serialized span request size {len(data)} bytes exceeds max_request_size "
                     f"{self._max_request_size} bytes."
                 )

@@ -147,6 +147,8 @@ class ServerSpan(trace.Span, ReadableSpan):
     # True while the name and attributes are only glowops' own (the exporter may then skip
     # the redaction of the trusted ones); application code setting either makes it False.
     _own = True
+    _context: SpanContext
+    _attributes: dict[str, Any]  # type: ignore[assignment]  # a plain dict, not BoundedAttributes
     # set per tracer by _Pipeline
     _pipeline: _Pipeline
     _resource: Any
@@ -308,7 +310,8 @@ class ServerSpan(trace.Span, ReadableSpan):
         self.end()
 
 
-def _bounded_append(items: Sequence[Any], item: Any, limit: int | None, dropped: int) -> tuple[list[Any], int]:
+def _bounded_append(items: Sequence[Any], item: Any, limit: int | None,
+                    dropped: int) -> tuple[list[Any], int]:
     """``items`` + ``item``, the oldest dropped beyond ``limit`` (the SDK's ``BoundedList``)."""
     out = list(items)
     if limit == 0:
@@ -420,7 +423,7 @@ def _start_span(pipeline: _Pipeline, name: str, parent: Context | None,
                 attributes: dict[str, Any]) -> trace.Span:
     """``Tracer.start_span(name, parent, SERVER, attributes)`` of the SDK, step for step, making
     a :class:`ServerSpan` where the SDK makes its span."""
-    parent_context = _get_current_span(parent).get_span_context()
+    parent_context: SpanContext | None = _get_current_span(parent).get_span_context()
     if parent_context is None or not parent_context.is_valid:
         parent_context = None
         trace_id = pipeline.ids.generate_trace_id()
@@ -431,9 +434,10 @@ def _start_span(pipeline: _Pipeline, name: str, parent: Context | None,
     result = pipeline.sampler.should_sample(parent, trace_id, name, _SERVER, attributes, ())
     decision = result.decision
     context = SpanContext(trace_id, pipeline.ids.generate_span_id(), False,
-                          _FLAGS[decision.is_sampled(), random_id], result.trace_state)
+                          _FLAGS[decision.is_sampled(), random_id],  # type: ignore[no-untyped-call]
+                          result.trace_state)
     record_end_metrics = pipeline.tracer._tracer_metrics.start_span(parent_context, decision)
-    if not decision.is_recording():
+    if not decision.is_recording():  # type: ignore[no-untyped-call]
         return NonRecordingSpan(context)
     sampled_attributes = result.attributes
     if pipeline.unchecked:
