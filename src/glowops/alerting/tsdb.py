@@ -482,6 +482,8 @@ class TSDB:
             result = vals[hi - 1 - s0] - first_v
             if series.resets:
                 result += series._correction(hi - 1) - series._correction(lo)
+            # Series.extrapolated's arithmetic, inlined on purpose: a call per series costs ~3 ms
+            # per evaluation (30,000 series). tests/alerting/test_fast_paths.py keeps them equal.
             to_start = (first_t - start) / 1000.0
             to_end_s = (end - last_t) / 1000.0
             sampled_s = (last_t - first_t) / 1000.0
