@@ -18,7 +18,7 @@ def pg_url() -> Iterator[str]:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """Redis database 15, flushed before and after."""
+    """A Redis database of its own (15, or GLOWOPS_TEST_REDIS_DB), flushed before and after."""
     if not port_open(6379):
         missing_peer("Redis on 127.0.0.1:6379")
     import redis

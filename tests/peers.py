@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -15,7 +16,8 @@ import pytest
 from glowops.settings import environ_flag
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/15"
+# GLOWOPS_TEST_REDIS_DB lets parallel checkouts use separate databases (the fixture flushes it).
+REDIS_URL = f"redis://127.0.0.1:6379/{int(os.environ.get('GLOWOPS_TEST_REDIS_DB', '15'))}"
 
 
 def missing_peer(what: str) -> None:
