@@ -14,7 +14,7 @@ env:
 
 # Start the gateway with its embedded defaults on http://127.0.0.1:8000.
 run: env
-	$(VENV)/bin/glowops serve $(ARGS)
+	$(VENV)/bin/prisma-glow-gateway serve $(ARGS)
 
 # Install what the tests need (peers included) and run the whole suite.
 test: env peers
@@ -24,8 +24,8 @@ peers:
 	bash scripts/ensure-peers.sh
 
 lint: env
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench || true
+	$(VENV)/bin/ruff check src services packs tests bench
+	$(VENV)/bin/ruff format --check src services packs tests bench || true
 
 typecheck: env
 	$(VENV)/bin/mypy

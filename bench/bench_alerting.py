@@ -146,7 +146,7 @@ async def bench_latency(eval_interval: float = 1.0, group_wait: float = 2.0) -> 
     success.set(1000)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
-            data_dir=Path(tmp),
+            state_dir=Path(tmp),
             telemetry_alert_webhook=url,
             scrape_interval_seconds=eval_interval,
             evaluation_interval_seconds=eval_interval,

@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"database {name}: generating up to {args.size_mb} MiB (reused when present)", flush=True)
     db_bytes = asyncio.run(ensure_database(name, args.size_mb))
     work = Path(tempfile.mkdtemp(prefix="bench-backup-", dir=os.environ.get("BENCH_TMP", "/tmp")))
-    env = {**os.environ, "GLOWOPS_BACKUP_DIR": str(work / "store"), "GLOWOPS_DATA_DIR": str(work / "var")}
+    env = {**os.environ, "GLOWOPS_BACKUP_DIR": str(work / "store"), "GLOWOPS_STATE_DIR": str(work / "var")}
     env.pop("GLOWOPS_BACKUP_S3_BUCKET", None)
     env.pop("GLOWOPS_BACKUP_ENCRYPTION_KEY", None)
     plain: list[float] = []

@@ -23,11 +23,9 @@ SPEC_VARIABLES = {
     "TELEMETRY_ALERT_WEBHOOK": ("telemetry_alert_webhook", "https://hooks.example.com/telemetry"),
     "RATE_LIMIT_ALERT_WEBHOOK": ("rate_limit_alert_webhook", "https://hooks.example.com/rate-limit"),
     "EMBEDDING_ALERT_WEBHOOK": ("embedding_alert_webhook", "https://hooks.example.com/embedding"),
-    "DATABASE_URL": ("database_url", "postgresql://app:pw@db.example.com:5432/glow"),
-    "REDIS_URL": ("redis_url", "redis://127.0.0.1:6379/0"),
-    "SUPABASE_URL": ("supabase_url", "https://abc.supabase.co"),
-    "OPENAI_API_KEY": ("openai_api_key", "sk-test-1234567890abcdef"),
 }
+# DATABASE_URL, REDIS_URL, SUPABASE_URL and OPENAI_API_KEY are the gateway's own settings
+# (tests/gateway/test_gateway_settings.py): glowops reads nothing it does not use.
 
 
 @pytest.mark.parametrize("env_name", sorted(SPEC_VARIABLES))
@@ -45,14 +43,17 @@ def test_every_spec_variable_is_read_under_its_own_name(
     ("env", "value", "expected"),
     [
         ("GLOWOPS_LOG_LEVEL", "LOUD", "GLOWOPS_LOG_LEVEL: Input should be"),
-        ("REDIS_URL", "http://cache:6379", "REDIS_URL: must be a URL starting with redis://"),
         ("ERROR_NOTIFY_WEBHOOK", "not a url", "ERROR_NOTIFY_WEBHOOK: must be a URL"),
         (
             "GLOWOPS_HEALTH_CHECK_TIMEOUT_SECONDS",
             "-1",
             "GLOWOPS_HEALTH_CHECK_TIMEOUT_SECONDS: Input should be greater than 0",
         ),
-        ("DATABASE_URL", "mysql://db/x", "DATABASE_URL: must be a postgresql:// or sqlite:/// URL"),
+        (
+            "GLOWOPS_BACKUP_DATABASE_URL",
+            "mysql://db/x",
+            "GLOWOPS_BACKUP_DATABASE_URL: must be a postgresql:// or sqlite:/// URL",
+        ),
         ("GLOWOPS_PORT", "eighty", "GLOWOPS_PORT: Input should be a valid integer"),
     ],
 )
@@ -81,7 +82,9 @@ def test_lists_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_service_specific_dsn_wins_over_global() -> None:
-    both = Settings(sentry_dsn="https://a@s.example.com/1", gateway_sentry_dsn="https://b@s.example.com/2")
+    both = Settings(
+        service_name="gateway", sentry_dsn="https://a@s.example.com/1", gateway_sentry_dsn="https://b@s.example.com/2"
+    )
     assert both.effective_sentry_dsn == "https://b@s.example.com/2"
     assert (
         Settings(sentry_dsn="https://a@s.example.com/1").effective_sentry_dsn == "https://a@s.example.com/1"
@@ -89,13 +92,21 @@ def test_service_specific_dsn_wins_over_global() -> None:
     assert Settings().effective_sentry_dsn is None
 
 
-def test_database_url_defaults_to_embedded_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    settings = Settings(data_dir=tmp_path)
-    assert settings.effective_database_url == f"sqlite+aiosqlite:///{tmp_path}/glowops.db"
-    assert not settings.uses_postgres
-    pg = Settings(database_url="postgresql://u@h:5432/d")
-    assert pg.effective_database_url == "postgresql+asyncpg://u@h:5432/d"
-    assert pg.uses_postgres
+def test_glowops_keeps_no_database_of_its_own(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """No database is guessed: backups and leader election use only what is configured."""
+    settings = Settings(state_dir=tmp_path)
+    assert settings.backup_database_url == "" and not settings.backups_configured
+    assert settings.leader_database_url == ""
+    assert settings.effective_backup_dir == tmp_path / "backups"
+    assert Settings(backup_database_url="postgresql://u@h:5432/d").backups_configured
+
+
+def test_state_dir_is_read_from_either_name(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GLOWOPS_STATE_DIR", str(tmp_path / "state"))
+    assert load_settings().state_dir == tmp_path / "state"
+    monkeypatch.delenv("GLOWOPS_STATE_DIR")
+    monkeypatch.setenv("GLOWOPS_DATA_DIR", str(tmp_path / "data"))
+    assert load_settings().state_dir == tmp_path / "data"
 
 
 def test_url_forms_round_trip() -> None:
@@ -113,7 +124,7 @@ def test_config_show_masks_every_secret(tmp_path) -> None:  # type: ignore[no-un
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
-        "DATABASE_URL": "postgresql://app:s3cr3t-db-pass@db.example.com:5432/glow",
+        "GLOWOPS_BACKUP_DATABASE_URL": "postgresql://app:s3cr3t-db-pass@db.example.com:5432/glow",
         "OPENAI_API_KEY": "sk-proj-abcdefghijklmnopqrstuvwx",
         "SENTRY_DSN": "https://0123456789abcdef@o1.ingest.sentry.io/42",
         "GLOWOPS_OPS_TOKEN": "ops-token-value-xyz",
@@ -133,7 +144,7 @@ def test_config_show_masks_every_secret(tmp_path) -> None:  # type: ignore[no-un
     ):
         assert secret not in done.stdout
     assert shown["ops_token"] == "***REDACTED***"
-    assert "db.example.com" in shown["database_url"]  # the host stays: only the credential is masked
+    assert "db.example.com" in shown["backup_database_url"]  # the host stays: only the credential is masked
 
 
 def test_cli_config_error_is_one_line_without_traceback(tmp_path) -> None:  # type: ignore[no-untyped-def]

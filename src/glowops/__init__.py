@@ -25,8 +25,11 @@ __version__ = "0.1.0"
 
 
 def instrument(app: Any, settings: Settings | None = None, **options: Any) -> Any:
-    """Install glowops on a FastAPI or Starlette app (idempotent); returns the app."""
-    from glowops.telemetry.instrument import instrument as _instrument
+    """Install glowops on a FastAPI or Starlette app (idempotent); returns the app.
+
+    See :func:`glowops.install.instrument` for the options (``checks=``, ``packs=``...).
+    """
+    from glowops.install import instrument as _instrument
 
     return _instrument(app, settings=settings, **options)
 

@@ -24,12 +24,9 @@ from glowops.settings import ConfigError
 # OpenTelemetry. tests/test_cli.py checks this table against the modules.
 COMMANDS: tuple[tuple[str, str, str, bool], ...] = (
     ("config", "glowops.config_cli", "app", False),
-    ("serve", "glowops.gateway.cli", "top", True),
-    ("db", "glowops.gateway.cli", "top", True),
     ("health", "glowops.health.cli", "top", True),
     ("monitor", "glowops.health.cli", "top", True),
     ("doctor", "glowops.health.cli", "top", True),
-    ("demo", "glowops.gateway.demo", "app", False),
     ("metrics", "glowops.telemetry.cli", "app", False),
     ("alerts", "glowops.alerting.cli", "app", False),
     ("dashboards", "glowops.dashboards.cli", "app", False),
@@ -73,9 +70,9 @@ class LazyGroup(TyperGroup):
 app = typer.Typer(
     name="glowops",
     cls=LazyGroup,
-    help="Observability and operations for Prisma Glow services: run the gateway, check its "
-    "health, drive demo traffic, export alert rules and dashboards, run and verify backups, "
-    "read runbooks.",
+    help="Observability and operations for Prisma Glow services: check a service's health, "
+    "export alert rules and dashboards, run and verify backups, read runbooks, render the "
+    "deployment bundle.",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,

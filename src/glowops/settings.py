@@ -11,18 +11,19 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
-_DEFAULT_DATA_DIR = Path("var")
-DEMO_SCRAPE_INTERVAL_SECONDS = 5.0
+_DEFAULT_STATE_DIR = Path("var")
+# OpenTelemetry's name for a service that did not say what it is.
+DEFAULT_SERVICE_NAME = "unknown_service"
 
 
 class ConfigError(Exception):
@@ -33,7 +34,7 @@ def _alias(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
 
-def _check_url(value: str | None, schemes: tuple[str, ...]) -> str | None:
+def check_url(value: str | None, schemes: tuple[str, ...]) -> str | None:
     if value is None or value == "":
         return None
     parts = urlsplit(value)
@@ -67,9 +68,10 @@ class Settings(BaseSettings):
 
     # --- service identity -------------------------------------------------------------
     service_name: str = Field(
-        default="gateway",
+        default=DEFAULT_SERVICE_NAME,
         validation_alias=_alias("OTEL_SERVICE_NAME", "GLOWOPS_SERVICE_NAME"),
-        description="service.name of traces, the service field of logs and metrics.",
+        description="service.name of traces, the service field of logs, metrics and alerts; "
+        "unset: instrument(app) names the service after the app's title.",
     )
     service_version: str = Field(default="", description="Version reported by /health and in logs.")
     environment: str = Field(
@@ -78,39 +80,36 @@ class Settings(BaseSettings):
         description="deployment.environment / Sentry environment.",
     )
 
-    # --- gateway ------------------------------------------------------------------------
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
-    data_dir: Path = Field(default=_DEFAULT_DATA_DIR, description="Where the embedded defaults keep state.")
-    database_url: str = Field(
-        default="",
-        validation_alias=_alias("DATABASE_URL", "GLOWOPS_DATABASE_URL"),
-        description="postgresql://... or sqlite:///...; empty means a SQLite file under data_dir.",
+    # --- where the service listens, and where glowops keeps its state ----------------------
+    host: str = Field(default="127.0.0.1", description="Address the service listens on (bundle, monitor).")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the service listens on.")
+    state_dir: Path = Field(
+        default=_DEFAULT_STATE_DIR,
+        validation_alias=_alias("GLOWOPS_STATE_DIR", "GLOWOPS_DATA_DIR"),
+        description="Every file glowops writes lives under this directory (alert state, samples, "
+        "console sessions, local backups).",
     )
-    redis_url: str | None = Field(default=None, validation_alias=_alias("REDIS_URL", "GLOWOPS_REDIS_URL"))
-    supabase_url: str | None = Field(default=None, validation_alias=_alias("SUPABASE_URL"))
-    supabase_anon_key: SecretStr | None = Field(
-        default=None, validation_alias=_alias("SUPABASE_ANON_KEY", "SUPABASE_KEY")
-    )
-    openai_api_key: SecretStr | None = Field(default=None, validation_alias=_alias("OPENAI_API_KEY"))
-    openai_base_url: str = Field(
-        default="https://api.openai.com/v1",
-        validation_alias=_alias("OPENAI_BASE_URL", "GLOWOPS_OPENAI_BASE_URL"),
-    )
-    openai_model: str = "gpt-4o-mini"
-    secret_key: SecretStr = Field(
-        default=SecretStr(""),
-        description="Signs login tokens; empty means a random key kept in data_dir/secret.key.",
-    )
-    token_ttl_seconds: int = Field(default=3600, gt=0)
-    upload_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
-    mfa_amount_threshold: float = Field(default=10_000.0, ge=0)
-    approval_sla_hours: float = Field(default=24.0, gt=0)
-    rate_limit_per_minute: int = Field(default=600, ge=0, description="Per client; 0 disables.")
     diagnostics: bool = Field(
         default=False, description="Mount /diagnostics/* routes (errors, slow answers)."
     )
-    demo: bool = Field(default=False, description="Run a light built-in traffic generator.")
+    app: str = Field(
+        default="",
+        description="The service's app as an import string (module:attribute, a factory is "
+        "called), for commands that read what the service declares: doctor, deploy check.",
+    )
+
+    # --- the service's database, only for what glowops is asked to do with it -------------
+    backup_database_url: str = Field(
+        default="",
+        description="The database `glowops backup` dumps and the embedded leader backs up on "
+        "schedule (postgresql://... or sqlite:///...). Empty: backups are not configured, so no "
+        "schedule, no backup alert rules and no backup health check.",
+    )
+    leader_database_url: str = Field(
+        default="",
+        description="A PostgreSQL database the service's replicas share, where one embedded alert "
+        "engine is elected with an advisory lock. Empty: one engine per host (a file lock).",
+    )
 
     # --- logging --------------------------------------------------------------------------
     log_level: LogLevel = "INFO"
@@ -237,14 +236,10 @@ class Settings(BaseSettings):
     health_failure_ttl_seconds: float = Field(default=1.0, ge=0)
     disk_warn_percent: float = Field(default=80.0, gt=0, le=100)
     disk_fail_percent: float = Field(default=90.0, gt=0, le=100)
-    health_openai_ttl_seconds: float = Field(
-        default=60.0, ge=0, description="Cache of the OpenAI check (longer: each probe spends API quota)."
-    )
-    health_supabase_critical: bool = Field(
-        default=False, description="A failing Supabase check makes /health/ready and /dependencies 503."
-    )
     health_backup_check: bool = Field(
-        default=True, description="Report backup freshness in /health/dependencies (non-critical)."
+        default=True,
+        description="Report backup freshness in /health/dependencies (non-critical) when backups "
+        "are configured.",
     )
     monitor_health_interval_seconds: float = Field(default=30.0, gt=0, description="glowops monitor: /health")
     monitor_db_interval_seconds: float = Field(default=60.0, gt=0, description="glowops monitor: /health/db.")
@@ -263,7 +258,7 @@ class Settings(BaseSettings):
     )
 
     # --- backups --------------------------------------------------------------------------
-    backup_dir: Path | None = Field(default=None, description="Default data_dir/backups.")
+    backup_dir: Path | None = Field(default=None, description="Default state_dir/backups.")
     backup_s3_bucket: str | None = None
     backup_s3_prefix: str = "glowops/"
     backup_s3_endpoint_url: str | None = None
@@ -290,11 +285,9 @@ class Settings(BaseSettings):
         "telemetry_alert_webhook",
         "rate_limit_alert_webhook",
         "embedding_alert_webhook",
-        "supabase_url",
         "otel_exporter_otlp_endpoint",
         "otel_exporter_otlp_traces_endpoint",
         "sentry_url",
-        "openai_base_url",
         "external_url",
         "alertmanager_relay_url",
         "pagerduty_events_url",
@@ -302,24 +295,12 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        return _check_url(value, _HTTP)
+        return check_url(value, _HTTP)
 
-    @field_validator("redis_url")
-    @classmethod
-    def _redis_url(cls, value: str | None) -> str | None:
-        return _check_url(value, ("redis", "rediss", "unix"))
-
-    @field_validator("database_url")
+    @field_validator("backup_database_url", "leader_database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        if not value:
-            return value
-        scheme = urlsplit(value).scheme
-        if not (scheme.startswith("postgres") or scheme.startswith("sqlite")):
-            raise ValueError("must be a postgresql:// or sqlite:/// URL")
-        if scheme.startswith("postgres") and not urlsplit(value).netloc and "host=" not in value:
-            raise ValueError("must be a URL with a host")
-        return value
+        return check_database_url(value)
 
     @field_validator("sentry_dsn", "gateway_sentry_dsn", "web_sentry_dsn", "next_public_sentry_dsn")
     @classmethod
@@ -331,14 +312,6 @@ class Settings(BaseSettings):
             raise ValueError("must be a Sentry DSN like https://public-key@host/project-id")
         return value
 
-    @model_validator(mode="after")
-    def _demo_samples_often(self) -> Settings:
-        # A newcomer running the demo should see charts fill within seconds, not after the
-        # two 15 s scrapes a rate() needs; an explicit GLOWOPS_SCRAPE_INTERVAL_SECONDS wins.
-        if self.demo and "scrape_interval_seconds" not in self.model_fields_set:
-            self.scrape_interval_seconds = DEMO_SCRAPE_INTERVAL_SECONDS
-        return self
-
     # --- derived values -----------------------------------------------------------------------
     @property
     def effective_version(self) -> str:
@@ -349,14 +322,13 @@ class Settings(BaseSettings):
         return self.service_version or self.sentry_release or __version__
 
     @property
-    def effective_database_url(self) -> str:
-        """The SQLAlchemy async URL: the configured one, or the embedded SQLite file."""
-        url = self.database_url or f"sqlite:///{self.data_dir / 'glowops.db'}"
-        return to_async_url(url)
+    def effective_backup_dir(self) -> Path:
+        return self.backup_dir or self.state_dir / "backups"
 
     @property
-    def effective_backup_dir(self) -> Path:
-        return self.backup_dir or self.data_dir / "backups"
+    def backups_configured(self) -> bool:
+        """True when there is a database to back up: then the schedule runs and the rules apply."""
+        return bool(self.backup_database_url)
 
     @property
     def effective_sentry_dsn(self) -> str | None:
@@ -374,9 +346,17 @@ class Settings(BaseSettings):
             return self.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
         return None
 
-    @property
-    def uses_postgres(self) -> bool:
-        return self.effective_database_url.startswith("postgresql")
+
+def check_database_url(value: str) -> str:
+    """Validate a ``postgresql://`` or ``sqlite:///`` URL (empty stays empty)."""
+    if not value:
+        return value
+    scheme = urlsplit(value).scheme
+    if not (scheme.startswith("postgres") or scheme.startswith("sqlite")):
+        raise ValueError("must be a postgresql:// or sqlite:/// URL")
+    if scheme.startswith("postgres") and not urlsplit(value).netloc and "host=" not in value:
+        raise ValueError("must be a URL with a host")
+    return value
 
 
 def to_async_url(url: str) -> str:
@@ -440,14 +420,23 @@ def describe_validation_error(err: ValidationError, settings_cls: type[BaseSetti
     return "; ".join(clauses)
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Read the environment into :class:`Settings` or raise a one-line :class:`ConfigError`."""
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def load_settings_as(settings_cls: type[SettingsT], **overrides: Any) -> SettingsT:
+    """Read the environment into ``settings_cls`` (a Settings subclass of a service) or raise a
+    one-line :class:`ConfigError` naming the variable."""
     try:
-        return Settings(**overrides)
+        return settings_cls(**overrides)
     except ValidationError as err:
-        raise ConfigError("invalid configuration: " + describe_validation_error(err)) from None
+        raise ConfigError("invalid configuration: " + describe_validation_error(err, settings_cls)) from None
     except SettingsError as err:
         raise ConfigError(f"invalid configuration: {err}") from None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment into :class:`Settings` or raise a one-line :class:`ConfigError`."""
+    return load_settings_as(Settings, **overrides)
 
 
 @functools.lru_cache(maxsize=1)

@@ -26,7 +26,8 @@ class Clock:
 def receiver_settings(data_dir: Path, url: str, **extra: Any) -> Settings:
     """Every HTTP channel pointing at one local receiver (distinguished by path)."""
     fields: dict[str, Any] = {
-        "data_dir": data_dir,
+        "state_dir": data_dir,
+        "service_name": "gateway",
         "slack_webhook_url": f"{url}/slack",
         "teams_webhook_url": f"{url}/teams",
         "pagerduty_routing_key": "R0UT1NGKEY0000000000000000000000",

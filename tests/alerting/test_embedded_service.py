@@ -25,7 +25,7 @@ async def test_start_and_stop_run_the_loop_with_the_real_clock(tmp_path: Path) -
 
     registry = CollectorRegistry()
     Metrics(registry).gauge("glowops_disk_used_ratio", 0.42)
-    settings = Settings(data_dir=tmp_path, scrape_interval_seconds=0.2, evaluation_interval_seconds=0.2)
+    settings = Settings(state_dir=tmp_path, scrape_interval_seconds=0.2, evaluation_interval_seconds=0.2)
     service = start_embedded_alerting(settings, registry)
     assert isinstance(service, EmbeddedAlerting)
     await service.start()
@@ -72,7 +72,7 @@ async def test_the_cli_shows_and_changes_the_running_state(
         h = Harness(settings)
         h.metrics.gauge("glowops_disk_used_ratio", 0.95)
         await h.run(8 * 60)
-        monkeypatch.setenv("GLOWOPS_DATA_DIR", str(tmp_path))
+        monkeypatch.setenv("GLOWOPS_STATE_DIR", str(tmp_path))
         monkeypatch.setenv("GLOWOPS_SLACK_WEBHOOK_URL", f"{rx.url}/slack")
         runner = CliRunner()
 

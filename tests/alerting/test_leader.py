@@ -24,7 +24,7 @@ from glowops.alerting.leader import acquire_alerting_leadership
 from glowops.settings import Settings
 
 async def main() -> None:
-    settings = Settings(data_dir=sys.argv[1], database_url=sys.argv[2], service_name="gateway")
+    settings = Settings(state_dir=sys.argv[1], leader_database_url=sys.argv[2], service_name="gateway")
     lead = await acquire_alerting_leadership(settings)
     print("LEADER" if lead else "FOLLOWER", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
@@ -69,7 +69,7 @@ def children() -> Iterator[list[Child]]:
 
 
 def settings_for(data_dir: Path, database_url: str = "") -> Settings:
-    return Settings(data_dir=data_dir, database_url=database_url, service_name="gateway")
+    return Settings(state_dir=data_dir, leader_database_url=database_url, service_name="gateway")
 
 
 def test_one_leader_per_host_and_it_passes_over_on_release(tmp_path: Path, children: list[Child]) -> None:
@@ -134,7 +134,7 @@ def test_replicas_sharing_postgres_elect_one(tmp_path: Path, pg_url: str) -> Non
         # The follower gave its host lock back, so another worker of host-b may try later.
         assert not _flock_held(tmp_path / "host-b" / "alerting.db.lock")
         # Another service on the same database elects its own leader.
-        other = Settings(data_dir=tmp_path / "host-c", database_url=pg_url, service_name="worker")
+        other = Settings(state_dir=tmp_path / "host-c", leader_database_url=pg_url, service_name="worker")
         c = await acquire_alerting_leadership(other)
         assert c is not None
         await c.release()

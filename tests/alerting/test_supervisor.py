@@ -20,7 +20,7 @@ def anyio_backend() -> str:
 
 
 async def test_the_follower_takes_over_within_one_retry_interval(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, scrape_interval_seconds=60, evaluation_interval_seconds=60)
+    settings = Settings(state_dir=tmp_path, scrape_interval_seconds=60, evaluation_interval_seconds=60)
     seen: list[tuple[str, Any]] = []
     first = AlertingSupervisor(settings, retry_seconds=0.1, on_change=lambda a: seen.append(("first", a)))
     second = AlertingSupervisor(settings, retry_seconds=0.1, on_change=lambda a: seen.append(("second", a)))
@@ -47,7 +47,7 @@ async def test_the_follower_takes_over_within_one_retry_interval(tmp_path: Path)
 
 async def test_an_unreachable_database_means_no_engine_and_a_retry(tmp_path: Path,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
-    settings = Settings(data_dir=tmp_path, database_url="postgresql://app:pw@127.0.0.1:1/glow",
+    settings = Settings(state_dir=tmp_path, leader_database_url="postgresql://app:pw@127.0.0.1:1/glow",
                         health_check_timeout_seconds=0.2)
     supervisor = AlertingSupervisor(settings, retry_seconds=60)
     await supervisor.start()

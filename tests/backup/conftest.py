@@ -21,7 +21,7 @@ def backup_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """GLOWOPS_BACKUP_DIR under tmp_path; no S3, no encryption unless a test sets it."""
     backups = tmp_path / "backups"
     monkeypatch.setenv("GLOWOPS_BACKUP_DIR", str(backups))
-    monkeypatch.setenv("GLOWOPS_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("GLOWOPS_STATE_DIR", str(tmp_path / "var"))
     for name in (
         "GLOWOPS_BACKUP_S3_BUCKET",
         "GLOWOPS_BACKUP_ENCRYPTION_KEY",

@@ -91,7 +91,7 @@ def console_app(settings: Settings, service: Service | None) -> Starlette:
 
 def settings_for(data_dir: Path, **extra: Any) -> Settings:
     return Settings(
-        data_dir=data_dir, scrape_interval_seconds=15.0, evaluation_interval_seconds=15.0, **extra
+        state_dir=data_dir, scrape_interval_seconds=15.0, evaluation_interval_seconds=15.0, **extra
     )
 
 

@@ -14,9 +14,9 @@ import uvicorn
 
 from glowops.alerting.export import catalog_from_settings
 from glowops.alerting.service import EmbeddedAlerting
-from glowops.gateway.app import create_app
-from glowops.gateway.migrate import upgrade
-from glowops.settings import load_settings
+from prisma_glow_gateway.app import create_app
+from prisma_glow_gateway.migrate import upgrade
+from prisma_glow_gateway.settings import load_settings
 
 TIME_SCALE = 600.0
 

@@ -63,7 +63,7 @@ class Console:
 
 
 def _drive_demo(base: str, seconds: float) -> None:
-    from glowops.gateway.demo import drive
+    from prisma_glow_gateway.demo import drive
 
     summary = asyncio.run(drive(base, duration=seconds, rps=8.0, ops_token=TOKEN, seed=7))
     assert summary.runs >= 5 * seconds, summary
@@ -78,7 +78,7 @@ def console(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
     port = free_port()
     env = {
         **os.environ,
-        "GLOWOPS_DATA_DIR": str(workdir / "var"),
+        "GLOWOPS_STATE_DIR": str(workdir / "var"),
         "GLOWOPS_PORT": str(port),
         "GLOWOPS_HOST": "127.0.0.1",
         "GLOWOPS_OPS_TOKEN": TOKEN,

@@ -12,7 +12,6 @@ from starlette.testclient import TestClient
 from glowops.alerting.promql import MemoryStorage, labels_of
 from glowops.console.auth import COOKIE_NAME, ConsoleAuth
 from glowops.console.queries import QueryError, Window, evaluate_range, substitute
-from glowops.settings import Settings
 
 
 @pytest.fixture
@@ -210,12 +209,6 @@ def test_a_session_expires_and_is_bound_to_the_token(tmp_path: Path) -> None:
     _, second = auth.issue(now=1000.0)
     assert auth.csrf_ok(session, auth.csrf_token(session))
     assert not auth.csrf_ok(second, auth.csrf_token(session))  # a CSRF token is bound to its session
-
-
-def test_demo_mode_samples_often_unless_told_otherwise(tmp_path: Path) -> None:
-    assert settings_for(tmp_path).scrape_interval_seconds == 15.0
-    assert Settings(data_dir=tmp_path, demo=True).scrape_interval_seconds == 5.0
-    assert Settings(data_dir=tmp_path, demo=True, scrape_interval_seconds=2).scrape_interval_seconds == 2.0
 
 
 def test_instrument_mounts_the_console_unless_switched_off(tmp_path: Path) -> None:

@@ -224,7 +224,9 @@ def test_changed_thresholds_reach_the_panels() -> None:
 
 
 def test_settings_reach_the_panels() -> None:
-    settings = Settings(disk_warn_percent=70, disk_fail_percent=85, approval_sla_hours=8)
+    from prisma_glow_gateway.settings import GatewaySettings
+
+    settings = GatewaySettings(disk_warn_percent=70, disk_fail_percent=85, approval_sla_hours=8)
     dashboards = build_dashboards(settings)
     ops = dashboard_by_uid(dashboards, "glowops-operations")
     assert [t.value for t in ops.panel("disk_used").thresholds] == [0.7, 0.85]

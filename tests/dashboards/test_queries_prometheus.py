@@ -1,10 +1,10 @@
 """The query proof: every panel query of the catalog, run by the real Prometheus against a real
 gateway under demo traffic, parses and returns data.
 
-Set-up, as an operator would have it: ``glowops serve`` (SQLite, scrape and evaluation every
+Set-up, as an operator would have it: ``prisma-glow-gateway serve`` (SQLite, scrape and evaluation every
 second) with a telemetry webhook; a good backup, a restore drill and a failed backup run in
 its data directory; Prometheus scraping it every second with the exported recording rules.
-Then ``glowops demo traffic`` (its Python API), a burst that hits the rate limiter, a
+Then ``prisma-glow-gateway demo traffic`` (its Python API), a burst that hits the rate limiter, a
 dependency health check, a read that sweeps the overdue approvals and a notification in the
 outbox for the gateway's deliverer. Each panel query then goes to ``/api/v1/query`` with
 ``$__rate_interval`` = 1m and ``$org_id`` = ``.*``.
@@ -38,14 +38,14 @@ from glowops.backup.errors import BackupError
 from glowops.backup.runner import RunOptions, run_backup
 from glowops.backup.store import open_store
 from glowops.dashboards.catalog import build_dashboards
-from glowops.gateway.demo import DEMO_PASSWORD, drive
-from glowops.gateway.migrate import upgrade
-from glowops.settings import Settings
 from peers import free_port, require_binary, wait_ready
+from prisma_glow_gateway.demo import DEMO_PASSWORD, drive
+from prisma_glow_gateway.migrate import upgrade
+from prisma_glow_gateway.settings import GatewaySettings as Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
 
-GLOWOPS = str(Path(sys.executable).with_name("glowops"))
+GATEWAY = str(Path(sys.executable).with_name("prisma-glow-gateway"))
 RATE_LIMIT_PER_MINUTE = 120  # roomy for the demo's users, reachable by one burst
 
 
@@ -75,7 +75,7 @@ def _backups(settings: Settings) -> None:
     asyncio.run(run_backup(settings, store, RunOptions(show_progress=False)))
     assert asyncio.run(verify_backup(settings, store, show_progress=False)).ok
     with pytest.raises(BackupError):
-        missing = f"sqlite:///{settings.data_dir}/missing/none.db"
+        missing = f"sqlite:///{settings.state_dir}/missing/none.db"
         asyncio.run(run_backup(settings, store, RunOptions(database_url=missing, show_progress=False)))
 
 
@@ -85,7 +85,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     app_port, prom_port, hook_port = free_port(), free_port(), free_port()
     hook = f"http://127.0.0.1:{hook_port}/hooks/telemetry"
     settings = Settings(
-        data_dir=tmp_path / "var",
+        state_dir=tmp_path / "var",
         database_url="",
         host="127.0.0.1",
         port=app_port,
@@ -96,7 +96,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     _backups(settings)
     env = {
         **os.environ,
-        "GLOWOPS_DATA_DIR": str(settings.data_dir),
+        "GLOWOPS_STATE_DIR": str(settings.state_dir),
         "GLOWOPS_PORT": str(app_port),
         "GLOWOPS_LOG_LEVEL": "WARNING",
         "GLOWOPS_SCRAPE_INTERVAL_SECONDS": "1",
@@ -113,7 +113,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     )
     inbox = Inbox()
     log = (tmp_path / "serve.log").open("wb")
-    server = subprocess.Popen([GLOWOPS, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen([GATEWAY, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_ready(f"http://127.0.0.1:{app_port}/", server, timeout=60)
         with (

@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 from glowops.alerting.rules import DEFAULT_RUNBOOK_BASE, AlertRule, build_catalog
 from glowops.cli import app
 from peers import missing_peer
+from prisma_glow_gateway.cli import top as gateway_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOKS = ROOT / "docs" / "runbooks"
@@ -119,9 +120,11 @@ GENERAL: dict[str, dict[str, tuple[str, ...]]] = {
             "RLSDenialSpike",
         ),
     },
-    "deployment": {"sections": (), "facts": ("glowops db upgrade", "glowops backup run", "/health/ready")},
+    "deployment": {
+        "sections": (), "facts": ("prisma-glow-gateway db upgrade", "glowops backup run", "/health/ready")},
     "rollback": {"sections": (), "facts": ("glowops backup restore", "expand")},
-    "database-migration": {"sections": (), "facts": ("glowops db upgrade", "glowops db current")},
+    "database-migration": {
+        "sections": (), "facts": ("prisma-glow-gateway db upgrade", "prisma-glow-gateway db current")},
     "key-rotation": {"sections": (), "facts": ("security-incident.md", "glowops alerts test-notify")},
 }
 
@@ -211,13 +214,15 @@ def test_escalation_chain_is_the_specs_in_order() -> None:
 # Everything a runbook names exists
 # --------------------------------------------------------------------------------------------
 _FENCE = re.compile(r"^\s*```(\w*)\n(.*?)^\s*```", re.MULTILINE | re.DOTALL)
-_INLINE = re.compile(r"`(glowops [^`]+)`")
+_INLINE = re.compile(r"`((?:glowops|prisma-glow-gateway) [^`]+)`")
+PROGRAMS = ("glowops", "prisma-glow-gateway")  # glowops' commands, and the gateway's own
 _ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")
 
 
-def shown_commands() -> list[tuple[str, list[str]]]:
-    """Every ``glowops`` invocation in the runbooks' shell blocks and inline code: (where, argv)."""
-    found: list[tuple[str, list[str]]] = []
+def shown_commands() -> list[tuple[str, str, list[str]]]:
+    """Every ``glowops`` / ``prisma-glow-gateway`` invocation in the runbooks' shell blocks and
+    inline code: (where, program, argv)."""
+    found: list[tuple[str, str, list[str]]] = []
     for page in all_pages():
         text = page.read_text(encoding="utf-8")
         where = str(page.relative_to(RUNBOOKS))
@@ -225,7 +230,7 @@ def shown_commands() -> list[tuple[str, list[str]]]:
         snippets += _INLINE.findall(prose(text))
         for snippet in snippets:
             for line in snippet.splitlines():
-                if "glowops " not in line:
+                if not any(f"{program} " in line for program in PROGRAMS):
                     continue
                 lexer = shlex.shlex(line, posix=True, punctuation_chars="|&;")
                 lexer.whitespace_split = True
@@ -235,8 +240,8 @@ def shown_commands() -> list[tuple[str, list[str]]]:
                     if token and set(token) <= set("|&;"):
                         while segment and _ASSIGNMENT.match(segment[0]):
                             segment.pop(0)
-                        if segment and segment[0] == "glowops":
-                            found.append((where, segment[1:]))
+                        if segment and segment[0] in PROGRAMS:
+                            found.append((where, segment[0], segment[1:]))
                         segment = []
                     else:
                         segment.append(token)
@@ -244,24 +249,24 @@ def shown_commands() -> list[tuple[str, list[str]]]:
 
 
 @cache
-def _root_command() -> Any:
+def _root_command(program: str) -> Any:
     # Typer vendors its own click: groups are recognised by their ``commands`` mapping.
-    return typer.main.get_command(app)
+    return typer.main.get_command(app if program == "glowops" else gateway_cli)
 
 
 def _is_group(command: Any) -> bool:
     return isinstance(getattr(command, "commands", None), dict)
 
 
-def resolve(argv: list[str]) -> tuple[list[str], Any, list[str]]:
+def resolve(argv: list[str], program: str = "glowops") -> tuple[list[str], Any, list[str]]:
     """The sub-command path of ``argv``, its command, and the rest of the arguments."""
-    command = _root_command()
+    command = _root_command(program)
     path: list[str] = []
     rest = list(argv)
     while _is_group(command) and rest and not rest[0].startswith("-"):
         # get_command, not .commands: the root group loads its sub-commands lazily.
         sub = command.get_command(typer.Context(command), rest[0])
-        assert sub is not None, f"`glowops {' '.join([*path, rest[0]])}` is not a command"
+        assert sub is not None, f"`{program} {' '.join([*path, rest[0]])}` is not a command"
         path.append(rest.pop(0))
         command = sub
     return path, command, rest
@@ -271,30 +276,32 @@ def test_runbooks_show_commands() -> None:
     commands = shown_commands()
     # The pages are built around the CLI: a parser that finds nothing is a broken test.
     assert len(commands) > 100
-    assert {tuple(resolve(argv)[0]) for _, argv in commands} >= {
-        ("backup", "restore"),
-        ("runbook",),
-        ("alerts", "ack"),
-        ("health",),
-        ("db", "upgrade"),
+    assert {(program, *resolve(argv, program)[0]) for _, program, argv in commands} >= {
+        ("glowops", "backup", "restore"),
+        ("glowops", "runbook"),
+        ("glowops", "alerts", "ack"),
+        ("glowops", "health"),
+        ("prisma-glow-gateway", "db", "upgrade"),
     }
 
 
 def test_every_command_shown_in_a_runbook_exists() -> None:
     runner = CliRunner()
     paths: dict[tuple[str, ...], str] = {}
-    for where, argv in shown_commands():
-        path, command, rest = resolve(argv)
-        assert path, f"{where}: `glowops {' '.join(argv)}` names no command"
+    for where, program, argv in shown_commands():
+        path, command, rest = resolve(argv, program)
+        shown = f"`{program} {' '.join(argv)}`"
+        assert path, f"{where}: {shown} names no command"
         options = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
         for token in rest:
             if token.startswith("-") and token != "-":
                 name = token.split("=", 1)[0]
-                assert name in options | {"--help"}, f"{where}: `glowops {' '.join(argv)}`: no option {name}"
-        paths.setdefault(tuple(path), where)
-    for names, where in sorted(paths.items()):
-        result = runner.invoke(app, [*names, "--help"])
-        assert result.exit_code == 0, f"{where}: `glowops {' '.join(names)} --help` failed: {result.output}"
+                assert name in options | {"--help"}, f"{where}: {shown}: no option {name}"
+        paths.setdefault((program, *path), where)
+    for (program, *names), where in sorted(paths.items()):
+        root = app if program == "glowops" else gateway_cli
+        result = runner.invoke(root, [*names, "--help"])
+        assert result.exit_code == 0, f"{where}: `{program} {' '.join(names)} --help` failed: {result.output}"
 
 
 def test_alert_names_and_dashboards_in_runbooks_exist() -> None:

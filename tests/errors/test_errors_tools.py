@@ -67,8 +67,8 @@ def test_no_dsn_no_sentry() -> None:
 
 
 def test_gateway_dsn_wins_and_options_are_trimmed(sentry_server: SentryServer) -> None:
-    settings = Settings(gateway_sentry_dsn=sentry_server.dsn, sentry_dsn="https://other@sentry.example.com/9",
-                        sentry_release="r1")
+    settings = Settings(service_name="gateway", gateway_sentry_dsn=sentry_server.dsn,
+                        sentry_dsn="https://other@sentry.example.com/9", sentry_release="r1")
     scrubber = errors._scrubber(settings)
     options = errors.sentry_options(settings, settings.effective_sentry_dsn or "", scrubber)
     assert options["dsn"] == sentry_server.dsn
@@ -199,7 +199,7 @@ def test_doctor_send_test_error_reports_the_dsns_answer(
 
     for name in ("DATABASE_URL", "GLOWOPS_DATABASE_URL", "REDIS_URL", "SUPABASE_URL", "OPENAI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GLOWOPS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("GLOWOPS_STATE_DIR", str(tmp_path))
     sqlite3.connect(tmp_path / "glowops.db").close()  # the database the doctor checks first
     monkeypatch.setenv("SENTRY_DSN", sentry_server.dsn)
     runner = CliRunner()

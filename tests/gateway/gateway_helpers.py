@@ -12,9 +12,9 @@ from typing import Any
 from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
-from glowops.gateway.app import create_app
-from glowops.gateway.migrate import upgrade
-from glowops.settings import Settings
+from prisma_glow_gateway.app import create_app
+from prisma_glow_gateway.migrate import upgrade
+from prisma_glow_gateway.settings import GatewaySettings as Settings
 
 PASSWORD = "correct horse battery"
 ROLES = ("viewer", "preparer", "approver", "admin")
@@ -103,7 +103,7 @@ class Gw:
 
 def settings_for(backend: str, data_dir: Path, database_url: str = "", **overrides: Any) -> Settings:
     return Settings(
-        data_dir=data_dir,
+        state_dir=data_dir,
         database_url=database_url,
         secret_key="test-secret-key-0123456789abcdef",
         log_level="WARNING",

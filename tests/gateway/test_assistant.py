@@ -13,7 +13,7 @@ import pytest
 from gateway_helpers import Delta, Gw, running_gateway, sample, settings_for
 from sqlalchemy import select
 
-from glowops.gateway.models import Message, ToolInvocation
+from prisma_glow_gateway.models import Message, ToolInvocation
 
 
 def start(gw: Gw, org: str = "acme", role: str = "viewer") -> str:

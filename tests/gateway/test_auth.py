@@ -9,7 +9,7 @@ import pyotp
 from gateway_helpers import PASSWORD, Delta, Gw
 from sqlalchemy import select
 
-from glowops.gateway.models import SecurityEvent
+from prisma_glow_gateway.models import SecurityEvent
 
 
 def events(gw: Gw, kind: str, reason: str) -> list[SecurityEvent]:

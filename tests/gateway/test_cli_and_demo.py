@@ -1,4 +1,4 @@
-"""``glowops db upgrade``, ``glowops serve`` and ``glowops demo traffic`` as a user runs them."""
+"""``prisma-glow-gateway db upgrade``, ``serve`` and ``demo traffic`` as a user runs them."""
 
 from __future__ import annotations
 
@@ -16,17 +16,17 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 from typer.testing import CliRunner
 
-from glowops.cli import app as cli
-from glowops.gateway.models import Base
 from peers import free_port
+from prisma_glow_gateway.cli import top as cli
+from prisma_glow_gateway.models import Base
 
-GLOWOPS = str(Path(sys.executable).with_name("glowops"))
+GATEWAY = str(Path(sys.executable).with_name("prisma-glow-gateway"))
 
 
 def test_db_upgrade_creates_the_schema_and_is_repeatable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("GLOWOPS_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("GLOWOPS_STATE_DIR", str(tmp_path / "var"))
     runner = CliRunner()
     for _ in range(2):
         result = runner.invoke(cli, ["db", "upgrade"])
@@ -52,40 +52,40 @@ def test_db_upgrade_creates_the_schema_and_is_repeatable(
 
 def test_db_upgrade_on_postgres(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", pg_url)
-    monkeypatch.setenv("GLOWOPS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("GLOWOPS_STATE_DIR", str(tmp_path))
     result = CliRunner().invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert "0001_initial" in result.output
 
 
 def test_bad_database_url_is_one_clear_line(tmp_path: Path) -> None:
-    env = {**os.environ, "DATABASE_URL": "mysql://nope", "GLOWOPS_DATA_DIR": str(tmp_path)}
-    done = subprocess.run([GLOWOPS, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60)
+    env = {**os.environ, "DATABASE_URL": "mysql://nope", "GLOWOPS_STATE_DIR": str(tmp_path)}
+    done = subprocess.run([GATEWAY, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "glowops: invalid configuration: DATABASE_URL: must be a postgresql:// or sqlite:/// URL (got 'mysql://nope')"
+        "prisma-glow-gateway: invalid configuration: DATABASE_URL: must be a postgresql:// or sqlite:/// URL (got 'mysql://nope')"
     ]
 
 
 @pytest.fixture(scope="module")
 def served_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``glowops serve --demo`` in a subprocess on a free port, shared by the tests below.
+    """``prisma-glow-gateway serve --demo`` in a subprocess on a free port, shared by the tests below.
 
-    The built-in demo traffic runs beside the ``glowops demo traffic`` command under test;
+    The built-in demo traffic runs beside the ``prisma-glow-gateway demo traffic`` command under test;
     both seed the same demo organisations, idempotently, as two real clients would.
     """
     tmp_path = tmp_path_factory.mktemp("served")
     port = free_port()
     env = {
         **os.environ,
-        "GLOWOPS_DATA_DIR": str(tmp_path / "var"),
+        "GLOWOPS_STATE_DIR": str(tmp_path / "var"),
         "GLOWOPS_PORT": str(port),
         "GLOWOPS_LOG_LEVEL": "WARNING",
     }
     env.pop("DATABASE_URL", None)
     env.pop("GLOWOPS_OPS_TOKEN", None)
     log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen([GLOWOPS, "serve", "--demo"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen([GATEWAY, "serve", "--demo"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -96,7 +96,7 @@ def served_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except httpx.HTTPError:
                 time.sleep(0.2)
         else:
-            pytest.fail("glowops serve did not start: " + (tmp_path / "serve.log").read_text()[-2000:])
+            pytest.fail("prisma-glow-gateway serve did not start: " + (tmp_path / "serve.log").read_text()[-2000:])
         yield url
     finally:
         server.terminate()
@@ -123,7 +123,7 @@ def test_demo_traffic_against_a_served_gateway(served_gateway: str, tmp_path: Pa
     env.pop("GLOWOPS_OPS_TOKEN", None)
     done = subprocess.run(
         [
-            GLOWOPS,
+            GATEWAY,
             "demo",
             "traffic",
             "--target",
@@ -179,7 +179,7 @@ def test_demo_traffic_against_a_served_gateway(served_gateway: str, tmp_path: Pa
     assert value("documents_extract_errors_total") >= 1
     assert value("assistant_tool_invocations_total") >= 1
     # A read of the pending list sweeps: the one-second SLAs have passed by now.
-    from glowops.gateway.demo import DEMO_PASSWORD
+    from prisma_glow_gateway.demo import DEMO_PASSWORD
 
     login = httpx.post(
         served_gateway + "/auth/login",
@@ -196,7 +196,7 @@ def test_demo_traffic_against_a_served_gateway(served_gateway: str, tmp_path: Pa
 def test_demo_traffic_against_nothing_fails_clearly() -> None:
     port = free_port()
     done = subprocess.run(
-        [GLOWOPS, "demo", "traffic", "--target", f"http://127.0.0.1:{port}", "--duration", "1"],
+        [GATEWAY, "demo", "traffic", "--target", f"http://127.0.0.1:{port}", "--duration", "1"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -10,7 +10,7 @@ import pytest
 from gateway_helpers import Delta, Gw, sample
 from reportlab.pdfgen import canvas
 
-from glowops.gateway.samples import make_pdf
+from prisma_glow_gateway.samples import make_pdf
 
 
 def reportlab_pdf(*lines: str) -> bytes:
@@ -85,7 +85,7 @@ def test_full_pipeline_records_every_stage(
 
 def test_stored_file_lives_under_the_data_dir(gw: Gw) -> None:
     doc = gw.upload("acme", "a.txt", b"hello storage", "text/plain").json()
-    files = list(Path(gw.settings.data_dir).rglob(doc["id"]))
+    files = list(Path(gw.settings.state_dir).rglob(doc["id"]))
     assert len(files) == 1 and files[0].read_bytes() == b"hello storage"
 
 
@@ -168,7 +168,7 @@ def test_invalid_transition_is_409(gw: Gw, done: tuple[str, ...], attempt: str) 
 
 def test_extraction_failure_marks_the_document_failed(gw: Gw) -> None:
     doc = gw.upload("acme", "later.pdf", make_pdf("fine at upload"), "application/pdf").json()
-    stored = next(Path(gw.settings.data_dir).rglob(doc["id"]))
+    stored = next(Path(gw.settings.state_dir).rglob(doc["id"]))
     stored.write_bytes(b"%PDF-1.4\n garbage that lost its objects")  # damaged on disk after upload
     with Delta() as d:
         response = post(gw, doc["id"], "extract")

@@ -8,8 +8,8 @@ import anyio
 import pytest
 from gateway_helpers import Delta, running_gateway, settings_for
 
-from glowops.gateway.cache import Cache, LocalStore, RedisStore
-from glowops.gateway.ratelimit import LocalRateLimiter
+from prisma_glow_gateway.cache import Cache, LocalStore, RedisStore
+from prisma_glow_gateway.ratelimit import LocalRateLimiter
 
 
 def test_token_bucket_refills_at_the_configured_rate() -> None:

@@ -15,8 +15,8 @@ import pytest
 from gateway_helpers import Delta, Gw, running_gateway, settings_for
 from sqlalchemy.exc import DBAPIError
 
-from glowops.gateway.models import Document, new_id
 from peers import postgres_database
+from prisma_glow_gateway.models import Document, new_id
 
 pytestmark = pytest.mark.postgres
 
@@ -138,7 +138,7 @@ def test_a_policy_refusal_inside_a_request_is_a_403_and_counted(pg_gw: Gw) -> No
     """If application code ever writes across orgs, the database stops it and it is recorded."""
     from fastapi import Depends
 
-    from glowops.gateway.deps import Ctx, context
+    from prisma_glow_gateway.deps import Ctx, context
 
     globex = pg_gw.orgs["globex"]["id"]
 

@@ -34,7 +34,7 @@ def base_settings(tmp_path: Path) -> dict[str, object]:
     """Settings overrides every health test starts from: a private data dir, fast timeouts."""
     sqlite3.connect(tmp_path / "app.db").close()
     return {
-        "data_dir": tmp_path,
+        "state_dir": tmp_path,
         "database_url": f"sqlite:///{tmp_path / 'app.db'}",
         "health_check_timeout_seconds": 0.5,
         "health_deadline_seconds": 1.0,

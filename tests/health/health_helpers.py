@@ -1,5 +1,8 @@
 """Local peers for the health tests: a socket that never answers, a counting TCP proxy in front
-of the real PostgreSQL/Redis, an HTTP server playing Supabase and OpenAI, uvicorn in a thread."""
+of the real PostgreSQL/Redis, an HTTP server playing Supabase and OpenAI, uvicorn in a thread.
+
+The apps under test declare the checks the reference gateway declares (database; Redis,
+Supabase, OpenAI when configured), built with glowops' public check builders."""
 
 from __future__ import annotations
 
@@ -18,20 +21,22 @@ import uvicorn
 from starlette.applications import Starlette
 
 from glowops.health import HealthEndpoints, HealthRegistry, install_health
-from glowops.settings import Settings
+from prisma_glow_gateway.health import gateway_checks
+from prisma_glow_gateway.settings import GatewaySettings
 
 SECRET = "hunter2-secret"
 SECRET_HOST = "db-secret-host.invalid"
 
 
-def settings_with(base: dict[str, object], **overrides: object) -> Settings:
-    return Settings(**{**base, **overrides})  # type: ignore[arg-type]
+def settings_with(base: dict[str, object], **overrides: object) -> GatewaySettings:
+    return GatewaySettings(**{**base, **overrides})  # type: ignore[arg-type]
 
 
-def make_app(settings: Settings, registry: HealthRegistry | None = None) -> tuple[Starlette, HealthEndpoints]:
-    """A tiny Starlette app with nothing but the health routes."""
+def make_app(settings: GatewaySettings,
+             registry: HealthRegistry | None = None) -> tuple[Starlette, HealthEndpoints]:
+    """A tiny Starlette app with nothing but the health routes and the gateway's declared checks."""
     app = Starlette()
-    return app, install_health(app, settings, registry)
+    return app, install_health(app, settings, registry, checks=gateway_checks(settings))
 
 
 def asgi_client(app: Starlette, client: tuple[str, int] = ("127.0.0.1", 50000)) -> httpx.AsyncClient:

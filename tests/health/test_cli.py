@@ -29,6 +29,8 @@ _ENV = (
     "OPENAI_API_KEY",
     "GLOWOPS_OPS_TOKEN",
     "GLOWOPS_DATA_DIR",
+    "GLOWOPS_STATE_DIR",
+    "GLOWOPS_APP",
 )
 
 
@@ -105,37 +107,35 @@ def test_health_unreachable_and_bad_url(clean_env: pytest.MonkeyPatch) -> None:
     assert "not an http:// or https:// URL" in bad.output
 
 
-def test_monitor_probes_each_endpoint_at_its_own_interval(
+def test_monitor_probes_every_endpoint_and_logs_one_line_each(
     healthy_url: str, clean_env: pytest.MonkeyPatch
 ) -> None:
-    result = runner.invoke(
-        cli,
-        [
-            "monitor",
-            "--url",
-            healthy_url,
-            "--health-interval",
-            "0.1",
-            "--db-interval",
-            "0.2",
-            "--dependencies-interval",
-            "0.4",
-            "--iterations",
-            "4",
-        ],
-    )
+    result = runner.invoke(cli, ["monitor", "--url", healthy_url, "--once"])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    targets = ("health", "db", "dependencies")
-    per_target = {t: sum(1 for line in lines if line["target"] == t) for t in targets}
-    # Exactly {"health": 4, "db": 2, "dependencies": 1} on time; a stalled round (a loaded CI
-    # machine) shifts a later due time past the next wake-up, so only the order is certain.
-    assert (
-        per_target["health"] >= 3 and per_target["health"] >= per_target["db"] >= per_target["dependencies"]
-    )
-    assert per_target["dependencies"] == 1 and 1 <= per_target["db"] <= 2
+    assert sorted(line["target"] for line in lines) == ["db", "dependencies", "health"]
     assert all(line["success"] and line["health_status"] == "healthy" for line in lines)
     assert all(line["event"] == "health_probe" and line["duration_seconds"] > 0 for line in lines)
+
+
+@pytest.mark.anyio
+async def test_monitor_probes_each_endpoint_at_its_own_interval(healthy_url: str) -> None:
+    """On a virtual clock: /health every 30 s, /health/db every 60 s, /dependencies every 120 s."""
+    from glowops.health.monitor import run_monitor, spec_targets
+
+    now = [0.0]
+    probed: list[tuple[float, str]] = []
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    def emit(line: str) -> None:
+        probed.append((now[0], json.loads(line)["target"]))
+
+    await run_monitor(healthy_url, spec_targets(30, 60, 120), token=None, probe_timeout=5, iterations=5,
+                      emit=emit, clock=lambda: now[0], sleep=sleep)
+    at = {target: [t for t, name in probed if name == target] for target in ("health", "db", "dependencies")}
+    assert at == {"health": [0, 30, 60, 90, 120], "db": [0, 60, 120], "dependencies": [0, 120]}
 
 
 def test_monitor_once_exits_1_on_failure(clean_env: pytest.MonkeyPatch) -> None:
@@ -189,14 +189,16 @@ def test_monitor_serves_probe_metrics(healthy_url: str, clean_env: pytest.Monkey
 def test_doctor_exit_codes(
     clean_env: pytest.MonkeyPatch, pg_url: str, redis_url: str, tmp_path: Path
 ) -> None:
+    """The gateway's declared checks, through GLOWOPS_APP, as in its container."""
+    clean_env.setenv("GLOWOPS_APP", "prisma_glow_gateway.app:create_app")
     clean_env.setenv("DATABASE_URL", pg_url)
     clean_env.setenv("REDIS_URL", redis_url)
-    clean_env.setenv("GLOWOPS_DATA_DIR", str(tmp_path))
+    clean_env.setenv("GLOWOPS_STATE_DIR", str(tmp_path))
     fine = runner.invoke(cli, ["doctor", "--json"])
     assert fine.exit_code == 0, fine.output
     parts = {p["part"]: p for p in json.loads(fine.stdout)["parts"]}
     assert parts["database"]["status"] == "pass" and parts["redis"]["status"] == "pass"
-    assert parts["supabase"]["status"] == "skipped"
+    assert "supabase" not in parts  # not configured, so not declared
 
     table = runner.invoke(cli, ["doctor"])
     assert table.exit_code == 0 and "all required parts are fine" in table.output
@@ -222,3 +224,13 @@ def test_doctor_exit_codes(
     invalid = runner.invoke(cli, ["doctor"])
     assert invalid.exit_code == 2
     assert "DATABASE_URL" in invalid.output and "Traceback" not in invalid.output
+
+
+def test_doctor_without_an_app_checks_what_glowops_owns(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("GLOWOPS_STATE_DIR", str(tmp_path))
+    done = runner.invoke(cli, ["doctor", "--json"])
+    assert done.exit_code == 0, done.output
+    parts = {p["part"]: p for p in json.loads(done.stdout)["parts"]}
+    assert set(parts) == {"configuration", "disk"}  # no database is guessed, no backup configured
+    wrong = runner.invoke(cli, ["doctor", "--app", "no_such_module:app"])
+    assert wrong.exit_code == 2 and "cannot import 'no_such_module'" in wrong.output

@@ -10,8 +10,8 @@ import pytest
 from fastapi import FastAPI
 
 import glowops
+from glowops.install import InstrumentState
 from glowops.settings import Settings
-from glowops.telemetry.instrument import InstrumentState
 from peers import free_port
 
 

@@ -28,7 +28,7 @@ def _auth() -> None:
 
 
 def _app(make_app: Any) -> FastAPI:
-    app = FastAPI()
+    app = FastAPI(title="Gateway")  # names the service: "gateway"
     log = glowops.get_logger("gateway.documents")
 
     def after_response() -> None:

@@ -52,4 +52,4 @@ def test_the_embedded_alert_engine_samples_the_running_gateway(tmp_path: Path) -
         assert alerting.engine is not None and alerting.last_result is not None
     assert gw.client.app.state.glowops_alerting is None  # type: ignore[attr-defined]  # stopped
     # Samples and alert state outlive the process (a restart keeps history).
-    assert (Path(settings.data_dir) / "alerting.db").stat().st_size > 0
+    assert (Path(settings.state_dir) / "alerting.db").stat().st_size > 0

@@ -3,7 +3,7 @@
 Two locks, both released by the operating system or the database when their holder dies, so
 leadership passes over without any timeout or heartbeat table:
 
-* a host lock: an exclusive, non-blocking ``fcntl.flock`` on ``data_dir/alerting.db.lock``,
+* a host lock: an exclusive, non-blocking ``fcntl.flock`` on ``state_dir/alerting.db.lock``,
   next to the alerting state database. Several uvicorn workers (or ``glowops serve`` started
   twice) on one host share that file; only one of them holds the lock.
 * a cluster lock, when the gateway runs on PostgreSQL: a session-level
@@ -49,7 +49,7 @@ _KEY_NAMESPACE = "glowops.alerting.leader:"
 
 
 def lock_path(settings: Settings) -> Path:
-    """The host lock file: ``data_dir/alerting.db.lock``, beside the state database."""
+    """The host lock file: ``state_dir/alerting.db.lock``, beside the state database."""
     state = state_path(settings)
     return state.with_name(state.name + LOCK_SUFFIX)
 
@@ -128,7 +128,7 @@ async def _lock_cluster(settings: Settings, key: int) -> Any | None:
     import asyncpg  # type: ignore[import-untyped]
 
     connection = await asyncpg.connect(
-        to_plain_url(settings.effective_database_url), timeout=settings.health_check_timeout_seconds * 5
+        to_plain_url(settings.leader_database_url), timeout=settings.health_check_timeout_seconds * 5
     )
     try:
         got = await connection.fetchval("SELECT pg_try_advisory_lock($1)", key)
@@ -155,7 +155,7 @@ async def acquire_alerting_leadership(settings: Settings) -> Leadership | None:
         log.info("embedded alerting: another process on this host leads (%s)", path)
         return None
     leadership = Leadership(lock_file=path, _fd=fd)
-    if not settings.uses_postgres:
+    if not settings.leader_database_url.startswith("postgres"):
         return leadership
     key = advisory_key(settings.service_name)
     try:

@@ -1,6 +1,6 @@
 """``glowops alerts status | history | silence | ack | test-notify | outbox``: operate the embedded alerting.
 
-The commands read and write the alerting state file (``<data_dir>/alerting.db``), so they
+The commands read and write the alerting state file (``<state_dir>/alerting.db``), so they
 work while the service runs: a silence or an acknowledgement takes effect at its next
 evaluation.
 """

@@ -1,6 +1,6 @@
 """The durable notification outbox: stored before sent, retried until delivered or dead-lettered.
 
-A message is written to SQLite (``outbox`` table of ``data_dir/alerting.db``) in the same step
+A message is written to SQLite (``outbox`` table of ``state_dir/alerting.db``) in the same step
 that decides to notify; delivery happens afterwards. If the process dies between the two, or
 in the middle of a delivery, the message is still ``pending`` and is sent after the restart
 with the same idempotency key (a receiver that saw the first attempt can drop the second).

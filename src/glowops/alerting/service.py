@@ -10,7 +10,7 @@ In the app lifespan (``instrument()`` does this when ``settings.embedded_alertin
 Every ``scrape_interval_seconds`` the registry is sampled; every
 ``evaluation_interval_seconds`` the catalog is evaluated and the dispatcher and escalator
 turn alerts into outbox messages; the outbox is drained continuously (retries as they fall
-due). Samples, alert state, groups and the outbox live in ``data_dir/alerting.db``, so a
+due). Samples, alert state, groups and the outbox live in ``state_dir/alerting.db``, so a
 restart keeps history, pending ``for`` clocks, and undelivered notifications.
 
 The clock is injectable (``clock``): tests drive :meth:`EmbeddedAlerting.tick` with their own time.

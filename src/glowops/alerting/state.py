@@ -1,4 +1,4 @@
-"""The alerting state file (``data_dir/alerting.db``): silences, acknowledgements, history, engine state.
+"""The alerting state file (``state_dir/alerting.db``): silences, acknowledgements, history, engine state.
 
 The service writes it; the ``glowops alerts`` commands read and write it while the service
 runs (SQLite in WAL mode, short transactions). The outbox and the samples live in the same file.
@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 
 def state_path(settings: Settings) -> Path:
-    return settings.data_dir / "alerting.db"
+    return settings.state_dir / "alerting.db"
 
 
 def fingerprint(labels: Mapping[str, str]) -> str:

@@ -40,10 +40,17 @@ def encryption_key(settings: Settings) -> bytes | None:
 
 
 def source_url(settings: Settings, database_url: str | None) -> str:
-    """The database to back up, in libpq / sqlite:/// form."""
+    """The database to back up, in libpq / sqlite:/// form (``--database-url``, else
+    ``GLOWOPS_BACKUP_DATABASE_URL``)."""
     from glowops.settings import to_plain_url
 
-    return to_plain_url(database_url or settings.effective_database_url)
+    url = database_url or settings.backup_database_url
+    if not url:
+        raise BackupError(
+            "no database to back up: set GLOWOPS_BACKUP_DATABASE_URL (postgresql://... or sqlite:///...) "
+            "or pass --database-url"
+        )
+    return to_plain_url(url)
 
 
 @dataclass(slots=True)

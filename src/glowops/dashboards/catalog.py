@@ -109,7 +109,8 @@ def build_dashboards(
         from glowops.alerting.export import catalog_from_settings
 
         catalog = catalog_from_settings(settings)
-    sla_seconds = settings.approval_sla_hours * 3600
+    # Transitional (issue 13): the approvals dashboard moves to the Prisma Glow pack with its SLA.
+    sla_seconds = float(getattr(settings, "approval_sla_hours", 24.0)) * 3600
     return (
         _assistant(catalog),
         _documents(catalog),

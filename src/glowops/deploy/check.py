@@ -9,6 +9,7 @@ compose file or the manifests set is one :class:`~glowops.settings.Settings` rea
 
 from __future__ import annotations
 
+import importlib
 import re
 import shlex
 import tempfile
@@ -103,11 +104,12 @@ def app_routes(settings: Settings | None = None) -> set[str]:
     """The paths the gateway serves with the bundle's settings (the app is built, not started)."""
     from starlette.routing import Mount
 
-    from glowops.gateway.app import create_app
+    module, _, factory = r.SERVICE_APP.partition(":")
+    create_app = getattr(importlib.import_module(module), factory)
 
     with tempfile.TemporaryDirectory(prefix="glowops-routes-") as tmp:
         base = settings or r.bundle_settings()
-        app = create_app(base.model_copy(update={"data_dir": Path(tmp), "database_url": ""}))
+        app = create_app(base.model_copy(update={"state_dir": Path(tmp), "backup_database_url": ""}))
         paths: set[str] = set()
 
         def walk(routes: Iterable[Any], prefix: str = "") -> None:

@@ -53,6 +53,8 @@ IMAGES: dict[str, str] = {
 PYTHON_IMAGE = "python:3.11.9-slim-bookworm"
 UV_VERSION = "0.13.9"
 GATEWAY_IMAGE = "prisma-glow/glowops-gateway:0.1.0"
+# The service the bundle runs, as an import string of its app factory (checked against its routes).
+SERVICE_APP = "prisma_glow_gateway.app:create_app"
 
 GATEWAY_PORT = 8000
 PROMETHEUS_PORT = 9090
@@ -130,9 +132,8 @@ def bundle_settings() -> Settings:
         environment="production",
         host="0.0.0.0",
         port=GATEWAY_PORT,
-        data_dir=DATA_DIR,
-        database_url=f"postgresql://{DB_USER}@{POSTGRES}:{POSTGRES_PORT}/{DB_NAME}",
-        redis_url=f"redis://{REDIS}:{REDIS_PORT}/0",
+        state_dir=DATA_DIR,
+        backup_database_url=f"postgresql://{DB_USER}@{POSTGRES}:{POSTGRES_PORT}/{DB_NAME}",
         otel_exporter_otlp_endpoint=f"http://{COLLECTOR}:{OTLP_HTTP_PORT}",
         embedded_alerting=False,
         console=False,
@@ -167,9 +168,9 @@ def gateway_environment(settings: Settings) -> dict[str, str]:
         "GLOWOPS_ENVIRONMENT": settings.environment,
         "GLOWOPS_HOST": settings.host,
         "GLOWOPS_PORT": str(settings.port),
-        "GLOWOPS_DATA_DIR": str(settings.data_dir),
+        "GLOWOPS_STATE_DIR": str(settings.state_dir),
         "GLOWOPS_BACKUP_DIR": str(settings.effective_backup_dir),
-        "REDIS_URL": settings.redis_url or "",
+        "REDIS_URL": f"redis://{REDIS}:{REDIS_PORT}/0",
         "OTEL_EXPORTER_OTLP_ENDPOINT": settings.otel_exporter_otlp_endpoint or "",
         # Prometheus evaluates the rules and Alertmanager delivers: the in-process engine and
         # the /ops console (which reads its samples) stay off, so no alert is sent twice.
@@ -416,7 +417,7 @@ def compose_config(settings: Settings) -> dict[str, Any]:
             key: env[key]
             for key in (
                 "DATABASE_URL",
-                "GLOWOPS_DATA_DIR",
+                "GLOWOPS_STATE_DIR",
                 "GLOWOPS_BACKUP_DIR",
                 "GLOWOPS_LOG_FORMAT",
                 "GLOWOPS_ENVIRONMENT",
@@ -595,7 +596,7 @@ RUN apt-get update \\
     && chown -R {RUN_AS_USER}:{RUN_AS_USER} {DATA_DIR} \\
     && chown {ALERTMANAGER_USER} {ALERTMANAGER_CONFIG_DIR} && chmod 0700 {ALERTMANAGER_CONFIG_DIR}
 COPY --from=build /app/.venv /app/.venv
-ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 GLOWOPS_HOST=0.0.0.0 GLOWOPS_DATA_DIR={DATA_DIR}
+ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 GLOWOPS_HOST=0.0.0.0 GLOWOPS_STATE_DIR={DATA_DIR}
 USER {RUN_AS_USER}
 WORKDIR {DATA_DIR}
 EXPOSE {GATEWAY_PORT}

@@ -1,4 +1,17 @@
-"""The built-in checks: database, Redis, Supabase, OpenAI, the data volume and backup freshness.
+"""Check builders a service declares, and the checks glowops adds by itself.
+
+A service names its own dependencies; glowops never guesses them::
+
+    from glowops.health import checks
+
+    glowops.instrument(app, checks=[
+        checks.database(engine),                         # SELECT 1 on a fresh connection
+        checks.redis("redis://cache:6379/0", critical=False),
+        checks.http("payments", "https://payments.internal/health", critical=False),
+    ])
+
+glowops adds only what it owns: the state volume (``disk``, non-critical) and, when backups are
+configured, their freshness (``backup``, non-critical).
 
 Every probe bounds its own I/O (driver connect/command timeouts, socket timeouts, HTTP
 timeouts) a little below the runner's timeout, so a hung peer ends the probe cleanly and the
@@ -16,19 +29,10 @@ import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import certifi
-import httpx
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
-
 from glowops.health.errors import AUTHENTICATION_FAILED, NOT_CONFIGURED, unexpected_status
 from glowops.health.model import CheckFailed, Observation, Status
-from glowops.health.registry import CheckOutcome, HealthCheck
+from glowops.health.registry import CheckOutcome, HealthCheck, validate_name
+from glowops.settings import to_async_url
 from glowops.telemetry.metrics import metrics
 
 if TYPE_CHECKING:
@@ -37,8 +41,9 @@ if TYPE_CHECKING:
 APPLICATION_NAME = "glowops-health"
 """application_name of the health check's PostgreSQL connections (find them in pg_stat_activity)."""
 
-# Drivers are imported here, not on the first probe: importing SQLAlchemy or redis-py inside a
-# probe would block the event loop for hundreds of milliseconds and could time the probe out.
+# Drivers are imported when a check is built (at start-up), never on the first probe: importing
+# SQLAlchemy or redis-py inside a probe would block the event loop for hundreds of milliseconds
+# and could time the probe out. They come with the extras (glowops[postgres], [redis], [http]).
 
 # The probe's own I/O limit, as a share of the check timeout: the probe ends itself with a clean
 # close just before the runner would have to cancel it.
@@ -52,21 +57,34 @@ class PostgresCheck(HealthCheck):
     ``too many connections`` or a changed password show up) and holds nothing afterwards.
     """
 
-    name = "database"
     component_type = "datastore"
 
-    def __init__(self, url: str, *, timeout: float) -> None:
-        self.url = url
+    def __init__(self, url: str, *, name: str = "database", critical: bool = True,
+                 timeout: float | None = None) -> None:
+        from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+        from sqlalchemy.pool import NullPool
+
+        self.url = to_async_url(url)
+        self.name = validate_name(name)
+        self.critical = critical
         self.timeout = timeout
-        self.io_timeout = timeout * _IO_SHARE
+        self._create = functools.partial(create_async_engine, self.url, poolclass=NullPool)
+        self.engine: AsyncEngine | None = None
+
+    def prepare(self, default_timeout: float) -> None:
+        super().prepare(default_timeout)
+        io = (self.timeout or default_timeout) * _IO_SHARE
         connect_args: dict[str, Any] = {}
-        if "+asyncpg" in url:
-            connect_args = {"timeout": self.io_timeout, "command_timeout": self.io_timeout,
+        if "+asyncpg" in self.url:
+            connect_args = {"timeout": io, "command_timeout": io,
                             "server_settings": {"application_name": APPLICATION_NAME}}
         # Created now (it does not connect) so the driver import happens at start-up, not in a probe.
-        self.engine: AsyncEngine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
+        self.engine = self._create(connect_args=connect_args, hide_parameters=True)
 
     async def run(self) -> CheckOutcome:
+        from sqlalchemy import text
+
+        assert self.engine is not None, "prepare() runs before the first probe"
         async with self.engine.connect() as conn:
             value = await conn.scalar(text("SELECT 1"))
         if value != 1:
@@ -74,7 +92,8 @@ class PostgresCheck(HealthCheck):
         return None
 
     async def aclose(self) -> None:
-        await self.engine.dispose()
+        if self.engine is not None:
+            await self.engine.dispose()
 
 
 class SqliteCheck(HealthCheck):
@@ -84,14 +103,15 @@ class SqliteCheck(HealthCheck):
     missing; reading ``sqlite_master`` notices a file that is not a database.
     """
 
-    name = "database"
     component_type = "datastore"
     blocking = True
 
-    def __init__(self, path: str | None, *, timeout: float) -> None:
+    def __init__(self, path: str | None, *, name: str = "database", critical: bool = True,
+                 timeout: float | None = None) -> None:
         self.path = path  # None: in-memory database
+        self.name = validate_name(name)
+        self.critical = critical
         self.timeout = timeout
-        self.io_timeout = timeout * _IO_SHARE
 
     def run_blocking(self) -> CheckOutcome:
         if self.path is None:
@@ -101,7 +121,7 @@ class SqliteCheck(HealthCheck):
             raise CheckFailed("database file missing", detail=str(file))
         try:
             conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True,
-                                   timeout=self.io_timeout)
+                                   timeout=(self.timeout or 2.0) * _IO_SHARE)
             try:
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             finally:
@@ -114,18 +134,25 @@ class SqliteCheck(HealthCheck):
 class RedisCheck(HealthCheck):
     """``PING`` over a fresh connection, no retries, socket timeouts below the check timeout."""
 
-    name = "redis"
     component_type = "datastore"
 
-    def __init__(self, url: str, *, timeout: float) -> None:
+    def __init__(self, url: str, *, name: str = "redis", critical: bool = True,
+                 timeout: float | None = None) -> None:
+        from redis.asyncio import Redis
+
         self.url = url
+        self.name = validate_name(name)
+        self.critical = critical
         self.timeout = timeout
-        self.io_timeout = timeout * _IO_SHARE
+        self._client_class = Redis
 
     async def run(self) -> CheckOutcome:
-        io = self.io_timeout
-        client = Redis.from_url(self.url, socket_connect_timeout=io, socket_timeout=io,
-                                retry=Retry(NoBackoff(), 0), health_check_interval=0)
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        io = (self.timeout or 2.0) * _IO_SHARE
+        client = self._client_class.from_url(self.url, socket_connect_timeout=io, socket_timeout=io,
+                                             retry=Retry(NoBackoff(), 0), health_check_interval=0)
         try:
             pong = await client.ping()
         finally:
@@ -138,6 +165,8 @@ class RedisCheck(HealthCheck):
 @functools.lru_cache(maxsize=1)
 def _ssl_context() -> ssl.SSLContext:
     """One TLS context for every HTTP probe: loading the CA bundle costs tens of milliseconds."""
+    import certifi
+
     return ssl.create_default_context(cafile=certifi.where())
 
 
@@ -145,25 +174,32 @@ class HttpCheck(HealthCheck):
     """GET a URL; 2xx passes, 401/403 is ``authentication failed``, anything else its status.
 
     The body is never read (a model list can be large) and redirects are not followed.
+    ``require_headers``: fail as "not configured" when ``headers`` is empty (an API key that
+    was not set) instead of probing without credentials.
     """
 
     component_type = "component"
 
-    def __init__(self, name: str, url: str, *, headers: dict[str, str], timeout: float,
-                 critical: bool = False, ttl: float | None = None) -> None:
-        self.name = name
+    def __init__(self, name: str, url: str, *, headers: dict[str, str] | None = None,
+                 timeout: float | None = None, critical: bool = False, ttl: float | None = None,
+                 require_headers: bool = False) -> None:
+        import httpx
+
+        self.name = validate_name(name)
         self.url = url
-        self.headers = headers
+        self.headers = dict(headers or {})
         self.timeout = timeout
-        self.io_timeout = timeout * _IO_SHARE
         self.critical = critical
         self.ttl = ttl
+        self.require_headers = require_headers
+        self._httpx = httpx
 
     async def run(self) -> CheckOutcome:
-        if not self.headers:
+        if self.require_headers and not self.headers:
             raise CheckFailed(NOT_CONFIGURED, detail=f"{self.name}: no API key configured")
+        httpx = self._httpx
         verify: ssl.SSLContext | bool = _ssl_context() if self.url.startswith("https:") else True
-        client = httpx.AsyncClient(timeout=httpx.Timeout(self.io_timeout), verify=verify,
+        client = httpx.AsyncClient(timeout=httpx.Timeout((self.timeout or 2.0) * _IO_SHARE), verify=verify,
                                    follow_redirects=False)
         async with client, client.stream("GET", self.url, headers=self.headers) as response:
             status = response.status_code
@@ -172,30 +208,6 @@ class HttpCheck(HealthCheck):
         if status in (401, 403):
             raise CheckFailed(AUTHENTICATION_FAILED, detail=f"{self.name} answered {status}")
         raise CheckFailed(unexpected_status(status), detail=f"{self.name} answered {status}")
-
-
-def supabase_check(settings: Settings) -> HttpCheck:
-    """``GET {SUPABASE_URL}/auth/v1/health`` with the ``apikey`` header Supabase requires.
-
-    Non-critical unless ``GLOWOPS_HEALTH_SUPABASE_CRITICAL=true``: with Supabase Auth down,
-    sign-ins fail but signed-in users keep working, so the instance should stay in rotation
-    (the AuthenticationServiceDown alert pages instead).
-    """
-    assert settings.supabase_url is not None
-    key = settings.supabase_anon_key.get_secret_value() if settings.supabase_anon_key else ""
-    return HttpCheck("supabase", settings.supabase_url.rstrip("/") + "/auth/v1/health",
-                     headers={"apikey": key} if key else {}, timeout=settings.health_check_timeout_seconds,
-                     critical=settings.health_supabase_critical)
-
-
-def openai_check(settings: Settings) -> HttpCheck:
-    """``GET {OPENAI_BASE_URL}/models`` with the key; cached longer since every call spends quota."""
-    assert settings.openai_api_key is not None
-    key = settings.openai_api_key.get_secret_value()
-    return HttpCheck("openai", settings.openai_base_url.rstrip("/") + "/models",
-                     headers={"Authorization": f"Bearer {key}"} if key else {},
-                     timeout=settings.health_check_timeout_seconds, critical=False,
-                     ttl=max(settings.health_openai_ttl_seconds, settings.health_cache_ttl_seconds))
 
 
 class DiskCheck(HealthCheck):
@@ -245,29 +257,68 @@ def _set_disk_gauge(ratio: float) -> None:
     metrics.gauge("glowops_disk_used_ratio", ratio)
 
 
-def database_check(settings: Settings) -> HealthCheck:
-    """The database check for ``settings.effective_database_url`` (PostgreSQL or SQLite)."""
-    url = settings.effective_database_url
-    timeout = settings.health_check_timeout_seconds
+# --------------------------------------------------------------------------------------------
+# The builders a service declares its dependencies with
+# --------------------------------------------------------------------------------------------
+def database(target: Any, *, name: str = "database", critical: bool = True,
+             timeout: float | None = None) -> HealthCheck:
+    """A check of the service's database: a URL (``postgresql://``, ``sqlite:///``), or the
+    service's own SQLAlchemy engine (sync or async), whose URL it connects to afresh per probe.
+
+    PostgreSQL: ``SELECT 1`` on a new connection (needs ``glowops[postgres]``). SQLite: the file
+    opened read-only. Critical by default: without its database the service cannot answer.
+    """
+    url = _url_of(target)
     if url.startswith("sqlite"):
-        database = make_url(url).database
-        return SqliteCheck(None if not database or database == ":memory:" else database, timeout=timeout)
-    return PostgresCheck(url, timeout=timeout)
+        database_path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+        memory = not database_path or database_path == ":memory:"
+        return SqliteCheck(None if memory else database_path, name=name, critical=critical, timeout=timeout)
+    if not url.startswith("postgres"):
+        raise ValueError(f"health check {name!r}: a database check takes a postgresql:// or sqlite:/// "
+                         "URL or a SQLAlchemy engine")
+    return PostgresCheck(url, name=name, critical=critical, timeout=timeout)
 
 
-def default_checks(settings: Settings) -> list[HealthCheck]:
-    """Database and disk always; Redis, Supabase and OpenAI when configured; backup freshness
-    unless ``GLOWOPS_HEALTH_BACKUP_CHECK=false``."""
-    checks: list[HealthCheck] = [database_check(settings)]
-    if settings.redis_url:
-        checks.append(RedisCheck(settings.redis_url, timeout=settings.health_check_timeout_seconds))
-    if settings.supabase_url:
-        checks.append(supabase_check(settings))
-    if settings.openai_api_key is not None:
-        checks.append(openai_check(settings))
-    checks.append(DiskCheck(settings.data_dir, warn_percent=settings.disk_warn_percent,
-                            fail_percent=settings.disk_fail_percent))
-    if settings.health_backup_check:
+def redis(url: str, *, name: str = "redis", critical: bool = True,
+          timeout: float | None = None) -> HealthCheck:
+    """``PING`` a Redis server (``redis://``, ``rediss://``, ``unix://``); needs ``glowops[redis]``."""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"health check {name!r}: a Redis check takes a redis:// URL")
+    return RedisCheck(url, name=name, critical=critical, timeout=timeout)
+
+
+def http(name: str, url: str, *, headers: dict[str, str] | None = None, critical: bool = False,
+         timeout: float | None = None, ttl: float | None = None,
+         require_headers: bool = False) -> HealthCheck:
+    """``GET url``: 2xx passes (needs ``glowops[http]``). Non-critical by default: a third-party
+    API that is down degrades the answer without taking the instance out of rotation."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"health check {name!r}: an HTTP check takes an http:// or https:// URL")
+    return HttpCheck(name, url, headers=headers, critical=critical, timeout=timeout, ttl=ttl,
+                     require_headers=require_headers)
+
+
+def disk(path: Path, *, warn_percent: float = 80.0, fail_percent: float = 90.0) -> HealthCheck:
+    """Used share of the volume holding ``path`` (non-critical)."""
+    return DiskCheck(path, warn_percent=warn_percent, fail_percent=fail_percent)
+
+
+def _url_of(target: Any) -> str:
+    """A plain URL string from a URL or a SQLAlchemy (async) engine, password included."""
+    if isinstance(target, str):
+        return target
+    url = getattr(target, "url", None)
+    render = getattr(url, "render_as_string", None)
+    if render is None:
+        raise TypeError(f"a database check takes a URL or a SQLAlchemy engine, not {type(target).__name__}")
+    return str(render(hide_password=False))
+
+
+def glowops_checks(settings: Settings) -> list[HealthCheck]:
+    """What glowops checks by itself: its state volume, and the backups when they are configured."""
+    checks: list[HealthCheck] = [disk(settings.state_dir, warn_percent=settings.disk_warn_percent,
+                                      fail_percent=settings.disk_fail_percent)]
+    if settings.health_backup_check and settings.backups_configured:
         checks.append(BackupFreshnessCheck(settings))
     return checks
 

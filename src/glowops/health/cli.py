@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -15,6 +16,7 @@ from rich.table import Table
 
 from glowops.health.doctor import DoctorReport, DoctorRow
 from glowops.health.probe import ProbeResult, check_base_url, probe
+from glowops.health.registry import HealthCheck
 from glowops.settings import ConfigError, Settings, load_settings
 
 top = typer.Typer()
@@ -184,6 +186,26 @@ def _with_test_event(report: DoctorReport) -> DoctorReport:
     return DoctorReport(rows=(*report.rows, row))
 
 
+def _declared_checks(app: str | None) -> list[HealthCheck]:
+    """The health checks the service's app declares (none without an app reference)."""
+    from glowops.appref import AppRefError, load_app
+    from glowops.health.endpoints import get_health
+
+    try:
+        reference = app or load_settings().app
+    except ConfigError:
+        return []  # diagnose() reports the configuration error itself
+    if not reference:
+        return []
+    try:
+        # Building the app configures its logging: its lines go to stderr, the answer to stdout.
+        with contextlib.redirect_stdout(sys.stderr):
+            health = get_health(load_app(reference))
+    except AppRefError as err:
+        raise typer.BadParameter(str(err), param_hint="--app") from None
+    return list(health.registry) if health is not None else []
+
+
 @top.command()
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
@@ -192,6 +214,9 @@ def doctor(
         "--send-test-error",
         help="Also send one test event to Sentry (GATEWAY_SENTRY_DSN or SENTRY_DSN) through the real "
         "pipeline, scrubbing included, and say whether the DSN accepted it (a refusal exits 1).")] = False,
+    app: Annotated[str | None, typer.Option(
+        help="The service's app (module:attribute; a factory is called) whose declared health checks "
+        "run too (default GLOWOPS_APP).")] = None,
 ) -> None:
     """Check the configuration and reach every configured dependency; exit 0 when all required parts are fine.
 
@@ -199,10 +224,11 @@ def doctor(
     required dependency fails, 2 when the configuration is invalid. With --verbose the
     (redacted) detail of each failure is logged to stderr.
 
-    Uses the same environment as the service::
+    Uses the same environment as the service; --app names the service so that its declared
+    checks (database, Redis, HTTP dependencies) run as /health/dependencies runs them::
 
         glowops doctor
-        DATABASE_URL=postgresql://app@db/glow REDIS_URL=redis://cache:6379/0 glowops doctor --json
+        glowops doctor --app prisma_glow_gateway.app:create_app --json
         SENTRY_DSN=https://key@o1.ingest.sentry.io/42 glowops doctor --send-test-error
     """
     from glowops.health.doctor import diagnose
@@ -215,7 +241,9 @@ def doctor(
         handler = logging.NullHandler()  # keeps Python's last-resort handler from printing details
     health_log.addHandler(handler)
     try:
-        report = asyncio.run(diagnose())
+        report = asyncio.run(diagnose(checks=_declared_checks(app)))
+    except ConfigError as err:  # the service's own settings, read while building its app
+        report = DoctorReport((DoctorRow("configuration", True, "fail", str(err)),))
     finally:
         health_log.removeHandler(handler)
     if send_test_error and not report.rows[0].blocking:  # row 0: the configuration

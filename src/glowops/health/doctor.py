@@ -1,21 +1,21 @@
 """``glowops doctor``: is the configuration valid, and can every configured dependency be reached?
 
 It runs the same checks as ``/health/dependencies`` (no cache), in-process, against the
-configuration of the environment. Required parts are the configuration itself and the critical
-checks; Redis, Supabase and OpenAI are listed as "not configured" when their variable is unset.
+configuration of the environment: the checks the service declares (passed in, or read from its
+app) and glowops' own. Required parts are the configuration itself and the critical checks; a
+service can list optional dependencies it did not configure as "not configured".
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from glowops.health.checks import default_checks
+from glowops.health.checks import glowops_checks
 from glowops.health.model import Status
-from glowops.health.registry import HealthRegistry
+from glowops.health.registry import HealthCheck, HealthRegistry
 from glowops.health.runner import HealthRunner
 from glowops.settings import ConfigError, Settings, load_settings
-
-_OPTIONAL = (("redis", "REDIS_URL"), ("supabase", "SUPABASE_URL"), ("openai", "OPENAI_API_KEY"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +43,23 @@ class DoctorReport:
         return not any(row.blocking for row in self.rows)
 
 
-async def diagnose(settings: Settings | None = None) -> DoctorReport:
-    """Validate the configuration (when ``settings`` is None) and run every configured check once."""
+async def diagnose(settings: Settings | None = None, checks: Iterable[HealthCheck] = (),
+                   optional: Iterable[tuple[str, str]] = ()) -> DoctorReport:
+    """Validate the configuration (when ``settings`` is None) and run every check once.
+
+    ``checks``: the service's declared checks; ``optional``: (check name, variable) pairs of
+    dependencies the service may have, shown as "not configured" when no check has that name.
+    """
     if settings is None:
         try:
             settings = load_settings()
         except ConfigError as err:
             return DoctorReport((DoctorRow("configuration", True, "fail", str(err)),))
     rows = [DoctorRow("configuration", True, "pass", "valid")]
-    registry = HealthRegistry(default_checks(settings))
+    registry = HealthRegistry(list(checks))
+    for check in glowops_checks(settings):
+        if check.name not in registry:
+            registry.add(check)
     runner = HealthRunner.from_settings(registry, settings)
     try:
         report = await runner.run(use_cache=False)
@@ -62,7 +70,7 @@ async def diagnose(settings: Settings | None = None) -> DoctorReport:
         observed = "" if value is None else f"{value} {unit}"
         message = result.output or ("ok" if result.status is Status.PASS else result.status.spec_name)
         rows.append(DoctorRow(result.name, result.critical, result.status.value, message, observed.strip()))
-    for name, variable in _OPTIONAL:
+    for name, variable in optional:
         if name not in registry:
             rows.append(DoctorRow(name, False, "skipped", f"not configured ({variable} is not set)"))
     return DoctorReport(tuple(rows))

@@ -27,7 +27,7 @@ import contextlib
 import hmac
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -36,9 +36,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from glowops.health.checks import default_checks
+from glowops.health.checks import glowops_checks
 from glowops.health.model import Status, utc_now
-from glowops.health.registry import HealthRegistry
+from glowops.health.registry import HealthCheck, HealthRegistry
 from glowops.health.render import HEALTH_JSON, ietf_body, spec_body, wants_health_json
 from glowops.health.runner import HealthRunner, Report
 from glowops.settings import Settings
@@ -84,12 +84,13 @@ class HealthEndpoints:
         return self._answer(request, report.status, report)
 
     async def database(self, request: Request) -> Response:
-        """The database alone; 200 or 503."""
+        """The declared ``database`` check alone; 200 or 503 (200 "not declared" without one)."""
         report = await self.runner.run(["database"], request_id=_request_id(request))
         result = report.get("database")
-        status = result.status if result is not None else Status.PASS
-        extra = {"database": "connected" if status is not Status.FAIL else "unreachable"} if result else {}
-        return self._answer(request, status, report, extra)
+        if result is None:
+            return self._answer(request, Status.PASS, report, {"database": "not declared"})
+        connected = "connected" if result.status is not Status.FAIL else "unreachable"
+        return self._answer(request, result.status, report, {"database": connected})
 
     async def dependencies(self, request: Request) -> Response:
         """Every registered check; 503 only when a critical one fails."""
@@ -138,16 +139,17 @@ def _request_id(request: Request) -> str | None:
     return raw if raw is not None and _REQUEST_ID.fullmatch(raw) else None
 
 
-def install_health(app: Starlette, settings: Settings,
-                   registry: HealthRegistry | None = None) -> HealthEndpoints:
-    """Add the health routes to ``app`` with the default checks of ``settings``; returns them.
+def install_health(app: Starlette, settings: Settings, registry: HealthRegistry | None = None,
+                   checks: Iterable[HealthCheck] = ()) -> HealthEndpoints:
+    """Add the health routes to ``app`` with the service's declared ``checks``; returns them.
 
-    Default checks (see :mod:`glowops.health.checks`) are added to ``registry`` unless it
-    already holds a check of the same name, so a service can replace one. More checks can be
-    added later through the returned object's ``registry`` (or ``get_health(app).registry``)::
+    glowops adds only what it owns (its state volume; backup freshness when backups are
+    configured, see :func:`glowops.health.checks.glowops_checks`) unless a declared check
+    already has that name. More checks can be added later through the returned object's
+    ``registry`` (or ``get_health(app).registry``)::
 
-        health = install_health(app, settings)
-        health.registry.add(BackupFreshnessCheck(...))
+        health = install_health(app, settings, checks=[checks.database(engine)])
+        health.registry.add(checks.redis("redis://cache:6379/0", critical=False))
 
     Calling it twice on one app returns the first installation. The checks' resources are
     released on app shutdown.
@@ -156,7 +158,9 @@ def install_health(app: Starlette, settings: Settings,
     if existing is not None:
         return existing
     registry = registry if registry is not None else HealthRegistry()
-    for check in default_checks(settings):
+    for check in checks:
+        registry.add(check)
+    for check in glowops_checks(settings):
         if check.name not in registry:
             registry.add(check)
     endpoints = HealthEndpoints(settings, registry, HealthRunner.from_settings(registry, settings))

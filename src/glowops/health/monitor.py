@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -47,35 +47,42 @@ def log_line(result: ProbeResult) -> str:
 
 
 async def run_monitor(base_url: str, targets: list[Target], *, token: str | None, probe_timeout: float,
-                      iterations: int | None, emit: Callable[[str], None]) -> list[ProbeResult]:
+                      iterations: int | None, emit: Callable[[str], None],
+                      clock: Callable[[], float] = time.monotonic,
+                      sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                      client: httpx.AsyncClient | None = None) -> list[ProbeResult]:
     """Probe until ``iterations`` rounds have run (forever when None); returns the last round.
 
     A round is one wake-up: every target that is due is probed, concurrently. All targets are
-    due in the first round.
+    due in the first round. ``clock`` and ``sleep`` are the schedule's time (tests drive a
+    virtual one); ``client`` defaults to a new HTTP client with ``probe_timeout``.
     """
     if not targets:
         raise ValueError("nothing to monitor")
-    start = time.monotonic()
+    if client is None:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(probe_timeout), follow_redirects=False) as own:
+            return await run_monitor(base_url, targets, token=token, probe_timeout=probe_timeout,
+                                     iterations=iterations, emit=emit, clock=clock, sleep=sleep, client=own)
+    start = clock()
     due = {t.name: start for t in targets}
     rounds = 0
     last: list[ProbeResult] = []
-    async with httpx.AsyncClient(timeout=httpx.Timeout(probe_timeout), follow_redirects=False) as client:
-        while iterations is None or rounds < iterations:
-            now = time.monotonic()
-            ready = [t for t in targets if due[t.name] <= now]
-            if not ready:  # the event loop may wake a sleeper a clock tick early: not a round
-                await asyncio.sleep(max(0.001, min(due.values()) - now))
-                continue
-            last = list(await asyncio.gather(
-                *(probe_async(client, t.name, base_url + t.path, token) for t in ready)))
-            for target, result in zip(ready, last, strict=True):
-                record(result)
-                emit(log_line(result))
-                # Keep the cadence; after a stall, resume from now rather than firing a backlog.
-                following = due[target.name] + target.interval
-                due[target.name] = following if following > now else now + target.interval
-            rounds += 1
-            if iterations is not None and rounds >= iterations:
-                break
-            await asyncio.sleep(max(0.0, min(due.values()) - time.monotonic()))
+    while iterations is None or rounds < iterations:
+        now = clock()
+        ready = [t for t in targets if due[t.name] <= now]
+        if not ready:  # the event loop may wake a sleeper a clock tick early: not a round
+            await sleep(max(0.001, min(due.values()) - now))
+            continue
+        last = list(await asyncio.gather(
+            *(probe_async(client, t.name, base_url + t.path, token) for t in ready)))
+        for target, result in zip(ready, last, strict=True):
+            record(result)
+            emit(log_line(result))
+            # Keep the cadence; after a stall, resume from now rather than firing a backlog.
+            following = due[target.name] + target.interval
+            due[target.name] = following if following > now else now + target.interval
+        rounds += 1
+        if iterations is not None and rounds >= iterations:
+            break
+        await sleep(max(0.0, min(due.values()) - clock()))
     return last

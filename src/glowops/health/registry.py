@@ -74,6 +74,12 @@ class HealthCheck:
         """The sync variant of :meth:`run`, used when ``blocking`` is True."""
         raise NotImplementedError(f"{type(self).__name__} must override run() or run_blocking()")
 
+    def prepare(self, default_timeout: float) -> None:
+        """Called once by the runner before the first probe (at start-up for the checks declared
+        by then): take the default timeout when none was given, create what the probe needs."""
+        if self.timeout is None:
+            self.timeout = default_timeout
+
     async def aclose(self) -> None:
         """Release what the check holds (engines, clients); called on app shutdown."""
 

@@ -84,6 +84,10 @@ class HealthRunner:
     redact: Callable[[str], str] = field(default=lambda text: text)
     _slots: dict[str, _Slot] = field(default_factory=dict, init=False, repr=False)
     _pool: concurrent.futures.ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _prepared: set[int] = field(default_factory=set, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._prepare(list(self.registry))
 
     @classmethod
     def from_settings(cls, registry: HealthRegistry, settings: Settings) -> HealthRunner:
@@ -163,9 +167,17 @@ class HealthRunner:
 
     # --- internals ----------------------------------------------------------------------------
     def _select(self, names: Iterable[str] | None) -> list[HealthCheck]:
-        if names is None:
-            return list(self.registry)
-        return [self._check(name) for name in names if name in self.registry]
+        checks = list(self.registry) if names is None else [
+            self._check(name) for name in names if name in self.registry]
+        self._prepare(checks)
+        return checks
+
+    def _prepare(self, checks: list[HealthCheck]) -> None:
+        """Prepare each check once (the ones added after start-up on their first run)."""
+        for check in checks:
+            if id(check) not in self._prepared:
+                check.prepare(self.timeout)
+                self._prepared.add(id(check))
 
     def _check(self, name: str) -> HealthCheck:
         check = self.registry.get(name)

@@ -1,0 +1,89 @@
+"""The gateway's app factory: ``create_app(settings) -> FastAPI``.
+
+Run it with ``prisma-glow-gateway serve`` (which applies the migrations first) or any ASGI server::
+
+    uvicorn --factory prisma_glow_gateway:create_app
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+import glowops
+from glowops.settings import Settings
+from prisma_glow_gateway.assistant.router import router as assistant_router
+from prisma_glow_gateway.gauges import refresh_approval_gauges, refresh_document_gauges, sweep_overdue
+from prisma_glow_gateway.health import gateway_checks
+from prisma_glow_gateway.problems import install_problem_handlers
+from prisma_glow_gateway.routers.approvals import router as approvals_router
+from prisma_glow_gateway.routers.auth import router as auth_router
+from prisma_glow_gateway.routers.documents import router as documents_router
+from prisma_glow_gateway.settings import as_gateway_settings, load_settings
+from prisma_glow_gateway.state import Gateway
+
+_log = glowops.get_logger("prisma_glow_gateway")
+
+
+async def _sweeper(gateway: Gateway, interval: float) -> None:
+    """Mark overdue approvals and refresh the gauges periodically, even with no traffic."""
+    while True:
+        try:
+            await sweep_overdue(gateway.db, gateway.settings.mfa_amount_threshold)
+            await refresh_approval_gauges(gateway.db)
+            await refresh_document_gauges(gateway.db)
+        except Exception as err:  # a database blip must not end the loop
+            _log.warning("sweep_failed", error=type(err).__name__)
+        await asyncio.sleep(interval)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the gateway (its engine connects lazily, on the first request).
+
+    ``settings``: the gateway's, or glowops' own :class:`~glowops.settings.Settings` (the gateway
+    reads the rest of its fields from the environment); default: the environment.
+    """
+    settings = as_gateway_settings(settings) if settings is not None else load_settings()
+    gateway = Gateway.build(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(_sweeper(gateway, interval=15.0), name="glowops-sweeper")]
+        if settings.demo:
+            from prisma_glow_gateway.demo import run_builtin_demo
+
+            tasks.append(asyncio.create_task(run_builtin_demo(settings), name="glowops-demo"))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await gateway.close()
+
+    app = FastAPI(
+        title="Prisma Glow gateway",
+        version=glowops.__version__,
+        lifespan=lifespan,
+        description="The reference Prisma Glow API observed by glowops: assistant, documents, "
+        "approvals, org-scoped data.",
+    )
+    app.state.gateway = gateway
+    install_problem_handlers(app)
+    app.include_router(auth_router)
+    app.include_router(assistant_router)
+    app.include_router(documents_router)
+    app.include_router(approvals_router)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> dict[str, Any]:
+        return {"service": settings.service_name, "docs": "/docs", "metrics": "/metrics", "health": "/health"}
+
+    glowops.instrument(app, settings=settings, checks=gateway_checks(settings), configure_logs=True)
+    return app

@@ -1,0 +1,1 @@
+"""Alembic migrations of the gateway schema (``prisma-glow-gateway db upgrade`` and ``serve``)."""

@@ -1,0 +1,141 @@
+"""RFC 9457 problem details for every error the gateway answers.
+
+Raise :class:`Problem` from domain code; HTTP exceptions, validation errors and unhandled
+exceptions are converted by the handlers installed by :func:`install_problem_handlers`.
+Nothing of an exception's text or stack reaches the client: a 500 says only that the server
+failed, with the request ID to quote. Validation errors name the offending fields, never the
+values that were sent (they may be passwords).
+"""
+
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+import glowops
+
+PROBLEM_JSON = "application/problem+json"
+_RLS_TABLE = re.compile(r'row-level security policy for table "([^"]+)"')
+
+
+class Problem(Exception):
+    """An error answer: ``status`` plus a human ``detail`` (and optional extra members)."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        type_: str = "about:blank",
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.title = title or HTTPStatus(status).phrase
+        self.type = type_
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    type_: str = "about:blank",
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    request_id = glowops.current_request_id()
+    if request_id:
+        body["request_id"] = request_id
+    body.update(extra)
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+async def _on_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return problem_response(
+        exc.status, exc.detail, title=exc.title, type_=exc.type, headers=exc.headers, **exc.extra
+    )
+
+
+async def _on_http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return problem_response(exc.status_code, detail, headers=dict(exc.headers or {}))
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")] or [str(loc[-1])]
+    return ".".join(parts)
+
+
+async def _on_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": _field(tuple(err.get("loc", ()))), "message": str(err.get("msg", "invalid"))}
+        for err in exc.errors()
+    ]
+    fields = ", ".join(sorted({e["field"] for e in errors}))
+    return problem_response(
+        422, f"The request is invalid: check {fields}.", title="Invalid request", errors=errors
+    )
+
+
+async def _on_database(request: Request, exc: Exception) -> Response:
+    """A write refused by a row-level-security policy is a security event, not a server error."""
+    assert isinstance(exc, DBAPIError)
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+    match = _RLS_TABLE.search(str(orig))
+    if sqlstate == "42501" and match is not None:
+        from prisma_glow_gateway.deps import client_of, gateway_of, route_of  # avoid an import cycle
+
+        gateway = gateway_of(request)
+        principal = getattr(request.state, "principal", None)
+        await gateway.security.record(
+            "rls_denied",
+            match.group(1),
+            org_id=getattr(principal, "org_id", None),
+            user_id=getattr(principal, "user_id", None),
+            client=client_of(request),
+            route=route_of(request),
+            detail={"source": "database_policy"},
+        )
+        return problem_response(403, "This change touches data outside your organisation.")
+    # Answered here rather than re-raised, so the error is logged here.
+    glowops.get_logger("prisma_glow_gateway").error("database_error", exc_info=exc)
+    return await _on_unhandled(request, exc)
+
+
+async def _on_unhandled(request: Request, exc: Exception) -> Response:
+    # Starlette re-raises after this answer: the glowops middleware logs and reports it.
+    return problem_response(
+        500, "The server failed to answer this request; quote the request_id if you report it."
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(DBAPIError, _on_database)
+    app.add_exception_handler(Exception, _on_unhandled)
