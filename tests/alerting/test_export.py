@@ -137,7 +137,10 @@ def test_teams_uses_msteamsv2_from_alertmanager_0_28() -> None:
 
 def test_prometheus_config_scrapes_the_gateway_with_the_token_file() -> None:
     config = prometheus_config(
-        Settings(service_name="gateway"), target="10.0.0.5:9100", alertmanager="am:9093", token_file="ops_token"
+        Settings(service_name="gateway"),
+        target="10.0.0.5:9100",
+        alertmanager="am:9093",
+        token_file="ops_token",
     )
     job = config["scrape_configs"][0]
     assert job["metrics_path"] == "/metrics"

@@ -63,7 +63,8 @@ def test_bad_database_url_is_one_clear_line(tmp_path: Path) -> None:
     done = subprocess.run([GATEWAY, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "prisma-glow-gateway: invalid configuration: DATABASE_URL: must be a postgresql:// or sqlite:/// URL (got 'mysql://nope')"
+        "prisma-glow-gateway: invalid configuration: "
+        "DATABASE_URL: must be a postgresql:// or sqlite:/// URL (got 'mysql://nope')"
     ]
 
 
@@ -96,7 +97,9 @@ def served_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except httpx.HTTPError:
                 time.sleep(0.2)
         else:
-            pytest.fail("prisma-glow-gateway serve did not start: " + (tmp_path / "serve.log").read_text()[-2000:])
+            pytest.fail(
+                "prisma-glow-gateway serve did not start: " + (tmp_path / "serve.log").read_text()[-2000:]
+            )
         yield url
     finally:
         server.terminate()

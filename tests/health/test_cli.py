@@ -132,8 +132,16 @@ async def test_monitor_probes_each_endpoint_at_its_own_interval(healthy_url: str
     def emit(line: str) -> None:
         probed.append((now[0], json.loads(line)["target"]))
 
-    await run_monitor(healthy_url, spec_targets(30, 60, 120), token=None, probe_timeout=5, iterations=5,
-                      emit=emit, clock=lambda: now[0], sleep=sleep)
+    await run_monitor(
+        healthy_url,
+        spec_targets(30, 60, 120),
+        token=None,
+        probe_timeout=5,
+        iterations=5,
+        emit=emit,
+        clock=lambda: now[0],
+        sleep=sleep,
+    )
     at = {target: [t for t, name in probed if name == target] for target in ("health", "db", "dependencies")}
     assert at == {"health": [0, 30, 60, 90, 120], "db": [0, 60, 120], "dependencies": [0, 120]}
 
@@ -226,7 +234,9 @@ def test_doctor_exit_codes(
     assert "DATABASE_URL" in invalid.output and "Traceback" not in invalid.output
 
 
-def test_doctor_without_an_app_checks_what_glowops_owns(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_doctor_without_an_app_checks_what_glowops_owns(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     clean_env.setenv("GLOWOPS_STATE_DIR", str(tmp_path))
     done = runner.invoke(cli, ["doctor", "--json"])
     assert done.exit_code == 0, done.output
