@@ -29,6 +29,7 @@ from glowops.telemetry import context as request_context
 from glowops.telemetry import logging as glowops_logging
 from glowops.telemetry.exposition import METRICS_PATH, MetricsEndpoint, OpsApp, OpsServer
 from glowops.telemetry.hooks import RequestHook
+from glowops.telemetry.log_join import host_configured_logging
 from glowops.telemetry.metrics import metrics
 from glowops.telemetry.middleware import GlowopsMiddleware, mark_routes
 
@@ -55,7 +56,7 @@ class InstrumentState:
 def instrument(app: Any, settings: Settings | None = None, *, checks: Iterable[HealthCheck] = (),
                tracer: RequestHook | bool | None = None,
                error_reporter: RequestHook | bool | None = None, log_stream: TextIO | None = None,
-               configure_logs: bool = True, access_log: bool = True, health: bool = True,
+               configure_logs: bool | None = None, access_log: bool = True, health: bool = True,
                alerting: bool | None = None) -> Any:
     """Install request IDs, JSON logs, redaction, metrics, /metrics (and hooks, health) on ``app``.
 
@@ -72,7 +73,11 @@ def instrument(app: Any, settings: Settings | None = None, *, checks: Iterable[H
         tracer, error_reporter: a :class:`RequestHook`, False to disable, None to build the
             default from settings (``glowops.telemetry.tracing`` / ``errors`` when present).
         log_stream: where log lines go (default stdout).
-        configure_logs: set up the logging pipeline (False when the host configured it).
+        configure_logs: True: glowops owns logging (JSON lines on ``log_stream``/stdout, the
+            stdlib routed through it). None (default): the same, unless the service configured
+            structlog or root handlers itself; then glowops joins that set-up (adds request
+            context and redaction, sends its access line through ``glowops.access``). False:
+            logging is left alone.
         access_log: write one access line per request.
         health: mount the health endpoints of ``glowops.health`` when that package exists.
         alerting: run the embedded alert engine while the app runs (default
@@ -98,6 +103,11 @@ def instrument(app: Any, settings: Settings | None = None, *, checks: Iterable[H
     state = InstrumentState(settings=settings)
     setattr(app, _STATE_ATTR, state)
 
+    if configure_logs is None:
+        # A service that set up its own logging keeps it; a stream to write to means "own it".
+        configure_logs = log_stream is not None or not host_configured_logging()
+        if not configure_logs:
+            glowops_logging.join_logging(settings)
     if configure_logs:
         glowops_logging.configure_logging(settings, stream=log_stream)
     metrics.label_limit = settings.metrics_label_limit

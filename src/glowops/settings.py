@@ -178,6 +178,12 @@ class Settings(BaseSettings):
         validation_alias=_alias("SENTRY_TRACES_SAMPLE_RATE", "GLOWOPS_SENTRY_TRACES_SAMPLE_RATE"),
     )
     sentry_rate_limit_per_minute: int = Field(default=10, gt=0, description="Events per fingerprint.")
+    sentry_mode: Literal["auto", "attach", "replace"] = Field(
+        default="auto",
+        description="When the service initialised Sentry itself: auto/attach join its client (its DSN, "
+        "environment, tracing stay; glowops adds scrubbing and request tags), replace re-initialises "
+        "with glowops' options. auto initialises from the DSN when there is no client.",
+    )
     sentry_auth_token: SecretStr | None = Field(
         default=None,
         validation_alias=_alias("SENTRY_AUTH_TOKEN"),
@@ -248,6 +254,11 @@ class Settings(BaseSettings):
     )
 
     # --- embedded alerting ----------------------------------------------------------------
+    scrape_job: str = Field(
+        default="",
+        description="The Prometheus job that scrapes the service (exported prometheus.yml, the "
+        "embedded engine's job label); empty: the service name.",
+    )
     scrape_interval_seconds: float = Field(default=15.0, gt=0)
     evaluation_interval_seconds: float = Field(default=15.0, gt=0)
     sample_retention_hours: float = Field(default=24.0, gt=0)
@@ -320,6 +331,11 @@ class Settings(BaseSettings):
         from glowops import __version__
 
         return self.service_version or self.sentry_release or __version__
+
+    @property
+    def effective_scrape_job(self) -> str:
+        """The scrape job's name: ``GLOWOPS_SCRAPE_JOB``, else the service name."""
+        return self.scrape_job or self.service_name
 
     @property
     def effective_backup_dir(self) -> Path:

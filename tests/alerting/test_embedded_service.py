@@ -29,11 +29,21 @@ async def test_start_and_stop_run_the_loop_with_the_real_clock(tmp_path: Path) -
     service = start_embedded_alerting(settings, registry)
     assert isinstance(service, EmbeddedAlerting)
     await service.start()
-    await asyncio.sleep(1.0)
+
+    def samples() -> list[float]:
+        found = service.store.by_name.get("glowops_disk_used_ratio") or {}
+        return [value for series in found.values() for value in series.values]
+
+    for _ in range(600):  # bounded wait on the condition itself: three scrapes happened
+        if len(samples()) >= 3:
+            break
+        await asyncio.sleep(0.05)
     await service.stop()
     (series,) = service.store.by_name["glowops_disk_used_ratio"].values()
     assert len(series.values) >= 3 and series.values[-1] == 0.42
-    assert dict(series.labels)["job"] == "glowops-gateway"  # target labels like a scrape
+    labels = dict(series.labels)  # target labels like a scrape: the job and where it listens
+    assert labels["job"] == settings.effective_scrape_job == "unknown_service"
+    assert labels["instance"] == "127.0.0.1:8000"
 
 
 async def test_a_restart_keeps_samples_and_the_for_clock(tmp_path: Path) -> None:

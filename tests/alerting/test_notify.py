@@ -56,7 +56,7 @@ async def test_a_breach_reaches_every_channel_and_resolves_once(tmp_path: Path) 
         alert = hook["alerts"][0]
         assert (
             alert["labels"]["alertname"] == "StorageAlmostFull"
-            and alert["labels"]["job"] == "glowops-gateway"
+            and alert["labels"]["job"] == "gateway"  # the scrape job: the service name
         )
         assert alert["annotations"]["runbook_url"] == RUNBOOK and alert["endsAt"] == "0001-01-01T00:00:00Z"
         assert by_path(rx, "/telemetry") == []  # the warning is not firing (and would be inhibited)

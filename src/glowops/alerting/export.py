@@ -31,7 +31,6 @@ from glowops.alerting.alertmanager_config import build_alertmanager_config
 from glowops.alerting.durations import format_duration
 from glowops.alerting.rule_tests import rule_test_documents
 from glowops.alerting.rules import (
-    DEFAULT_JOB,
     RECORDING_GROUP,
     Catalog,
     Objectives,
@@ -90,6 +89,7 @@ def catalog_from_settings(
         runbook_base=settings.alert_runbook_base_url,
         dashboard_base=settings.alert_dashboard_base_url,
         service=settings.service_name,
+        job=settings.effective_scrape_job,
         time_scale=time_scale,
     )
 
@@ -140,12 +140,13 @@ def prometheus_config(
     alertmanager: str,
     time_scale: float = 1.0,
     token_file: str | None = None,
-    job: str = DEFAULT_JOB,
+    job: str | None = None,
 ) -> dict[str, Any]:
-    """``prometheus.yml``: scrape the gateway, load both rule files, send alerts to Alertmanager."""
+    """``prometheus.yml``: scrape the service (job: ``settings.effective_scrape_job`` unless
+    given), load both rule files, send alerts to Alertmanager."""
     scrape = _interval(settings.scrape_interval_seconds, time_scale)
     scrape_config: dict[str, Any] = {
-        "job_name": job,
+        "job_name": job or settings.effective_scrape_job,
         "metrics_path": "/metrics",
         "scheme": "http",
         "scrape_interval": scrape,

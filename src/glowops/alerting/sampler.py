@@ -54,6 +54,15 @@ class Sampler:
         self._group_entries: dict[SeriesGroup, _Entry] = {}  # sample sources: by group (identity)
         self._previous: set[Series] = set()
 
+    def retarget(self, **labels: str) -> None:
+        """Change target labels (the instance, once the server's address is known); the cached
+        store labels are rebuilt. Nothing happens when the labels are the same."""
+        if all(self.target.get(name) == value for name, value in labels.items()):
+            return
+        self.target.update(labels)
+        self._entries.clear()
+        self._group_entries.clear()
+
     def _read(self) -> Iterator[tuple[_Entry, Sequence[float]]]:
         """Every current value, by group of series: sample sources first, then the rest."""
         sources = sources_of(self.registry)

@@ -40,6 +40,7 @@ from glowops.alerting.sampler import Sampler
 from glowops.alerting.state import StateStore, state_path
 from glowops.alerting.tsdb import TSDB
 from glowops.settings import Settings
+from glowops.telemetry import listener
 
 log = logging.getLogger("glowops.alerting.service")
 
@@ -93,10 +94,9 @@ class EmbeddedAlerting:
         self.store = TSDB.load(self.db, retention_ms, round(now * 1000))
         self.engine = RuleEngine(self.catalog, self.store)
         self.engine.restore(self.state.get(ENGINE_STATE_KEY, []) or [])
-        target = {
-            "job": getattr(self.catalog, "job", "glowops-gateway"),
-            "instance": f"{settings.host}:{settings.port}",
-        }
+        # job as the exported scrape config names it; instance where the server really listens.
+        self._default_instance = f"{settings.host}:{settings.port}"
+        target = {"job": self.catalog.job, "instance": listener.instance(self._default_instance)}
         self.sampler = Sampler(registry, self.store, target)
         self._client: httpx.AsyncClient | None = None
         self.notifiers: Mapping[str, Notifier]
@@ -139,6 +139,7 @@ class EmbeddedAlerting:
         started = time.perf_counter()
         t_ms = round(now * 1000)
         if now >= self._next_scrape:
+            self.sampler.retarget(instance=listener.instance(self._default_instance))
             report.sampled = self.sampler.sample(t_ms)
             self._next_scrape = now + self.settings.scrape_interval_seconds
         if now >= self._next_eval:

@@ -1,4 +1,6 @@
-"""Runs the embedded alert engine in the one process that holds the alerting leadership.
+"""Runs the leader's duties in the one process that holds the alerting leadership: the embedded
+alert engine and, when backups are configured, the backup schedule (daily backup and prune,
+monthly restore drill), so that what the embedded default alerts on, it also runs.
 
 ``glowops.instrument()`` starts a supervisor in the app's lifespan when embedded alerting is on.
 It tries to become leader at once (so a single process starts its engine before serving) and
@@ -34,6 +36,7 @@ class AlertingSupervisor:
         self.on_change = on_change
         self.leadership: Leadership | None = None
         self.alerting: Any = None  # the EmbeddedAlerting while this process leads
+        self.backups: Any = None  # the BackupScheduler while this process leads (backups configured)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -71,12 +74,21 @@ class AlertingSupervisor:
         self.alerting = alerting
         self.on_change(alerting)
         log.info("embedded alerting: this process leads and runs the engine")
+        if self.settings.backups_configured:
+            from glowops.backup.schedule import BackupScheduler
+
+            self.backups = BackupScheduler(self.settings)
+            self.backups.start()
+            log.info("backup schedule: this process leads and runs the daily backup and monthly drill")
 
     async def _stop_engine(self) -> None:
         alerting, self.alerting = self.alerting, None
+        backups, self.backups = self.backups, None
         leadership, self.leadership = self.leadership, None
         self.on_change(None)
         try:
+            if backups is not None:
+                await backups.stop()
             if alerting is not None:
                 await alerting.stop()
         finally:

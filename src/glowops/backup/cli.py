@@ -411,43 +411,18 @@ def schedule(
                     args: ["glowops", "backup", "schedule", "--once"]
                     envFrom: [{secretRef: {name: glowops-backup}}]  # DATABASE_URL, GLOWOPS_BACKUP_*
     """
-    from glowops.backup.drill import verify_backup
-    from glowops.backup.runner import RunOptions, run_backup
-    from glowops.backup.schedule import due
+    from glowops.backup.schedule import run_pass
 
     settings, store = _context()
     _interrupt_on_sigterm()
     while True:
-        failed = False
-        now = datetime.now(UTC)
-        todo = due(summarize(store.entries(), policy_of(settings), now), now)
-        if todo.backup:
-            try:
-                manifest = asyncio.run(run_backup(settings, store, RunOptions(show_progress=not quiet)))
-                typer.echo(f"{now.isoformat()} backup {manifest.id}: ok ({human_bytes(manifest.size_bytes)})")
-            except BackupError as err:
-                failed = True
-                typer.echo(f"{now.isoformat()} backup failed: {err}", err=True)
-            if not failed:
-                plan = plan_retention(
-                    retention_items(store.entries()), policy_of(settings), datetime.now(UTC)
-                )
-                for backup_id in plan.remove:
-                    store.delete(backup_id)
-                typer.echo(f"{datetime.now(UTC).isoformat()} prune: {len(plan.remove)} removed")
-        if todo.drill and not failed:
-            try:
-                report = asyncio.run(verify_backup(settings, store, show_progress=not quiet))
-                failed = not report.ok
-                typer.echo(
-                    f"{datetime.now(UTC).isoformat()} drill of {report.backup_id}: "
-                    f"{'passed' if report.ok else 'FAILED: ' + report.failure}"
-                )
-            except BackupError as err:
-                failed = True
-                typer.echo(f"{datetime.now(UTC).isoformat()} drill failed: {err}", err=True)
+        report = asyncio.run(run_pass(settings, store, show_progress=not quiet))
+        for line in report.lines:
+            typer.echo(line)
+        for line in report.errors:
+            typer.echo(line, err=True)
         if once:
-            if failed:
+            if report.failed:
                 raise typer.Exit(1)
             return
         time.sleep(check_every)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -65,7 +66,7 @@ __all__ = [
 
 _log = logging.getLogger("glowops.errors")
 _lock = threading.Lock()
-_active: tuple[Any, ErrorReporterHook] | None = None
+_active: tuple[Any, ErrorReporterHook, Any] | None = None  # (configuration, hook, client)
 
 
 def git_revision() -> str | None:
@@ -111,32 +112,98 @@ def _scrubber(settings: Settings) -> SentryScrubber:
 
 
 def setup_error_tracking(settings: Settings) -> ErrorReporterHook | None:
-    """Initialise Sentry once per process from ``settings``; None when no DSN is configured.
+    """Sentry for the process, once: join the service's own client, or initialise one.
 
-    Calling it again with the same DSN returns the same hook; with another DSN, Sentry is
-    re-initialised (the SDK has one global client).
+    When the service already initialised Sentry (``sentry_sdk.init`` before ``instrument()``),
+    glowops joins that client (``GLOWOPS_SENTRY_MODE=auto``, the default, or ``attach``): its
+    scrubbing runs after the service's own ``before_send`` hooks and its events carry the request
+    ID, but the service's DSN, environment, release, sampling and integrations stay as they are.
+    ``replace`` re-initialises over it with glowops' options. Otherwise Sentry is initialised
+    from the settings' DSN; no DSN (and no client to join), no Sentry: None.
     """
     global _active
-    dsn = settings.effective_sentry_dsn
-    if not dsn:
-        return None
-    key = (
-        dsn,
-        settings.environment,
-        settings.sentry_release,
-        settings.sentry_traces_sample_rate,
-        settings.sentry_rate_limit_per_minute,
-        tuple(settings.redaction_extra_keys),
-        settings.redaction_hmac_key,
-    )
+    client = sentry_sdk.get_client()
     with _lock:
-        if _active is not None and _active[0] == key and sentry_sdk.get_client().is_active():
+        ours = _active is not None and _active[2] is client
+        sending = _sends(client)
+        if sending and not ours and settings.sentry_mode != "replace":
+            return _join(settings, client)
+        if settings.sentry_mode == "attach" and not sending:
+            _log.warning("GLOWOPS_SENTRY_MODE=attach but the service initialised no Sentry client: "
+                         "errors are not reported")
+            return None
+        dsn = settings.effective_sentry_dsn
+        if not dsn:
+            return None
+        key = (
+            dsn,
+            settings.environment,
+            settings.sentry_release,
+            settings.sentry_traces_sample_rate,
+            settings.sentry_rate_limit_per_minute,
+            tuple(settings.redaction_extra_keys),
+            settings.redaction_hmac_key,
+        )
+        if _active is not None and _active[0] == key and ours and client.is_active():
             return _active[1]
         scrubber = _scrubber(settings)
         sentry_sdk.init(**sentry_options(settings, dsn, scrubber))
         hook = ErrorReporterHook(scrubber.limiter)
-        _active = (key, hook)
+        _active = (key, hook, sentry_sdk.get_client())
         return hook
+
+
+def _sends(client: Any) -> bool:
+    """True for a client that sends events: initialised with a DSN and not closed (a closed
+    client stays the global one, without its transport)."""
+    return bool(client.is_active()) and getattr(client, "transport", None) is not None
+
+
+def _join(settings: Settings, client: Any) -> ErrorReporterHook:
+    """Add glowops' scrubbing and request tagging to the service's own client (once per client).
+
+    The client reads ``before_send`` & co. from its ``options`` at every event, so chaining them
+    there takes effect at once; the service's hook runs first, glowops' scrubbing last, so what
+    leaves the process has passed the redaction policy whatever the service's hook added.
+    """
+    global _active
+    if _active is not None and _active[0] == ("joined", id(client)) and _active[2] is client:
+        return _active[1]
+    scrubber = _scrubber(settings)
+    options = client.options
+    for name, ours in (("before_send", scrubber.before_send),
+                       ("before_send_transaction", scrubber.before_send_transaction),
+                       ("before_breadcrumb", scrubber.before_breadcrumb)):
+        options[name] = _chain(options.get(name), ours)
+    sentry_sdk.get_global_scope().add_event_processor(_tag_with_request)  # type: ignore[arg-type]
+    hook = ErrorReporterHook(scrubber.limiter)
+    _active = (("joined", id(client)), hook, client)
+    _log.info("Sentry: joined the service's own client (environment %s); glowops scrubs its events",
+              options.get("environment"))
+    return hook
+
+
+def _chain(first: Any, then: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``first`` (the service's hook, may be None), then ``then`` on what it kept."""
+    if first is None:
+        return then
+
+    def chained(item: Any, hint: Any) -> Any:
+        kept = first(item, hint)
+        return None if kept is None else then(kept, hint)
+
+    return chained
+
+
+def _tag_with_request(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+    """The request ID (and org) of the request being served, on every event of a joined client."""
+    ctx = request_context.current()
+    if ctx is not None and ctx.request_id:
+        tags = event.setdefault("tags", {})
+        tags.setdefault("request_id", ctx.request_id)
+        if ctx.org_id:
+            tags.setdefault("org_id", ctx.org_id)
+    return event
 
 
 def create_hook(settings: Settings) -> ErrorReporterHook | None:

@@ -362,6 +362,26 @@ def is_configured() -> bool:
     return _pipeline is not None
 
 
+def is_glowops_handler(handler: logging.Handler) -> bool:
+    """True for the root handler :func:`configure_logging` installed."""
+    return bool(getattr(handler, _HANDLER_MARK, False))
+
+
+_joined = False
+
+
+def join_logging(settings: Settings) -> None:
+    """Keep the service's own logging set-up; add glowops' context and redaction to it, and send
+    the access line through it (see :mod:`glowops.telemetry.log_join`)."""
+    global _joined
+    from glowops.telemetry.log_join import join_host_logging
+
+    redact_event, redact_text = _load_redactor(settings)
+    assert redact_event is not None and redact_text is not None, "glowops.redaction is part of glowops"
+    join_host_logging(redact_event, redact_text)
+    _joined = True
+
+
 def get_logger(name: str | None = None, **initial: Any) -> Any:
     """A structlog logger; request_id, user_id, org_id (and trace ids) are added per line.
 
@@ -392,7 +412,15 @@ def access_line(method: str, route: str, path: str, status: int, duration_ms: fl
     False skips the span look-up when no tracer is installed.
     """
     pipeline = _pipeline
-    if pipeline is None or pipeline.level > logging.INFO:
+    if pipeline is None:
+        if _joined:  # the service's own logging set-up renders it
+            from glowops.telemetry.log_join import access_record
+
+            access_record({"request_id": ctx.request_id, "user_id": ctx.user_id, "org_id": ctx.org_id,
+                           "method": method, "route": route, "path": path, "status": status,
+                           "duration_ms": round(duration_ms, 3), "bytes": sent})
+        return
+    if pipeline.level > logging.INFO:
         return
     counter = pipeline.info_counter
     if counter is not None:

@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glowops.telemetry import context as request_context
+from glowops.telemetry import listener
 from glowops.telemetry import logging as glowops_logging
 from glowops.telemetry.hooks import UNMATCHED_ROUTE, RequestHook
 from glowops.telemetry.metrics import Metrics
@@ -162,6 +163,8 @@ class GlowopsMiddleware:
             else:
                 await self.app(scope, receive, send)
             return
+        if listener.unknown():
+            listener.observe(scope)
 
         started_at = _perf()
         raw_id = None
