@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyotp
 from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
@@ -59,6 +61,9 @@ class Gw:
     backend: str
     orgs: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    totps: dict[str, pyotp.TOTP] = field(default_factory=dict)
+    # The gateway's TOTP clock: tests move it on (a code is accepted once per 30 s step).
+    now: float = field(default_factory=time.time)
 
     @property
     def gateway(self) -> Any:
@@ -76,6 +81,30 @@ class Gw:
             assert response.status_code == 200, response.text
             self.tokens[key] = response.json()["access_token"]
         return {"Authorization": f"Bearer {self.tokens[key]}"}
+
+    def tick(self, seconds: float = 30.0) -> float:
+        """Move the gateway's clock on (by one TOTP step by default)."""
+        self.now += seconds
+        return self.now
+
+    def enrol_mfa(self, org: str, role: str) -> pyotp.TOTP:
+        """Enrol the user's MFA once (enrol, then confirm with a first code); their TOTP."""
+        key = f"{org}/{role}"
+        if key not in self.totps:
+            started = self.client.post("/auth/mfa/enrol", json={}, headers=self.headers(org, role))
+            assert started.status_code == 201, started.text
+            totp = pyotp.parse_uri(started.json()["provisioning_uri"])
+            assert isinstance(totp, pyotp.TOTP)
+            confirmed = self.client.post(
+                "/auth/mfa/confirm", json={"code": totp.at(self.tick())}, headers=self.headers(org, role)
+            )
+            assert confirmed.status_code == 200 and confirmed.json()["enrolled"], confirmed.text
+            self.totps[key] = totp
+        return self.totps[key]
+
+    def fresh_code(self, org: str, role: str = "approver") -> str:
+        """A code of a time step this user has not used yet."""
+        return str(self.enrol_mfa(org, role).at(self.tick()))
 
     def user_id(self, org: str, role: str) -> str:
         return next(u["id"] for u in self.orgs[org]["users"] if u["role"] == role)
@@ -117,6 +146,7 @@ def running_gateway(settings: Settings, backend: str, seed: bool = True) -> Iter
     app = create_app(settings)
     with TestClient(app, client=("127.0.0.1", 50000), raise_server_exceptions=False) as client:
         gw = Gw(client=client, settings=settings, backend=backend)
+        gw.gateway.clock = lambda: gw.now
         if seed:
             body = {
                 "orgs": [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pyotp
 import pytest
 from gateway_helpers import Delta, Gw, sample
 
@@ -35,11 +34,6 @@ def decide(gw: Gw, approval_id: str, org: str = "acme", role: str = "approver", 
         headers=gw.headers(org, role),
         json={"decision": "approved", **body},
     )
-
-
-def totp(gw: Gw, org: str = "acme") -> pyotp.TOTP:
-    uri = gw.client.get("/auth/mfa", headers=gw.headers(org, "approver")).json()["provisioning_uri"]
-    return pyotp.parse_uri(uri)  # type: ignore[return-value]
 
 
 def test_small_approval_is_decided_without_mfa(gw: Gw) -> None:
@@ -80,19 +74,18 @@ def test_large_approval_needs_a_valid_totp(gw: Gw) -> None:
     amount = gw.settings.mfa_amount_threshold + 1
     approval = request_approval(gw, amount)
     assert approval["mfa_required"] and approval["severity"] == "high"
+    admin_totp = gw.enrol_mfa("acme", "admin")
     with Delta() as d:
         missing = decide(gw, approval["id"])
         assert problem(missing, 403)["error_type"] == "mfa_missing"
-        code = totp(gw).now()
+        code = gw.fresh_code("acme")
         wrong = f"{(int(code) + 500_000) % 1_000_000:06d}"
         assert problem(decide(gw, approval["id"], mfa_code=wrong), 403)["error_type"] == "mfa_invalid"
-        # Another approver's code is not this approver's code.
-        other = pyotp.parse_uri(
-            gw.client.get("/auth/mfa", headers=gw.headers("acme", "admin")).json()["provisioning_uri"]
-        ).now()
+        # Another user's code is not this approver's code.
+        other = admin_totp.at(gw.now)
         if other != code:
             problem(decide(gw, approval["id"], mfa_code=other), 403)
-        ok = decide(gw, approval["id"], mfa_code=totp(gw).now())
+        ok = decide(gw, approval["id"], mfa_code=code)
     assert ok.status_code == 200 and ok.json()["status"] == "approved"
     assert d("approvals_mfa_required_total") == d("approvals_mfa_failed_total") + 1
     assert d("approvals_mfa_failed_total") >= 2
@@ -189,7 +182,7 @@ def test_approval_becomes_overdue_after_its_sla(gw: Gw) -> None:
     assert d("approvals_became_overdue_total", severity="high") == 0
     # Deciding an overdue approval still works and clears it from the overdue gauge.
     before = sample("approvals_overdue", {"org_id": org_id})
-    decided = decide(gw, approval["id"], org="globex", mfa_code=totp(gw, "globex").now())
+    decided = decide(gw, approval["id"], org="globex", mfa_code=gw.fresh_code("globex"))
     assert decided.status_code == 200
     assert sample("approvals_overdue", {"org_id": org_id}) == before - 1
 

@@ -71,6 +71,33 @@ class Summary:
         return sum(t.runs for t in self.scenarios.values())
 
 
+class _Enrolment:
+    """An approver's TOTP and the last time step used: the gateway accepts each step once."""
+
+    def __init__(self, totp: pyotp.TOTP) -> None:
+        self.totp = totp
+        self.last_step = -1
+        # One decision at a time: codes must reach the gateway in the order of their steps.
+        self.lock = asyncio.Lock()
+
+    def next_code(self) -> str | None:
+        """A code of an unused step within the gateway's window (now, or one step either side)."""
+        current = int(time.time() // self.totp.interval)
+        step = max(self.last_step + 1, current - 1)
+        if step > current + 1:
+            return None
+        self.last_step = step
+        return self.totp.generate_otp(step)
+
+
+# Enrolments made by this process, per (gateway, e-mail): the built-in demo drives runs repeatedly.
+_ENROLLED: dict[tuple[str, str], _Enrolment] = {}
+
+
+class NoFreshCode(Exception):
+    """Every MFA code of the current window was used (each works once): this run skips."""
+
+
 class DemoRun:
     """The seeded demo world and the scenarios that act in it."""
 
@@ -79,7 +106,7 @@ class DemoRun:
         self.ops_token = ops_token
         self.rng = rng
         self.tokens: dict[tuple[str, str], str] = {}
-        self.mfa: dict[str, pyotp.TOTP] = {}
+        self.mfa: dict[str, _Enrolment] = {}
         self.committed: dict[str, list[str]] = {org: [] for org in ORGS}
         self.documents: dict[str, list[str]] = {org: [] for org in ORGS}
         self.summary = Summary()
@@ -109,9 +136,32 @@ class DemoRun:
             raise RuntimeError(f"seeding the demo users failed: {response.status_code} {response.text[:200]}")
         await asyncio.gather(*(self.login(org, role) for org in ORGS for role in ROLES))
         for org in ORGS:
-            enrol = await self.client.get("/auth/mfa", headers=self.auth(org, "approver"))
-            enrol.raise_for_status()
-            self.mfa[org] = pyotp.parse_uri(enrol.json()["provisioning_uri"])  # type: ignore[assignment]
+            await self.enrol_mfa(org)
+
+    async def enrol_mfa(self, org: str) -> None:
+        """The approver's MFA: remembered from an earlier run in this process, else enrolled
+        (after an admin's reset when it was enrolled by a run that is gone)."""
+        key = (str(self.client.base_url), self.email(org, "approver"))
+        if key in _ENROLLED:
+            self.mfa[org] = _ENROLLED[key]
+            return
+        started = await self.client.post("/auth/mfa/enrol", json={}, headers=self.auth(org, "approver"))
+        if started.status_code == 403:
+            me = await self.client.get("/auth/me", headers=self.auth(org, "approver"))
+            me.raise_for_status()
+            reset_url = f"/users/{me.json()['id']}/mfa/reset"
+            reset = await self.client.post(reset_url, headers=self.auth(org, "admin"))
+            reset.raise_for_status()
+            started = await self.client.post("/auth/mfa/enrol", json={}, headers=self.auth(org, "approver"))
+        started.raise_for_status()
+        enrolment = _Enrolment(pyotp.TOTP(started.json()["secret"]))
+        code = enrolment.next_code()
+        assert code is not None  # a new enrolment has every step free
+        confirmed = await self.client.post(
+            "/auth/mfa/confirm", json={"code": code}, headers=self.auth(org, "approver")
+        )
+        confirmed.raise_for_status()
+        self.mfa[org] = _ENROLLED[key] = enrolment
 
     async def login(self, org: str, role: str) -> None:
         response = await self.client.post(
@@ -266,8 +316,17 @@ class DemoRun:
         approval = await self._request(org, round(self.rng.uniform(50, 5000), 2))
         body: dict[str, Any] = {"decision": self.rng.choice(("approved", "approved", "rejected"))}
         if approval["mfa_required"]:
-            body["mfa_code"] = self.mfa[org].now()
+            await self._decide_with_mfa(org, approval, body)
+            return
         await self._decide(org, approval, body, expect=200)
+
+    async def _decide_with_mfa(self, org: str, approval: dict[str, Any], body: dict[str, Any]) -> None:
+        enrolment = self.mfa[org]
+        async with enrolment.lock:
+            code = enrolment.next_code()
+            if code is None:
+                raise NoFreshCode("no unused MFA code in this 30 s window")
+            await self._decide(org, approval, {**body, "mfa_code": code}, expect=200)
 
     async def _decide(self, org: str, approval: dict[str, Any], body: dict[str, Any], expect: int) -> None:
         """The approver's decision on ``approval``, expecting ``expect``."""
@@ -282,15 +341,14 @@ class DemoRun:
     async def approval_with_mfa(self) -> None:
         org = self.org()
         approval = await self._request(org, 250_000.0)
-        code = self.mfa[org].now()
-        await self._decide(org, approval, {"decision": "approved", "mfa_code": code}, expect=200)
+        await self._decide_with_mfa(org, approval, {"decision": "approved"})
 
     async def mfa_failure(self) -> None:
         org = self.org()
         approval = await self._request(org, 180_000.0)
         if not approval["mfa_required"]:
             return
-        wrong = f"{(int(self.mfa[org].now()) + 1) % 1_000_000:06d}"
+        wrong = f"{(int(self.mfa[org].totp.now()) + 1) % 1_000_000:06d}"
         await self._decide(org, approval, {"decision": "approved", "mfa_code": wrong}, expect=403)
 
     async def overdue_approval(self) -> None:
@@ -348,6 +406,9 @@ class DemoRun:
             tally.as_expected += 1
         except RateLimited:
             tally.rate_limited += 1
+        except NoFreshCode as err:  # expected: the gateway refuses a code twice
+            tally.as_expected += 1
+            tally.notes[str(err)] += 1
         except Unexpected as err:
             tally.unexpected += 1
             tally.notes[str(err)] += 1

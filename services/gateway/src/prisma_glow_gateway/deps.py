@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi import Depends, Request
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import glowops
-from prisma_glow_gateway.models import User
+from prisma_glow_gateway.models import RevokedToken, User
 from prisma_glow_gateway.problems import Problem
 from prisma_glow_gateway.ratelimit import retry_after_header
 from prisma_glow_gateway.security import Principal, TokenError
@@ -81,6 +81,7 @@ async def _refuse_token(
         "forged_token": "The token signature is not valid.",
         "malformed_token": "The token is not a valid login token.",
         "unknown_user": "The token's user no longer exists or is disabled.",
+        "revoked_token": "The token was revoked (logged out); log in again.",
     }
     return Problem(401, messages[reason], headers={"WWW-Authenticate": 'Bearer realm="prisma-glow"'})
 
@@ -146,15 +147,20 @@ class Ctx:
         return row
 
 
-async def context(request: Request, caller: Principal = Depends(principal)) -> AsyncIterator[Ctx]:
+async def context(request: Request, token: Principal = Depends(principal)) -> AsyncIterator[Ctx]:
+    """The request context of a current user: the token's user must exist, be active and the
+    token must not be revoked; the role is the one in the database now, not the token's."""
     gateway = gateway_of(request)
-    async with gateway.db.scoped(caller.org_id) as session:
-        user = await session.scalar(
-            select(User).where(User.id == caller.user_id, User.org_id == caller.org_id)
-        )
+    async with gateway.db.scoped(token.org_id) as session:
+        user = await session.scalar(select(User).where(User.id == token.user_id, User.org_id == token.org_id))
         if user is None or not user.active:
             await session.rollback()
-            raise await _refuse_token(request, "unknown_user", user_id=caller.user_id, org_id=caller.org_id)
+            raise await _refuse_token(request, "unknown_user", user_id=token.user_id, org_id=token.org_id)
+        if await session.scalar(select(RevokedToken.jti).where(RevokedToken.jti == token.token_id)):
+            await session.rollback()
+            raise await _refuse_token(request, "revoked_token", user_id=token.user_id, org_id=token.org_id)
+        caller = replace(token, role=user.role)
+        request.state.principal = caller
         yield Ctx(principal=caller, session=session, gateway=gateway, request=request)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Dialect, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Dialect, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -74,8 +74,23 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20))
     mfa_secret: Mapped[str] = mapped_column(String(64))
+    # MFA is enrolled once the user proved, with a first code, that their app holds the secret;
+    # until then ``mfa_secret`` is unused. A re-enrolment waits in ``mfa_pending_secret``.
+    mfa_enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    mfa_pending_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The last TOTP time step accepted: each step is accepted once (no replay).
+    mfa_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RevokedToken(Base):
+    """A login token ended by ``POST /auth/logout`` (kept until it would have expired)."""
+
+    __tablename__ = "revoked_tokens"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class SecurityEvent(Base):

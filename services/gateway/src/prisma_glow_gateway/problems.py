@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -121,6 +121,10 @@ async def _on_database(request: Request, exc: Exception) -> Response:
             detail={"source": "database_policy"},
         )
         return problem_response(403, "This change touches data outside your organisation.")
+    if isinstance(exc, IntegrityError):
+        # A unique or foreign key the request collided with (e.g. two requests creating one
+        # e-mail at once): the client's conflict, not a server failure.
+        return problem_response(409, "The change conflicts with existing data.", error_type="conflict")
     # Answered here rather than re-raised, so the error is logged here.
     glowops.get_logger("prisma_glow_gateway").error("database_error", exc_info=exc)
     return await _on_unhandled(request, exc)

@@ -1,7 +1,10 @@
 """Passwords, login tokens, roles and the audit trail of refusals.
 
 - Passwords: Argon2id (argon2-cffi defaults).
-- Tokens: HS256 JWTs carrying user, org and role, expiring after ``token_ttl_seconds``.
+- Tokens: HS256 JWTs carrying user, org and a token id (``jti``), expiring after
+  ``token_ttl_seconds``. A token proves who logs in, not what they may do: the role and the
+  active flag are read from the database on every request (so a demotion or a deactivation
+  takes effect at once), and ``POST /auth/logout`` puts the token id on a revocation list.
   With no ``GLOWOPS_SECRET_KEY`` a random key is generated once and kept in
   ``state_dir/secret.key`` (mode 0600), so tokens survive a restart.
 - Roles are ordered viewer < preparer < approver < admin; each role has the permissions of
@@ -90,11 +93,13 @@ def signing_key(settings: GatewaySettings) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The authenticated caller, from a verified token."""
+    """The authenticated caller: identity from a verified token, role from the database."""
 
     user_id: str
     org_id: str
     role: str
+    token_id: str = ""
+    expires_at: float = 0.0
 
     def can(self, permission: str) -> bool:
         return permission in PERMISSIONS.get(self.role, frozenset())
@@ -125,7 +130,7 @@ class TokenService:
             "role": role,
             "iat": issued,
             "exp": issued + self.ttl_seconds,
-            "jti": secrets.token_hex(8),
+            "jti": secrets.token_hex(16),
         }
         return jwt.encode(claims, self._key, algorithm=self.algorithm)
 
@@ -135,7 +140,7 @@ class TokenService:
                 token,
                 self._key,
                 algorithms=[self.algorithm],
-                options={"require": ["exp", "sub", "org", "role"]},
+                options={"require": ["exp", "sub", "org", "jti"]},
             )
         except jwt.ExpiredSignatureError:
             raise TokenError("expired_token") from None
@@ -143,9 +148,14 @@ class TokenService:
             raise TokenError("forged_token") from None
         except jwt.InvalidTokenError:
             raise TokenError("malformed_token") from None
-        if claims["role"] not in PERMISSIONS:
-            raise TokenError("malformed_token")
-        return Principal(user_id=str(claims["sub"]), org_id=str(claims["org"]), role=str(claims["role"]))
+        # The role claim is informative only (the caller's role is read from the database).
+        return Principal(
+            user_id=str(claims["sub"]),
+            org_id=str(claims["org"]),
+            role=str(claims.get("role", "")),
+            token_id=str(claims["jti"]),
+            expires_at=float(claims["exp"]),
+        )
 
 
 # --- the audit trail ----------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +32,8 @@ class Gateway:
     redis: Any = None
     # Five failed logins within five minutes for one account or one client is suspicious.
     login_failures: FailureWindow = field(default_factory=FailureWindow)
+    # Wall-clock time (seconds since the epoch) of TOTP checks; tests drive their own.
+    clock: Callable[[], float] = time.time
 
     @classmethod
     def build(cls, settings: GatewaySettings) -> Gateway:

@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-import pyotp
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 
 import glowops
+from prisma_glow_gateway import mfa
 from prisma_glow_gateway.deps import Ctx, client_of, rate_limit, require, route_of
 from prisma_glow_gateway.gauges import overdue_severity, refresh_approval_gauges, sweep_overdue
 from prisma_glow_gateway.models import Approval, Document, User, utcnow
@@ -132,18 +132,26 @@ async def get_approval(approval_id: str, ctx: Ctx = Depends(require("approvals:r
     return approval_out(approval, ctx.gateway.settings.mfa_amount_threshold)
 
 
-async def _mfa_refused(ctx: Ctx, approval: Approval, reason: str, message: str) -> Problem:
+async def _mfa_refused(ctx: Ctx, approval: Approval, reason: str) -> Problem:
     glowops.metrics.counter("approvals_mfa_failed")
-    await ctx.gateway.security.record(
-        "mfa_failed",
-        reason,
-        org_id=ctx.org_id,
-        user_id=ctx.user_id,
-        client=client_of(ctx.request),
-        route=route_of(ctx.request),
-        detail={"approval_id": approval.id},
-    )
-    return Problem(403, message, error_type=reason)
+    return await mfa.refusal(ctx, reason, {"approval_id": approval.id})
+
+
+async def _step_up(ctx: Ctx, approval: Approval, code: str | None) -> None:
+    """The approver's fresh TOTP code (each code once), or a 403 problem."""
+    glowops.metrics.counter("approvals_mfa_required")
+    if code is None:
+        raise await _mfa_refused(ctx, approval, "mfa_missing")
+    user = await ctx.session.get(User, ctx.user_id)
+    assert user is not None
+    if user.mfa_enrolled_at is None:
+        raise await _mfa_refused(ctx, approval, "mfa_not_enrolled")
+    check = await mfa.use_code(ctx.session, user.id, user.mfa_secret, code, ctx.gateway.clock())
+    # The spent step is committed now: a code stays used even if the decision fails below.
+    await ctx.session.commit()
+    if check != "ok":
+        raise await _mfa_refused(ctx, approval, check)
+    glowops.metrics.counter("approvals_mfa_completed")
 
 
 @router.post("/{approval_id}/decision")
@@ -166,19 +174,7 @@ async def decide(
         )
         raise Problem(403, "You cannot decide on an approval you requested (separation of duties).")
     if approval.mfa_required:
-        glowops.metrics.counter("approvals_mfa_required")
-        if body.mfa_code is None:
-            raise await _mfa_refused(
-                ctx,
-                approval,
-                "mfa_missing",
-                f"Amounts above {settings.mfa_amount_threshold:g} need mfa_code (TOTP).",
-            )
-        user = await ctx.session.get(User, ctx.user_id)
-        assert user is not None
-        if not pyotp.TOTP(user.mfa_secret).verify(body.mfa_code, valid_window=1):
-            raise await _mfa_refused(ctx, approval, "mfa_invalid", "The MFA code is not valid.")
-        glowops.metrics.counter("approvals_mfa_completed")
+        await _step_up(ctx, approval, body.mfa_code)
     now = utcnow()
     result = await ctx.session.execute(
         update(Approval)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
-import pyotp
-from fastapi import APIRouter, Depends, Request
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
+import glowops
+from prisma_glow_gateway import mfa
 from prisma_glow_gateway.deps import Ctx, client_of, context, gateway_of, rate_limit, require, route_of
-from prisma_glow_gateway.models import Org, User
+from prisma_glow_gateway.models import Org, RevokedToken, User, utcnow
 from prisma_glow_gateway.problems import Problem
 from prisma_glow_gateway.security import ROLES, hash_password, verify_password
 
@@ -21,7 +25,7 @@ router = APIRouter(tags=["auth"], dependencies=[Depends(rate_limit)])
 Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
 Password = Annotated[str, Field(min_length=8, max_length=256)]
 RoleName = Annotated[str, Field(pattern="^(" + "|".join(ROLES) + ")$")]
-MFA_ISSUER = "Prisma Glow"
+_log = glowops.get_logger("prisma_glow_gateway.auth")
 
 
 class LoginIn(BaseModel):
@@ -88,6 +92,17 @@ async def login(body: LoginIn, request: Request) -> dict[str, Any]:
     }
 
 
+@router.post("/auth/logout", status_code=204)
+async def logout(ctx: Ctx = Depends(context)) -> Response:
+    """Revoke the token of this request: it is refused from now on, until it would have expired."""
+    expires = datetime.fromtimestamp(ctx.principal.expires_at, UTC)
+    ctx.session.add(RevokedToken(jti=ctx.principal.token_id, user_id=ctx.user_id, expires_at=expires))
+    # Expired entries are useless (an expired token is refused anyway): the list stays small.
+    await ctx.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < utcnow()))
+    await ctx.session.commit()
+    return Response(status_code=204)
+
+
 @router.get("/auth/me")
 async def me(ctx: Ctx = Depends(context)) -> dict[str, Any]:
     user = await ctx.session.get(User, ctx.user_id)
@@ -95,33 +110,155 @@ async def me(ctx: Ctx = Depends(context)) -> dict[str, Any]:
     return user_out(user)
 
 
+# --- MFA ---------------------------------------------------------------------------------------
+class MfaCodeIn(BaseModel):
+    code: Annotated[str, Field(pattern=r"^\d{6}$")]
+
+
+class MfaEnrolIn(BaseModel):
+    code: Annotated[str | None, Field(pattern=r"^\d{6}$")] = None
+
+
+def _mfa_status(user: User) -> dict[str, Any]:
+    return {
+        "enrolled": user.mfa_enrolled_at is not None,
+        "enrolled_at": user.mfa_enrolled_at.isoformat() if user.mfa_enrolled_at else None,
+        "pending": user.mfa_pending_secret is not None,
+        "issuer": mfa.ISSUER,
+        "digits": mfa.DIGITS,
+        "period_seconds": mfa.PERIOD_SECONDS,
+    }
+
+
 @router.get("/auth/mfa")
-async def mfa_enrolment(ctx: Ctx = Depends(context)) -> dict[str, Any]:
-    """The caller's TOTP provisioning URI: scan it into an authenticator app."""
+async def mfa_state(ctx: Ctx = Depends(context)) -> dict[str, Any]:
+    """Whether the caller has MFA enrolled (the secret itself is shown once, at enrolment)."""
     user = await ctx.session.get(User, ctx.user_id)
     assert user is not None
-    uri = pyotp.TOTP(user.mfa_secret).provisioning_uri(name=user.email, issuer_name=MFA_ISSUER)
-    return {"provisioning_uri": uri, "issuer": MFA_ISSUER, "digits": 6, "period_seconds": 30}
+    return _mfa_status(user)
 
 
+@router.post("/auth/mfa/enrol", status_code=201)
+async def mfa_enrol(body: MfaEnrolIn, ctx: Ctx = Depends(context)) -> Response:
+    """Start (re-)enrolment: a new TOTP secret and its ``otpauth://`` URI, shown this once.
+
+    The secret becomes the caller's second factor after ``POST /auth/mfa/confirm`` with its
+    first code. Replacing an enrolled factor needs a current code of it (or an admin's reset).
+    """
+    user = await ctx.session.get(User, ctx.user_id)
+    assert user is not None
+    if user.mfa_enrolled_at is not None:
+        if body.code is None:
+            raise await mfa.refusal(ctx, "mfa_missing", {"action": "reenrol"})
+        check = await mfa.use_code(ctx.session, user.id, user.mfa_secret, body.code, ctx.gateway.clock())
+        if check != "ok":
+            await ctx.session.commit()
+            raise await mfa.refusal(ctx, check, {"action": "reenrol"})
+    secret = mfa.new_secret()
+    user.mfa_pending_secret = secret
+    await ctx.session.commit()
+    payload = {
+        **_mfa_status(user),
+        "secret": secret,
+        "provisioning_uri": mfa.provisioning_uri(secret, user.email),
+    }
+    # The secret must not stay in a cache on the way.
+    return Response(
+        orjson.dumps(payload),
+        status_code=201,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post("/auth/mfa/confirm")
+async def mfa_confirm(body: MfaCodeIn, ctx: Ctx = Depends(context)) -> dict[str, Any]:
+    """Finish enrolment with the first code of the new secret: from now on it is the second factor."""
+    user = await ctx.session.get(User, ctx.user_id)
+    assert user is not None
+    pending = user.mfa_pending_secret
+    if pending is None:
+        raise Problem(409, "There is no enrolment to confirm: POST /auth/mfa/enrol first.")
+    check = await mfa.use_code(ctx.session, user.id, pending, body.code, ctx.gateway.clock())
+    if check != "ok":
+        await ctx.session.commit()
+        raise await mfa.refusal(ctx, check, {"action": "confirm"})
+    reenrolled = user.mfa_enrolled_at is not None
+    await ctx.session.refresh(user)
+    user.mfa_secret, user.mfa_pending_secret, user.mfa_enrolled_at = pending, None, utcnow()
+    await ctx.session.commit()
+    if reenrolled:
+        await ctx.gateway.security.record(
+            "suspicious_activity",
+            "mfa_reenrolled",
+            org_id=ctx.org_id,
+            user_id=ctx.user_id,
+            client=client_of(ctx.request),
+            route=route_of(ctx.request),
+        )
+    else:
+        _log.info("mfa_enrolled", user_id=user.id)
+    return _mfa_status(user)
+
+
+@router.post("/users/{user_id}/mfa/reset")
+async def mfa_reset(user_id: str, ctx: Ctx = Depends(require("users:manage"))) -> dict[str, Any]:
+    """An admin ends a user's enrolment (a lost phone): the user enrols again from scratch."""
+    user: User = await ctx.get(User, user_id, "user")
+    user.mfa_enrolled_at, user.mfa_pending_secret = None, None
+    await ctx.session.commit()
+    await ctx.gateway.security.record(
+        "suspicious_activity",
+        "mfa_reset",
+        org_id=ctx.org_id,
+        user_id=ctx.user_id,
+        client=client_of(ctx.request),
+        route=route_of(ctx.request),
+        detail={"target_user_id": user_id},
+    )
+    return _mfa_status(user)
+
+
+# --- users -------------------------------------------------------------------------------------
 @router.post("/users", status_code=201)
 async def create_user(body: UserIn, ctx: Ctx = Depends(require("users:manage"))) -> dict[str, Any]:
-    """Add a user to the caller's organisation (admins only)."""
-    email = body.email.lower()
-    async with ctx.gateway.db.system() as probe:
-        taken = await probe.scalar(select(User.id).where(User.email == email))
-    if taken:
-        raise Problem(409, "A user with this e-mail already exists.")
+    """Add a user to the caller's organisation (admins only); 409 when the e-mail is taken."""
     user = User(
         org_id=ctx.org_id,
-        email=email,
+        email=body.email.lower(),
         password_hash=await anyio.to_thread.run_sync(hash_password, body.password),
         role=body.role,
-        mfa_secret=pyotp.random_base32(),
+        mfa_secret=mfa.new_secret(),
         active=True,
     )
     ctx.session.add(user)
+    # The unique index decides (the e-mail may be taken in another organisation, which this
+    # org-scoped session cannot see, or by a request running at the same time).
+    try:
+        await ctx.session.commit()
+    except IntegrityError:
+        await ctx.session.rollback()
+        raise Problem(409, "A user with this e-mail already exists.", error_type="email_taken") from None
+    return user_out(user)
+
+
+class UserPatch(BaseModel):
+    role: RoleName | None = None
+    active: bool | None = None
+
+
+@router.patch("/users/{user_id}")
+async def update_user(
+    user_id: str, body: UserPatch, ctx: Ctx = Depends(require("users:manage"))
+) -> dict[str, Any]:
+    """Change a user's role or deactivate them; takes effect on their very next request."""
+    user: User = await ctx.get(User, user_id, "user")
+    if body.role is not None:
+        user.role = body.role
+    if body.active is not None:
+        user.active = body.active
     await ctx.session.commit()
+    _log.info("user_updated", target_user_id=user.id, role=user.role, active=user.active)
     return user_out(user)
 
 
@@ -195,7 +332,7 @@ async def bootstrap(body: BootstrapIn, request: Request) -> dict[str, Any]:
                         email=email,
                         password_hash=await anyio.to_thread.run_sync(hash_password, seed_user.password),
                         role=seed_user.role,
-                        mfa_secret=pyotp.random_base32(),
+                        mfa_secret=mfa.new_secret(),
                         active=True,
                     )
                     session.add(user)
