@@ -95,7 +95,8 @@ def served_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = subprocess.Popen([GATEWAY, "serve", "--demo"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        # Generous: on a loaded machine, importing and migrating alone can take most of a minute.
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
                 if httpx.get(url + "/", timeout=1).status_code == 200:

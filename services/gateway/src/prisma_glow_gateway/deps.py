@@ -7,7 +7,6 @@ the permission the route needs. Each refusal is answered with a problem and reco
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import glowops
+from prisma_glow_gateway.clientaddr import client_address
 from prisma_glow_gateway.models import RevokedToken, User
 from prisma_glow_gateway.problems import Problem
 from prisma_glow_gateway.ratelimit import retry_after_header
@@ -37,24 +37,33 @@ def route_of(request: Request) -> str:
 
 
 def client_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address (from ``X-Forwarded-For`` only behind a trusted proxy)."""
+    peer = request.client.host if request.client else "unknown"
+    trusted = gateway_of(request).trusted_proxies
+    return client_address(peer, request.headers.get("x-forwarded-for"), trusted) if trusted else peer
+
+
+def _verified_user(request: Request, gateway: Gateway) -> str | None:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith(_BEARER):
+        return None
+    try:
+        return gateway.tokens.verify(header[len(_BEARER) :].strip()).user_id
+    except TokenError:
+        return None
 
 
 async def rate_limit(request: Request) -> None:
     """Refuse with 429 when the client's bucket is empty.
 
-    A client is its bearer token when it sends one (users behind one NAT do not share a
-    bucket), else its address.
+    A client is the user of a valid token (users behind one NAT do not share a bucket), else
+    its address: a made-up, expired or forged token never gets a bucket of its own.
     """
     gateway = gateway_of(request)
     if gateway.limiter is None:
         return
-    auth = request.headers.get("authorization", "")
-    client = (
-        f"t:{hashlib.blake2b(auth.encode(), digest_size=8).hexdigest()}"
-        if auth
-        else f"a:{client_of(request)}"
-    )
+    user_id = _verified_user(request, gateway)
+    client = f"u:{user_id}" if user_id else f"a:{client_of(request)}"
     wait = await gateway.limiter.hit(client)
     if wait is not None:
         glowops.metrics.counter("http_rate_limited", tags={"route": route_of(request)})

@@ -17,7 +17,15 @@ from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
-from glowops.settings import Settings, check_database_url, check_url, load_settings_as, to_async_url
+from glowops.settings import (
+    CommaList,
+    Settings,
+    check_database_url,
+    check_url,
+    load_settings_as,
+    to_async_url,
+)
+from prisma_glow_gateway.clientaddr import parse_networks
 
 SERVICE_NAME = "gateway"
 DEMO_SCRAPE_INTERVAL_SECONDS = 5.0
@@ -57,7 +65,20 @@ class GatewaySettings(Settings):
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     mfa_amount_threshold: float = Field(default=10_000.0, ge=0)
     approval_sla_hours: float = Field(default=24.0, gt=0)
-    rate_limit_per_minute: int = Field(default=600, ge=0, description="Per client; 0 disables.")
+    rate_limit_per_minute: int = Field(
+        default=600, ge=0, description="Per signed-in user, else per client address; 0 disables."
+    )
+    trusted_proxies: CommaList = Field(
+        default_factory=list,
+        description="Addresses or networks of reverse proxies whose X-Forwarded-For is believed.",
+    )
+    login_lockout_threshold: int = Field(
+        default=5, ge=1, description="Failed logins of one account before its exponential back-off."
+    )
+    login_address_threshold: int = Field(
+        default=50, ge=1, description="Failed logins from one address (one forgiven per 6 s) before back-off."
+    )
+    login_backoff_cap_seconds: float = Field(default=900.0, gt=0, description="Longest login back-off.")
     demo: bool = Field(default=False, description="Run a light built-in traffic generator.")
     health_openai_ttl_seconds: float = Field(
         default=60.0, ge=0, description="Cache of the OpenAI check (longer: each probe spends API quota)."
@@ -70,6 +91,12 @@ class GatewaySettings(Settings):
     @classmethod
     def _gateway_http_url(cls, value: str | None) -> str | None:
         return check_url(value, ("http", "https"))
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: list[str]) -> list[str]:
+        parse_networks(value)
+        return value
 
     @field_validator("redis_url")
     @classmethod

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import glowops
 from prisma_glow_gateway.cache import Cache, LocalStore, RedisStore
+from prisma_glow_gateway.clientaddr import Network, parse_networks
 from prisma_glow_gateway.db import Database
+from prisma_glow_gateway.loginguard import BackoffPolicy, LocalFailures, LoginGuard, RedisFailures
 from prisma_glow_gateway.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from prisma_glow_gateway.security import FailureWindow, SecurityAudit, TokenService, signing_key
 from prisma_glow_gateway.settings import GatewaySettings
@@ -29,6 +31,8 @@ class Gateway:
     limiter: RateLimiter | None
     storage_dir: Path
     responder: Responder
+    login_guard: LoginGuard
+    trusted_proxies: tuple[Network, ...] = ()
     redis: Any = None
     # Five failed logins within five minutes for one account or one client is suspicious.
     login_failures: FailureWindow = field(default_factory=FailureWindow)
@@ -59,7 +63,20 @@ class Gateway:
         responder = build_responder(settings)
         http = (responder.http_client,) if responder.http_client is not None else ()
         glowops.instrument_clients(settings, engine=db.engine, redis=redis, http_clients=http)
+        lockout = BackoffPolicy(
+            threshold=settings.login_lockout_threshold,
+            decay_seconds=900.0,
+            cap_seconds=settings.login_backoff_cap_seconds,
+        )
+        by_address = BackoffPolicy(
+            threshold=settings.login_address_threshold,
+            decay_seconds=6.0,
+            cap_seconds=settings.login_backoff_cap_seconds,
+        )
+        failures = RedisFailures(redis) if redis is not None else LocalFailures()
         return cls(
+            login_guard=LoginGuard(failures, account=lockout, address=by_address),
+            trusted_proxies=parse_networks(settings.trusted_proxies),
             settings=settings,
             db=db,
             tokens=TokenService(signing_key(settings), settings.token_ttl_seconds),

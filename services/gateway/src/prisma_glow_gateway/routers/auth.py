@@ -18,6 +18,7 @@ from prisma_glow_gateway import mfa
 from prisma_glow_gateway.deps import Ctx, client_of, context, gateway_of, rate_limit, require, route_of
 from prisma_glow_gateway.models import Org, RevokedToken, User, utcnow
 from prisma_glow_gateway.problems import Problem
+from prisma_glow_gateway.ratelimit import retry_after_header
 from prisma_glow_gateway.security import ROLES, hash_password, verify_password
 
 router = APIRouter(tags=["auth"], dependencies=[Depends(rate_limit)])
@@ -51,9 +52,25 @@ def user_out(user: User) -> dict[str, Any]:
 
 @router.post("/auth/login")
 async def login(body: LoginIn, request: Request) -> dict[str, Any]:
-    """Exchange e-mail and password for a bearer token."""
+    """Exchange e-mail and password for a bearer token.
+
+    After repeated failures the account (and, for many failures, the address) backs off: the
+    login is refused with 429 and ``Retry-After`` before the password is even checked.
+    """
     gateway = gateway_of(request)
     email = body.email.lower()
+    client, route, now = client_of(request), route_of(request), gateway.clock()
+    wait, held_by = await gateway.login_guard.wait(email, client, now)
+    if wait > 0:
+        await gateway.security.record(
+            "auth_failed", "login_locked", client=client, route=route, detail={"key": held_by}
+        )
+        raise Problem(
+            429,
+            "Too many failed logins; retry after the Retry-After delay.",
+            headers={"Retry-After": retry_after_header(wait)},
+            error_type="login_locked",
+        )
     async with gateway.db.system() as session:
         user = await session.scalar(select(User).where(User.email == email))
     # Verified even for unknown users (against a dummy hash): the timing does not tell them apart.
@@ -61,14 +78,14 @@ async def login(body: LoginIn, request: Request) -> dict[str, Any]:
     ok = await anyio.to_thread.run_sync(verify_password, user.password_hash if user else None, body.password)
     if user is None or not ok or not user.active:
         reason = "unknown_user" if user is None else ("bad_password" if not ok else "disabled_user")
-        client = client_of(request)
+        await gateway.login_guard.failed(email, client, now)
         await gateway.security.record(
             "auth_failed",
             reason,
             org_id=user.org_id if user else None,
             user_id=user.id if user else None,
             client=client,
-            route=route_of(request),
+            route=route,
         )
         for key in (f"account:{email}", f"client:{client}"):
             if gateway.login_failures.add(key):
@@ -77,12 +94,13 @@ async def login(body: LoginIn, request: Request) -> dict[str, Any]:
                     "repeated_failed_logins",
                     org_id=user.org_id if user else None,
                     client=client,
-                    route=route_of(request),
+                    route=route,
                     detail={"key": key.split(":", 1)[0]},
                 )
         raise Problem(
             401, "E-mail or password is wrong.", headers={"WWW-Authenticate": 'Bearer realm="prisma-glow"'}
         )
+    await gateway.login_guard.succeeded(email)
     token = gateway.tokens.issue(user.id, user.org_id, user.role)
     return {
         "access_token": token,
