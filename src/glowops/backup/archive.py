@@ -7,6 +7,7 @@ import threading
 from collections import deque
 from pathlib import Path
 
+from glowops.backup.crypto import file_context
 from glowops.backup.errors import BackupError
 from glowops.backup.manifest import Manifest, directory_checksum
 from glowops.backup.pgtools import find_tool, summarise_stderr
@@ -35,6 +36,18 @@ def checksum_problems(manifest: Manifest, folder: Path) -> list[str]:
         main = [f for f in manifest.files if f.name.startswith(DIRECTORY_NAME + "/")]
         if directory_checksum(main) != manifest.sha256:
             problems.append("the directory checksum does not match the manifest")
+        # pg_restore reads a plaintext directory dump in place: a file the manifest does not list
+        # would reach it unchecked.
+        listed = {f.name for f in main}
+        dump_dir = folder / DIRECTORY_NAME
+        if dump_dir.is_dir():
+            extra = sorted(
+                f"{DIRECTORY_NAME}/{p.name}"
+                for p in dump_dir.iterdir()
+                if f"{DIRECTORY_NAME}/{p.name}" not in listed
+            )
+            if extra:
+                problems.append(f"files the manifest does not list: {', '.join(extra[:5])}")
     return problems
 
 
@@ -48,14 +61,14 @@ def materialize(manifest: Manifest, folder: Path, workdir: Path, key: bytes | No
     if manifest.kind == "sqlite":
         stored = next(f for f in manifest.files if _plain_name(f.name) == ARCHIVE_NAME)
         dest = workdir / "restored.sqlite"
-        decompress_to(plaintext_chunks(folder / stored.name, key), dest)
+        decompress_to(plaintext_chunks(folder / stored.name, key, _context(manifest, stored.name)), dest)
         return dest
     if manifest.format == "custom":
         stored = next(f for f in manifest.files if _plain_name(f.name) == CUSTOM_NAME)
         if not manifest.encryption:
             return folder / stored.name
         dest = workdir / CUSTOM_NAME
-        _write_plain(folder / stored.name, dest, key)
+        _write_plain(folder / stored.name, dest, key, _context(manifest, stored.name))
         return dest
     if not manifest.encryption:
         return folder / DIRECTORY_NAME
@@ -63,13 +76,18 @@ def materialize(manifest: Manifest, folder: Path, workdir: Path, key: bytes | No
     dest.mkdir(parents=True, exist_ok=True)
     for entry in manifest.files:
         if entry.name.startswith(DIRECTORY_NAME + "/"):
-            _write_plain(folder / entry.name, dest / _plain_name(Path(entry.name).name), key)
+            plain = dest / _plain_name(Path(entry.name).name)
+            _write_plain(folder / entry.name, plain, key, _context(manifest, entry.name))
     return dest
 
 
-def _write_plain(src: Path, dest: Path, key: bytes | None) -> None:
+def _context(manifest: Manifest, name: str) -> bytes:
+    return file_context(manifest.id, name)
+
+
+def _write_plain(src: Path, dest: Path, key: bytes | None, context: bytes) -> None:
     with open(dest, "wb") as out:
-        for chunk in plaintext_chunks(src, key):
+        for chunk in plaintext_chunks(src, key, context):
             out.write(chunk)
 
 
