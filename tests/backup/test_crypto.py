@@ -11,7 +11,6 @@ import pytest
 from glowops.backup.crypto import Encryptor, decrypt_stream, file_context, parse_key
 from glowops.backup.errors import BackupError
 
-
 CONTEXT = file_context("20250101T020000.000Z-ab12", "dump.pgc.enc")
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from glowops.backup.crypto import file_context
 from glowops.backup.errors import BackupError
 from glowops.backup.manifest import Manifest, directory_checksum
+from glowops.backup.pgconn import tool_url
 from glowops.backup.pgtools import find_tool, summarise_stderr
 from glowops.backup.postgres import CUSTOM_NAME, DIRECTORY_NAME
 from glowops.backup.progress import Progress
@@ -116,7 +117,21 @@ def run_pg_restore(
     ``--no-owner``; ``-j`` for directory archives. Progress counts the items it reports."""
     pg_restore = find_tool("pg_restore", server_major)
     assert pg_restore is not None
-    cmd = [pg_restore, "--exit-on-error", "--no-owner", "--verbose", f"--dbname={target_url}"]
+    with tool_url(target_url) as dburl:
+        _pg_restore(pg_restore, archive, dburl, fmt, jobs, clean, no_acl, progress)
+
+
+def _pg_restore(
+    pg_restore: str,
+    archive: Path,
+    dburl: str,
+    fmt: str,
+    jobs: int,
+    clean: bool,
+    no_acl: bool,
+    progress: Progress | None,
+) -> None:
+    cmd = [pg_restore, "--exit-on-error", "--no-owner", "--verbose", f"--dbname={dburl}"]
     if fmt == "directory" and jobs > 1:
         cmd.append(f"--jobs={jobs}")
     if clean:

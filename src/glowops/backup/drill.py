@@ -26,7 +26,7 @@ from glowops.backup.archive import checksum_problems, materialize, run_pg_restor
 from glowops.backup.errors import BackupError
 from glowops.backup.keys import BackupAuthError, Keyring, keyring
 from glowops.backup.manifest import Manifest, iso
-from glowops.backup.pgconn import connect, table_counts
+from glowops.backup.pgconn import connect, table_counts, tool_url
 from glowops.backup.pgtools import find_tool, mask, summarise_stderr, with_database
 from glowops.backup.progress import Progress
 from glowops.backup.sqlite import counts_of, integrity_check
@@ -130,7 +130,8 @@ def _amcheck(url: str, server_major: int) -> tuple[bool | None, str, float]:
     if tool is None:
         return None, "pg_amcheck is not installed: skipped", 0.0
     start = time.monotonic()
-    out = subprocess.run([tool, "--install-missing", url], capture_output=True, text=True, check=False)
+    with tool_url(url) as dburl:  # the password goes in a passfile, never in argv
+        out = subprocess.run([tool, "--install-missing", dburl], capture_output=True, text=True, check=False)
     seconds = time.monotonic() - start
     if out.returncode == 0:
         return True, "no corruption found in heap tables and B-tree indexes", seconds
