@@ -27,9 +27,8 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from glowops.alerting.durations import parse_duration
-from glowops.alerting.promql import Matcher
 from glowops.alerting.schedule import ScheduleError, parse_days, parse_local, parse_time, parse_zone
+from glowops.promql import Matcher, parse_duration
 
 
 @dataclass(frozen=True, slots=True)

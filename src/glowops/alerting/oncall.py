@@ -46,7 +46,6 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from glowops.alerting.durations import parse_duration
 from glowops.alerting.schedule import (
     CONTACT_CHANNELS,
     BusinessHours,
@@ -58,6 +57,7 @@ from glowops.alerting.schedule import (
     parse_schedules,
     parse_zone,
 )
+from glowops.promql import parse_duration
 
 RESPONSE_TIMES: dict[str, float | None] = {"P0": 15 * 60.0, "P1": 3600.0, "P2": 4 * 3600.0, "P3": None}
 # None = the next business day
