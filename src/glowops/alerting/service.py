@@ -30,10 +30,11 @@ from typing import Any
 import httpx
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from glowops.alerting.channels import build_notifiers
 from glowops.alerting.delivery import Deliverer, OutcomeHook, count_in_metrics
 from glowops.alerting.dispatch import Dispatcher, Timings
 from glowops.alerting.engine import EvaluationResult, RuleEngine
-from glowops.alerting.notify.base import Notifier, build_notifiers
+from glowops.alerting.notify.base import Notifier
 from glowops.alerting.oncall import Escalator, load_policy
 from glowops.alerting.outbox import Outbox, connect
 from glowops.alerting.sampler import Sampler
