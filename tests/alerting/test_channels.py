@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from glowops.alerting.alertmanager_config import FAMILY_RECEIVERS, build_alertmanager_config
-from glowops.alerting.channels import CHANNEL_ENV, CHANNELS, build_notifiers
+from glowops.alerting.channels import CHANNEL_ENV, CHANNELS, DIRECT_CHANNELS, build_notifiers
 from glowops.alerting.routing import BY_FAMILY, BY_SEVERITY
 from glowops.deploy.check import EXAMPLE_ENV
 from glowops.deploy.render import ALERT_CHANNEL_ENV
@@ -45,7 +45,7 @@ async def test_each_rows_variables_turn_on_its_notifier_and_its_receiver(
 
     async with httpx.AsyncClient() as client:
         notifiers = build_notifiers(settings, client)
-    assert set(notifiers) == {name, "webhook"}  # "webhook": escalations' own URLs
+    assert set(notifiers) == {name, *DIRECT_CHANNELS}  # direct: on-call contacts' own addresses
     assert notifiers[name].channel in (name, "email")
 
     with caplog.at_level(logging.WARNING):
@@ -68,7 +68,7 @@ async def test_nothing_configured_means_no_notifier_and_every_channel_left_out_b
 ) -> None:
     settings = Settings()
     async with httpx.AsyncClient() as client:
-        assert set(build_notifiers(settings, client)) == {"webhook"}
+        assert set(build_notifiers(settings, client)) == DIRECT_CHANNELS
     warnings = build_alertmanager_config(settings).warnings
     for channel in CHANNELS.values():
         assert f"alert channel {channel.title} left out: {channel.why_missing}" in warnings

@@ -274,8 +274,14 @@ CHANNEL_EXAMPLES: dict[str, str] = {k: v for c in CHANNELS.values() for k, v in 
 CHANNEL_ENV: tuple[str, ...] = tuple(CHANNEL_EXAMPLES)
 
 
+# Channels that deliver to the address in each message (on-call contacts), never routed to by severity.
+DIRECT_CHANNELS = frozenset({"webhook", "slack_direct", "pagerduty_direct"})
+
+
 def build_notifiers(settings: Settings, client: httpx.AsyncClient) -> dict[str, Notifier]:
-    """A notifier for every channel whose setting is filled in (needs glowops[http])."""
+    """A notifier for every channel whose setting is filled in, and the direct ones (glowops[http])."""
+    from glowops.alerting.notify.pagerduty import PagerDutyNotifier
+    from glowops.alerting.notify.slack import SlackNotifier
     from glowops.alerting.notify.webhook import WebhookNotifier
 
     out: dict[str, Notifier] = {}
@@ -283,6 +289,9 @@ def build_notifiers(settings: Settings, client: httpx.AsyncClient) -> dict[str, 
         notifier = channel.notifier(settings, client)
         if notifier is not None:
             out[channel.name] = notifier
-    # escalation levels may name a bare webhook URL of their own
+    # escalation levels may name a bare webhook URL of their own, and people their own Slack
+    # webhook or PagerDuty routing key: these channels take the address from the message
     out.setdefault("webhook", WebhookNotifier("", client, "webhook"))
+    out["slack_direct"] = SlackNotifier("", client)
+    out["pagerduty_direct"] = PagerDutyNotifier(settings.pagerduty_events_url, "", client)
     return out
