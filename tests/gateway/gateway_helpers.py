@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyotp
 from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
@@ -165,3 +166,71 @@ def running_gateway(settings: Settings, backend: str, seed: bool = True) -> Iter
             assert response.status_code == 200, response.text
             gw.orgs = {org["slug"]: org for org in response.json()["orgs"]}
         yield gw
+
+
+@dataclass
+class Served:
+    """A gateway served by uvicorn on a real socket: for tests about what crosses the wire."""
+
+    url: str
+    port: int
+    app: Any
+    token: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, role: str, org: str = "acme") -> dict[str, str]:
+        if role not in self.token:
+            response = httpx.post(
+                self.url + "/auth/login",
+                json={"email": f"{role}@{org}.example", "password": PASSWORD},
+                timeout=30,
+            )
+            assert response.status_code == 200, response.text
+            self.token[role] = response.json()["access_token"]
+        return {"Authorization": f"Bearer {self.token[role]}"}
+
+
+@contextmanager
+def served_gateway(settings: Settings) -> Iterator[Served]:
+    """The gateway under uvicorn in a thread on a free port, seeded with acme's four users."""
+    import threading
+
+    import uvicorn
+
+    from peers import free_port
+
+    upgrade(settings)
+    app = create_app(settings)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    served = Served(url=f"http://127.0.0.1:{port}", port=port, app=app)
+    try:
+        token = settings.ops_token.get_secret_value() if settings.ops_token else ""
+        body = {
+            "orgs": [
+                {
+                    "slug": "acme",
+                    "name": "Acme",
+                    "users": [{"email": f"{r}@acme.example", "password": PASSWORD, "role": r} for r in ROLES],
+                }
+            ]
+        }
+        seeded = httpx.post(
+            served.url + "/admin/bootstrap",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+            timeout=60,
+        )
+        assert seeded.status_code == 200, seeded.text
+        yield served
+    finally:
+        server.should_exit = True
+        thread.join(30)

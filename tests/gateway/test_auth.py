@@ -71,7 +71,10 @@ def test_repeated_failed_logins_are_suspicious_once(gw: Gw) -> None:
             gw.client.post("/auth/login", json={"email": email, "password": "guess-guess"})
     # Threshold 5 within 5 minutes: crossed once for the account (and maybe once for the client).
     assert d("security_suspicious_activity_total", kind="repeated_failed_logins") >= 1
-    assert d("security_auth_failed_total", reason="bad_password") == 6
+    # The sixth is refused before its password is checked: the account backs off.
+    assert d("security_auth_failed_total", reason="bad_password") == 5
+    assert d("security_auth_failed_total", reason="login_locked") == 1
+    gw.tick(3600)  # the back-off is over for the tests that log in as this user
     rows = events(gw, "suspicious_activity", "repeated_failed_logins")
     assert any(row.detail == {"key": "account"} for row in rows)
 
@@ -180,7 +183,12 @@ def test_bootstrap_needs_the_ops_token_when_one_is_set(gw: Gw, monkeypatch: Any)
     assert accepted.status_code == 200 and accepted.json()["orgs"][0]["slug"] == "initech"
 
 
-def test_bootstrap_is_idempotent_and_keeps_users_in_their_org(gw: Gw) -> None:
+def test_bootstrap_is_idempotent_and_keeps_users_in_their_org(gw: Gw, monkeypatch: Any) -> None:
+    from pydantic import SecretStr
+
+    ops = "ops-token-0123456789-0123456789-0123456789"
+    monkeypatch.setattr(gw.settings, "ops_token", SecretStr(ops))
+    headers = {"Authorization": f"Bearer {ops}"}
     body = {
         "orgs": [
             {
@@ -190,7 +198,7 @@ def test_bootstrap_is_idempotent_and_keeps_users_in_their_org(gw: Gw) -> None:
             }
         ]
     }
-    again = gw.client.post("/admin/bootstrap", json=body)
+    again = gw.client.post("/admin/bootstrap", json=body, headers=headers)
     assert again.status_code == 200
     assert again.json()["orgs"][0]["id"] == gw.orgs["acme"]["id"]
     # The existing password still works: seeding never resets credentials.
@@ -207,4 +215,34 @@ def test_bootstrap_is_idempotent_and_keeps_users_in_their_org(gw: Gw) -> None:
             }
         ]
     }
-    assert_problem(gw.client.post("/admin/bootstrap", json=steal), 409)
+    assert_problem(gw.client.post("/admin/bootstrap", json=steal, headers=headers), 409)
+
+
+def test_loopback_cannot_add_an_admin_to_an_existing_organisation(gw: Gw) -> None:
+    # No ops token set, the client is 127.0.0.1 (as behind a reverse proxy on the same host).
+    assert gw.settings.ops_token is None and gw.client.app  # type: ignore[truthy-function]
+    takeover = {
+        "orgs": [
+            {
+                "slug": "acme",
+                "name": "Acme",
+                "users": [{"email": "mallory@acme.example", "password": "mallory-pass", "role": "admin"}],
+            }
+        ]
+    }
+    with Delta() as d:
+        refused = gw.client.post("/admin/bootstrap", json=takeover)
+    assert "GLOWOPS_OPS_TOKEN" in assert_problem(refused, 401)["detail"]
+    assert d("security_auth_failed_total", reason="bad_ops_token") == 1
+    login = gw.client.post("/auth/login", json={"email": "mallory@acme.example", "password": "mallory-pass"})
+    assert_problem(login, 401)
+
+
+def test_the_first_set_up_of_an_empty_database_needs_no_token(tmp_path: Any) -> None:
+    from gateway_helpers import running_gateway, settings_for
+
+    with running_gateway(settings_for("sqlite", tmp_path), "sqlite", seed=False) as fresh:
+        first = {"orgs": [{"slug": "first", "name": "First", "users": []}]}
+        assert fresh.client.post("/admin/bootstrap", json=first).status_code == 200
+        second = {"orgs": [{"slug": "second", "name": "Second", "users": []}]}
+        assert_problem(fresh.client.post("/admin/bootstrap", json=second), 401)

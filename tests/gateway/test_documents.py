@@ -211,3 +211,71 @@ def test_other_orgs_document_is_404_and_recorded(gw: Gw) -> None:
     # Acme's own document is untouched by the attempt.
     own = gw.client.get(f"/documents/{doc['id']}", headers=gw.headers("acme", "viewer")).json()
     assert own["status"] == "uploaded"
+
+
+def pdf_bomb(content_bytes: int = 4_200_000) -> bytes:
+    """A small PDF whose one page draws ``content_bytes`` of text operators (Flate-compressed)."""
+    import zlib
+
+    content = (b"BT /F1 1 Tf 0 0 Td (a) Tj ET\n" * (content_bytes // 29 + 1))[:content_bytes]
+    stream = zlib.compress(content, 9)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_a_pdf_bomb_fails_the_document_with_a_clear_reason(gw: Gw) -> None:
+    bomb = pdf_bomb()
+    assert len(bomb) < 32 * 1024  # small on the wire, 4.2 MB of drawing once inflated
+    uploaded = gw.upload("acme", "bomb.pdf", bomb, "application/pdf")
+    assert uploaded.status_code == 201, uploaded.text
+    with Delta() as d:
+        response = post(gw, uploaded.json()["id"], "extract")
+    body = problem(response, 422)
+    assert body["error_type"] == "too_complex" and "too complex" in body["detail"]
+    assert d("documents_extract_errors_total", error_type="too_complex") == 1
+    after = gw.client.get(f"/documents/{uploaded.json()['id']}", headers=gw.headers("acme", "viewer")).json()
+    assert after["status"] == "failed" and "too complex" in after["error"]
+    # The service kept answering.
+    assert gw.client.get("/auth/me", headers=gw.headers("acme", "viewer")).status_code == 200
+
+
+def test_a_pdf_over_the_cpu_bound_fails_and_the_worker_is_ended(
+    gw: Gw, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past the content budget (raised here), the CPU limit of the worker process is what holds.
+    monkeypatch.setattr(gw.settings, "extract_max_page_content_bytes", 1 << 30)
+    monkeypatch.setattr(gw.settings, "extract_cpu_seconds", 1)
+    uploaded = gw.upload("acme", "slow.pdf", pdf_bomb(8_000_000), "application/pdf")
+    with Delta() as d:
+        response = post(gw, uploaded.json()["id"], "extract")
+    assert problem(response, 422)["error_type"] == "too_complex"
+    assert d("documents_extract_errors_total", error_type="too_complex") == 1
+
+
+def test_a_pdf_is_parsed_once_by_the_extract_stage(gw: Gw) -> None:
+    # The door checks the envelope only: a PDF whose body is garbage is accepted at upload
+    # and fails once, at extraction (before, it was parsed at both).
+    garbage = b"%PDF-1.4\n" + b"1 0 obj << /Kids [ broken " * 100 + b"\n%%EOF\n"
+    uploaded = gw.upload("acme", "garbage.pdf", garbage, "application/pdf")
+    assert uploaded.status_code == 201, uploaded.text
+    with Delta() as d:
+        response = post(gw, uploaded.json()["id"], "extract")
+    assert problem(response, 422)["error_type"] == "unreadable_pdf"
+    assert d("documents_extract_errors_total", error_type="unreadable_pdf") == 1

@@ -17,13 +17,14 @@ from fastapi import FastAPI
 import glowops
 from glowops.settings import Settings
 from prisma_glow_gateway.assistant.router import router as assistant_router
+from prisma_glow_gateway.bodylimit import BodyLimit, LimitFor
 from prisma_glow_gateway.gauges import refresh_approval_gauges, refresh_document_gauges, sweep_overdue
 from prisma_glow_gateway.health import gateway_checks
 from prisma_glow_gateway.problems import install_problem_handlers
 from prisma_glow_gateway.routers.approvals import router as approvals_router
 from prisma_glow_gateway.routers.auth import router as auth_router
 from prisma_glow_gateway.routers.documents import router as documents_router
-from prisma_glow_gateway.settings import as_gateway_settings, load_settings
+from prisma_glow_gateway.settings import GatewaySettings, as_gateway_settings, load_settings
 from prisma_glow_gateway.state import Gateway
 
 _log = glowops.get_logger("prisma_glow_gateway")
@@ -39,6 +40,25 @@ async def _sweeper(gateway: Gateway, interval: float) -> None:
         except Exception as err:  # a database blip must not end the loop
             _log.warning("sweep_failed", error=type(err).__name__)
         await asyncio.sleep(interval)
+
+
+# Multipart framing around the file (boundaries, part headers, small fields).
+MULTIPART_ALLOWANCE = 64 * 1024
+# Logins, MFA codes, logout: a few hundred bytes each.
+AUTH_BODY_MAX_BYTES = 16 * 1024
+
+
+def body_limits(settings: GatewaySettings) -> LimitFor:
+    """The body limit of each route: uploads, the small auth bodies, every other endpoint."""
+
+    def limit_for(method: str, path: str) -> int:
+        if method == "POST" and path.rstrip("/") == "/documents":
+            return settings.upload_max_bytes + MULTIPART_ALLOWANCE
+        if path.startswith("/auth/"):
+            return AUTH_BODY_MAX_BYTES
+        return settings.body_max_bytes
+
+    return limit_for
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -76,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.gateway = gateway
     install_problem_handlers(app)
+    # Outside routing and authentication: an oversized body is refused before it is read.
+    app.add_middleware(BodyLimit, limit_for=body_limits(settings))
     app.include_router(auth_router)
     app.include_router(assistant_router)
     app.include_router(documents_router)

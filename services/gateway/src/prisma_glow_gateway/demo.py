@@ -1,7 +1,7 @@
 """``prisma-glow-gateway demo traffic``: a realistic mix of gateway traffic, failures included.
 
-It seeds two demo organisations and their users through ``POST /admin/bootstrap`` (which
-needs ``GLOWOPS_OPS_TOKEN`` or a loopback target), logs them in, then starts scenarios at
+It seeds two demo organisations and their users through ``POST /admin/bootstrap`` (with
+``GLOWOPS_OPS_TOKEN``, or without it into an empty database), logs them in, then starts scenarios at
 ``--rps`` per second for ``--duration`` seconds across the four domains: logins (good, bad
 password, unknown user, forged token), assistant conversations, the document pipeline
 (good and corrupt uploads, invalid transitions), approvals (MFA passed and failed, overdue
@@ -132,7 +132,9 @@ class DemoRun:
         }
         headers = {"Authorization": f"Bearer {self.ops_token}"} if self.ops_token else {}
         response = await self.client.post("/admin/bootstrap", json=body, headers=headers)
-        if response.status_code != 200:
+        # Without the ops token, only the first set-up of an empty database is allowed: a later
+        # run finds the demo users there already (the logins below say if they are not).
+        if response.status_code not in (200, 401):
             raise RuntimeError(f"seeding the demo users failed: {response.status_code} {response.text[:200]}")
         await asyncio.gather(*(self.login(org, role) for org in ORGS for role in ROLES))
         for org in ORGS:
@@ -507,8 +509,8 @@ def traffic(
     """Drive a realistic mix over auth, assistant, documents and approvals, failures included.
 
     Seeds the demo-acme and demo-globex organisations (POST /admin/bootstrap with
-    GLOWOPS_OPS_TOKEN, or from loopback when no token is set). Exit code 1 when a scenario got
-    a status it did not expect. Example::
+    GLOWOPS_OPS_TOKEN; without it, only into an empty database, else they must exist already).
+    Exit code 1 when a scenario got a status it did not expect. Example::
 
         prisma-glow-gateway demo traffic --target http://127.0.0.1:8000 --duration 60 --rps 10
     """

@@ -63,6 +63,18 @@ class GatewaySettings(Settings):
     )
     token_ttl_seconds: int = Field(default=3600, gt=0)
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    body_max_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Largest request body of the JSON endpoints (uploads: upload_max_bytes).",
+    )
+    extract_cpu_seconds: int = Field(default=10, gt=0, description="CPU time one PDF extraction may use.")
+    extract_memory_mb: int = Field(
+        default=768, ge=128, description="Address space of the PDF extraction worker."
+    )
+    extract_max_page_content_bytes: int = Field(
+        default=2 * 1024 * 1024, gt=0, description="Largest (inflated) content stream of one PDF page."
+    )
     mfa_amount_threshold: float = Field(default=10_000.0, ge=0)
     approval_sla_hours: float = Field(default=24.0, gt=0)
     rate_limit_per_minute: int = Field(

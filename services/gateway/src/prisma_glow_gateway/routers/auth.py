@@ -10,8 +10,9 @@ import anyio
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 import glowops
 from prisma_glow_gateway import mfa
@@ -305,60 +306,73 @@ class BootstrapIn(BaseModel):
     orgs: list[SeedOrg] = Field(min_length=1, max_length=20)
 
 
-def _ops_allowed(request: Request) -> bool:
-    """Same rule as glowops' ops endpoints: the ops token, or loopback when none is set."""
+def _has_ops_token(request: Request) -> bool:
+    """The request carries the ops token (never true when none is configured)."""
     token = gateway_of(request).settings.ops_token
     expected = token.get_secret_value() if token else ""
     if not expected:
-        return client_of(request) in ("127.0.0.1", "::1", "localhost")
+        return False
     presented = request.headers.get("authorization", "")
     return hmac.compare_digest(presented.encode(), f"Bearer {expected}".encode())
 
 
 @router.post("/admin/bootstrap")
 async def bootstrap(body: BootstrapIn, request: Request) -> dict[str, Any]:
-    """Create organisations and users if missing (idempotent). Guarded by GLOWOPS_OPS_TOKEN.
+    """Create organisations and users if missing (idempotent).
 
+    Allowed with ``Authorization: Bearer <GLOWOPS_OPS_TOKEN>``, or without it only while the
+    database has no organisation at all (the first set-up). Never on the strength of the
+    client's address: behind a reverse proxy on the same host, every client is loopback.
     Existing users keep their password and MFA secret; their role is set to the given one.
     """
-    if not _ops_allowed(request):
-        gateway = gateway_of(request)
-        await gateway.security.record(
-            "auth_failed", "bad_ops_token", client=client_of(request), route=route_of(request)
-        )
-        raise Problem(
-            401,
-            "POST /admin/bootstrap needs Authorization: Bearer <GLOWOPS_OPS_TOKEN>.",
-            headers={"WWW-Authenticate": 'Bearer realm="glowops-ops"'},
-        )
     gateway = gateway_of(request)
-    result: list[dict[str, Any]] = []
     async with gateway.db.system_tx() as session:
-        for seed in body.orgs:
-            org = await session.scalar(select(Org).where(Org.slug == seed.slug))
-            if org is None:
-                org = Org(slug=seed.slug, name=seed.name)
-                session.add(org)
+        allowed = _has_ops_token(request)
+        if not allowed:
+            if gateway.db.is_postgres:
+                # Two first set-ups racing: the second waits, then sees the first's organisation.
+                await session.execute(text("LOCK TABLE orgs IN SHARE ROW EXCLUSIVE MODE"))
+            allowed = await session.scalar(select(Org.id).limit(1)) is None
+        if allowed:
+            return {"orgs": await _seed(session, body)}
+    await gateway.security.record(
+        "auth_failed", "bad_ops_token", client=client_of(request), route=route_of(request)
+    )
+    raise Problem(
+        401,
+        "POST /admin/bootstrap needs Authorization: Bearer <GLOWOPS_OPS_TOKEN> "
+        "once the database has an organisation.",
+        headers={"WWW-Authenticate": 'Bearer realm="glowops-ops"'},
+    )
+
+
+async def _seed(session: AsyncSession, body: BootstrapIn) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = []
+    for seed in body.orgs:
+        org = await session.scalar(select(Org).where(Org.slug == seed.slug))
+        if org is None:
+            org = Org(slug=seed.slug, name=seed.name)
+            session.add(org)
+            await session.flush()
+        users = []
+        for seed_user in seed.users:
+            email = seed_user.email.lower()
+            user = await session.scalar(select(User).where(User.email == email))
+            if user is None:
+                user = User(
+                    org_id=org.id,
+                    email=email,
+                    password_hash=await anyio.to_thread.run_sync(hash_password, seed_user.password),
+                    role=seed_user.role,
+                    mfa_secret=mfa.new_secret(),
+                    active=True,
+                )
+                session.add(user)
                 await session.flush()
-            users = []
-            for seed_user in seed.users:
-                email = seed_user.email.lower()
-                user = await session.scalar(select(User).where(User.email == email))
-                if user is None:
-                    user = User(
-                        org_id=org.id,
-                        email=email,
-                        password_hash=await anyio.to_thread.run_sync(hash_password, seed_user.password),
-                        role=seed_user.role,
-                        mfa_secret=mfa.new_secret(),
-                        active=True,
-                    )
-                    session.add(user)
-                    await session.flush()
-                elif user.org_id != org.id:
-                    raise Problem(409, f"User {email} already belongs to another organisation.")
-                else:
-                    user.role = seed_user.role
-                users.append({"id": user.id, "email": user.email, "role": user.role})
-            result.append({"id": org.id, "slug": org.slug, "name": org.name, "users": users})
-    return {"orgs": result}
+            elif user.org_id != org.id:
+                raise Problem(409, f"User {email} already belongs to another organisation.")
+            else:
+                user.role = seed_user.role
+            users.append({"id": user.id, "email": user.email, "role": user.role})
+        result.append({"id": org.id, "slug": org.slug, "name": org.name, "users": users})
+    return result

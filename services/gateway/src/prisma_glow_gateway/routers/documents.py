@@ -18,12 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select, update
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 import glowops
+from prisma_glow_gateway.bodylimit import BodyTooLarge
 from prisma_glow_gateway.deps import Ctx, rate_limit, require
-from prisma_glow_gateway.extract import ALLOWED_TYPES, ExtractError, extract_text
+from prisma_glow_gateway.extract import (
+    ALLOWED_TYPES,
+    ExtractError,
+    ExtractLimits,
+    check_upload,
+    extract_bounded,
+)
 from prisma_glow_gateway.gauges import refresh_document_gauges
 from prisma_glow_gateway.models import Document, DocumentEvent, new_id, utcnow
 from prisma_glow_gateway.problems import Problem
@@ -60,13 +68,18 @@ def _stage_metrics(stage: str, outcome: str, seconds: float) -> None:
     glowops.metrics.histogram("documents_stage_duration_seconds", seconds, tags={"stage": stage})
 
 
-async def _read_limited(upload: UploadFile, limit: int) -> bytes:
+async def _read_limited(upload: StarletteUploadFile, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while chunk := await upload.read(_CHUNK):
         size += len(chunk)
         if size > limit:
-            raise Problem(413, f"The file is larger than the {limit}-byte upload limit.", max_bytes=limit)
+            raise Problem(
+                413,
+                f"The file is larger than the {limit}-byte upload limit.",
+                error_type="too_large",
+                max_bytes=limit,
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -78,44 +91,71 @@ def _reject_upload(error_type: str, message: str, started: float, status: int = 
     return Problem(status, message, error_type=error_type)
 
 
-@router.post("", status_code=201)
-async def upload(
-    request: Request, file: UploadFile = File(...), ctx: Ctx = Depends(require("documents:write"))
-) -> dict[str, Any]:
-    """Upload a text, CSV or PDF file (multipart field ``file``)."""
+_UPLOAD_SCHEMA: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("", status_code=201, openapi_extra=_UPLOAD_SCHEMA)
+async def upload(request: Request, ctx: Ctx = Depends(require("documents:write"))) -> dict[str, Any]:
+    """Upload a text, CSV or PDF file (multipart field ``file``).
+
+    The body is read only after the caller is authenticated and allowed to upload (the
+    dependencies run first), and never beyond the upload limit (:mod:`~prisma_glow_gateway.bodylimit`).
+    """
     started = time.perf_counter()
     limit = ctx.gateway.settings.upload_max_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise _reject_upload(
-            "too_large", f"The file is larger than the {limit}-byte upload limit.", started, 413
-        )
-    content_type = (file.content_type or "").split(";", 1)[0].strip().lower()
-    if content_type not in ALLOWED_TYPES:
-        raise _reject_upload(
-            "unsupported_type",
-            f"Content type {content_type or '(none)'} is not allowed; "
-            f"upload one of {', '.join(ALLOWED_TYPES)}.",
-            started,
-            415,
-        )
     try:
-        data = await _read_limited(file, limit)
-    except Problem:
+        async with request.form(max_files=1, max_fields=10) as form:
+            file = form.get("file")
+            if not isinstance(file, StarletteUploadFile):
+                raise Problem(
+                    422,
+                    "The request is invalid: check file (a multipart/form-data file field).",
+                    title="Invalid request",
+                    errors=[{"field": "file", "message": "Field required"}],
+                )
+            content_type = (file.content_type or "").split(";", 1)[0].strip().lower()
+            if content_type not in ALLOWED_TYPES:
+                raise _reject_upload(
+                    "unsupported_type",
+                    f"Content type {content_type or '(none)'} is not allowed; "
+                    f"upload one of {', '.join(ALLOWED_TYPES)}.",
+                    started,
+                    415,
+                )
+            try:
+                data = await _read_limited(file, limit)
+            except Problem:
+                _stage_metrics("upload", "rejected", time.perf_counter() - started)
+                raise
+            filename = Path(file.filename or "upload").name[:255] or "upload"
+    except BodyTooLarge:  # cut off by the body limit; the middleware answers the 413
         _stage_metrics("upload", "rejected", time.perf_counter() - started)
         raise
     if not data:
         raise _reject_upload("empty_file", "The file is empty.", started)
-    # The same parser as the extract stage: a corrupt file is refused at the door.
+    # Text and CSV are checked at the door (cheap, linear); a PDF is parsed once, by the extract
+    # stage, under its CPU and memory bounds (prisma_glow_gateway.extract).
     try:
-        await anyio.to_thread.run_sync(extract_text, content_type, data)
+        await anyio.to_thread.run_sync(check_upload, content_type, data)
     except ExtractError as err:
         raise _reject_upload(err.error_type, err.message, started) from None
 
     doc_id = new_id()
     path = ctx.gateway.storage_dir / ctx.org_id / doc_id
     await anyio.to_thread.run_sync(_write_file, path, data)
-    filename = Path(file.filename or "upload").name[:255] or "upload"
     doc = Document(
         id=doc_id,
         org_id=ctx.org_id,
@@ -222,7 +262,13 @@ async def extract(doc_id: str, ctx: Ctx = Depends(require("documents:write"))) -
         )
     try:
         data = await anyio.to_thread.run_sync(Path(doc.storage_path).read_bytes)
-        text = await anyio.to_thread.run_sync(extract_text, doc.content_type, data)
+        settings = ctx.gateway.settings
+        limits = ExtractLimits(
+            cpu_seconds=settings.extract_cpu_seconds,
+            memory_bytes=settings.extract_memory_mb * 1024 * 1024,
+            max_page_content_bytes=settings.extract_max_page_content_bytes,
+        )
+        text = await extract_bounded(doc.content_type, data, limits)
     except (ExtractError, OSError) as err:
         error_type, message = (
             (err.error_type, err.message)
