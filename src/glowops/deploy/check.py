@@ -31,7 +31,7 @@ _REFERENCE = re.compile(r"\$\{([A-Za-z0-9_]+)(?:(:?)([-?])([^}]*))?\}")
 # Non-secret example values for every variable the alertmanager-config one-shot reads from .env:
 # the checks render Alertmanager's configuration with all of them, as the one-shot would.
 EXAMPLE_ENV: dict[str, str] = {
-    "GLOWOPS_OPS_TOKEN": "example-ops-token",
+    "GLOWOPS_OPS_TOKEN": "example-ops-token-0123456789abcdef012345",
     "GLOWOPS_PAGERDUTY_ROUTING_KEY": "example0routing0key0000000000000",
     "GLOWOPS_PAGERDUTY_EVENTS_URL": "https://events.pagerduty.example/v2/enqueue",
     "GLOWOPS_SLACK_WEBHOOK_URL": "https://hooks.slack.example/services/T000/B000/example",
