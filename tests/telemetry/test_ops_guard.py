@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from typer.testing import CliRunner
 
 import glowops
-from glowops.alerting.alertmanager_config import TEAMS_RELAY_PATH
+from glowops.alerting.channels import TEAMS_RELAY_PATH
 from glowops.cli import app as cli_app
 from glowops.install import InstrumentState
 from glowops.ops_guard import AttemptLimiter
