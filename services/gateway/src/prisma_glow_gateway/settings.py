@@ -104,6 +104,11 @@ class GatewaySettings(Settings):
     def _gateway_http_url(cls, value: str | None) -> str | None:
         return check_url(value, ("http", "https"))
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _trusted_proxies_list(cls, value: Any) -> Any:
+        return Settings._comma_list(value)
+
     @field_validator("trusted_proxies")
     @classmethod
     def _trusted_proxies(cls, value: list[str]) -> list[str]:
