@@ -6,10 +6,13 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,3 +106,28 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20, log
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{url} not ready after {timeout}s{tail()}")
+
+
+@contextmanager
+def serve_app(app: Any, **config: Any) -> Iterator[str]:
+    """Serve an ASGI app with a real uvicorn in a thread on a free port; yields its base URL.
+
+    ``config``: more :class:`uvicorn.Config` arguments (``http=...`` for a protocol class).
+    """
+    import uvicorn
+
+    port = free_port()
+    options: dict[str, Any] = {"log_level": "warning", "lifespan": "on", **config}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

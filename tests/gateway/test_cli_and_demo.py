@@ -206,3 +206,18 @@ def test_demo_traffic_against_nothing_fails_clearly() -> None:
     )
     assert done.returncode == 2
     assert f"cannot drive http://127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_answers_an_unparseable_request_with_a_problem(served_gateway: str) -> None:
+    """``serve`` runs uvicorn with glowops' protocol: even a broken header gets problem+json."""
+    import socket
+
+    host, port = served_gateway.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Request-ID: a\n\x01b\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"content-type: application/problem+json" in head
+    assert b'"status":400' in body

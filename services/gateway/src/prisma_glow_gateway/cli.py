@@ -46,6 +46,7 @@ def serve(
     """
     import uvicorn
 
+    from glowops.serving import ProblemHTTPProtocol
     from prisma_glow_gateway.migrate import upgrade
 
     overrides: dict[str, object] = {}
@@ -70,8 +71,15 @@ def serve(
         f"prisma-glow-gateway: serving the gateway on http://{settings.host}:{settings.port}", err=True
     )
     # uvicorn's access log is replaced by glowops' canonical access line.
+    # The problem-body protocol: even a request uvicorn cannot parse gets a problem+json 400.
     uvicorn.run(
-        app, host=settings.host, port=settings.port, access_log=False, log_config=None, proxy_headers=False
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_config=None,
+        proxy_headers=False,
+        http=ProblemHTTPProtocol,
     )
 
 

@@ -88,8 +88,36 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
+def _json_position(document: Any, offset: int) -> tuple[int, int]:
+    """Line and column (both from 1) of a character offset into the body that failed to parse."""
+    if isinstance(document, bytes | bytearray):
+        document = bytes(document).decode("utf-8", errors="replace")
+    text = document if isinstance(document, str) else ""
+    offset = max(0, min(offset, len(text)))
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return line, column
+
+
+def _malformed_json(exc: RequestValidationError, error: dict[str, Any]) -> Response:
+    """400 naming where the body stops being JSON (never echoing the body itself)."""
+    loc = tuple(error.get("loc", ()))
+    offset = loc[-1] if loc and isinstance(loc[-1], int) else 0
+    line, column = _json_position(getattr(exc, "body", None), offset)
+    reason = str((error.get("ctx") or {}).get("error") or "not valid JSON")
+    return problem_response(
+        400,
+        f"The request body is not valid JSON: {reason} at line {line}, column {column}.",
+        title="Malformed JSON",
+        errors=[{"field": "body", "message": reason, "line": line, "column": column}],
+    )
+
+
 async def _on_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            return _malformed_json(exc, error)
     errors = [
         {"field": _field(tuple(err.get("loc", ()))), "message": str(err.get("msg", "invalid"))}
         for err in exc.errors()
