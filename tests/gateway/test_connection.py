@@ -100,4 +100,3 @@ def test_malformed_json_names_line_and_column(base_url: str) -> None:
         {"field": "body", "message": problem["errors"][0]["message"], "line": 2, "column": 19}
     ]
     assert "password" not in problem["detail"] and "a@b.example" not in answer.decode()
-
