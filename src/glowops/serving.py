@@ -8,7 +8,8 @@ answers the same 400 as ``application/problem+json``. Pass it to uvicorn::
     uvicorn.run(app, http=glowops.serving.ProblemHTTPProtocol)
     uvicorn --http glowops.serving:ProblemHTTPProtocol --factory my_service:create_app
 
-Everything else is uvicorn's own protocol (httptools when installed, else h11), unchanged.
+Everything else is uvicorn's own protocol (httptools when installed, as with uvicorn[standard],
+else h11), unchanged.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def _pick() -> type[asyncio.Protocol]:
     except ImportError:
         return _ProblemH11
 
-    class _ProblemHttpTools(HttpToolsProtocol):  # pragma: no cover - httptools is optional
+    class _ProblemHttpTools(HttpToolsProtocol):
         """httptools with a problem-body 400."""
 
         def send_400_response(self, msg: str) -> None:

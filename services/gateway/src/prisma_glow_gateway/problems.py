@@ -128,9 +128,31 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _on_dependency(request: Request, exc: Exception) -> Response:
+    """A frozen, stopped or exhausted dependency: a fast 503 with Retry-After (else a 500)."""
+    from prisma_glow_gateway.outages import RETRY_AFTER_SECONDS, classify, detail_for, record
+
+    outage = classify(exc)
+    if outage is None:
+        raise exc  # not an outage: the 500 path logs and reports it
+    dependency, reason = outage
+    route = request.scope.get("route")
+    record(dependency, reason, str(getattr(route, "path", "")) or "unmatched")
+    return problem_response(
+        503,
+        detail_for(dependency),
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        dependency=dependency,
+    )
+
+
 async def _on_database(request: Request, exc: Exception) -> Response:
     """A write refused by a row-level-security policy is a security event, not a server error."""
     assert isinstance(exc, DBAPIError)
+    from prisma_glow_gateway.outages import classify
+
+    if classify(exc) is not None:
+        return await _on_dependency(request, exc)
     orig = exc.orig
     sqlstate = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
     match = _RLS_TABLE.search(str(orig))
@@ -166,4 +188,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(DBAPIError, _on_database)
+    from redis.exceptions import RedisError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from prisma_glow_gateway.outages import DependencyUnavailable
+
+    for outage in (SQLAlchemyError, RedisError, TimeoutError, OSError, DependencyUnavailable):
+        app.add_exception_handler(outage, _on_dependency)
     app.add_exception_handler(Exception, _on_unhandled)

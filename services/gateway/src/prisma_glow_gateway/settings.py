@@ -59,6 +59,36 @@ class GatewaySettings(Settings):
     approval_sla_hours: float = Field(default=24.0, gt=0)
     rate_limit_per_minute: int = Field(default=600, ge=0, description="Per client; 0 disables.")
     demo: bool = Field(default=False, description="Run a light built-in traffic generator.")
+    # --- deadlines on every dependency call made while a request runs (docs/operations.md) ---
+    request_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Deadline of a whole request; past it the answer is a 503 problem with Retry-After.",
+    )
+    db_connect_timeout_seconds: float = Field(
+        default=3.0, gt=0, description="Opening a PostgreSQL connection (TCP and start-up)."
+    )
+    db_pool_size: int = Field(default=10, ge=1, description="PostgreSQL connections kept per process.")
+    db_pool_max_overflow: int = Field(
+        default=10, ge=0, description="Extra PostgreSQL connections opened under load, closed when idle."
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="Waiting for a free pooled connection before answering 503."
+    )
+    db_statement_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="PostgreSQL statement_timeout (server side); the client gives up one second later.",
+    )
+    sqlite_busy_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Waiting for SQLite's write lock before answering 503."
+    )
+    redis_timeout_seconds: float = Field(
+        default=1.0, gt=0, description="Redis connect and socket (read/write) timeout."
+    )
+    http_timeout_seconds: float = Field(
+        default=15.0, gt=0, description="Outbound HTTP calls (OpenAI): connect, read, write, pool."
+    )
     health_openai_ttl_seconds: float = Field(
         default=60.0, ge=0, description="Cache of the OpenAI check (longer: each probe spends API quota)."
     )
@@ -80,6 +110,23 @@ class GatewaySettings(Settings):
     @classmethod
     def _gateway_database_url(cls, value: str) -> str:
         return check_database_url(value)
+
+    @model_validator(mode="after")
+    def _deadlines_nest(self) -> GatewaySettings:
+        # One request deadline above the dependency deadlines, or it would cut them short and
+        # a frozen dependency would look like a slow request instead of an unavailable one.
+        inner = max(
+            self.db_connect_timeout_seconds + self.db_pool_timeout_seconds,
+            self.db_statement_timeout_seconds + 1.0,
+            self.sqlite_busy_timeout_seconds,
+            self.redis_timeout_seconds,
+        )
+        if self.request_timeout_seconds <= inner:
+            raise ValueError(
+                f"request_timeout_seconds ({self.request_timeout_seconds:g}) must be above every "
+                f"dependency deadline (the longest is {inner:g} s)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _gateway_defaults(self) -> GatewaySettings:
