@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -86,6 +87,43 @@ def postgres_database(prefix: str = "glowops_test") -> Iterator[str]:
         yield url
     finally:
         drop_database(url)
+
+
+def with_user(url: str, user: str) -> str:
+    """``url`` with its user replaced (trust authentication: no password)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
+
+
+def least_privilege(url: str) -> tuple[str, str]:
+    """Provision the gateway's login roles for the database at ``url`` (a superuser's URL).
+
+    Returns ``(owner_url, gateway_url)``: migrations run as the owner, the gateway connects as a
+    NOINHERIT role that is neither superuser nor owner nor BYPASSRLS, as in a deployment.
+    """
+    import asyncio
+
+    import asyncpg
+
+    from prisma_glow_gateway.roles import LoginRoles, provisioning_sql
+
+    roles = LoginRoles()
+    database = urlsplit(url).path.lstrip("/")
+
+    async def provision() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            async with conn.transaction():
+                # Roles are cluster-wide and other test processes provision them too.
+                await conn.execute("SELECT pg_advisory_xact_lock(727274)")
+                for statement in provisioning_sql(database, roles):
+                    await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(provision())
+    return with_user(url, roles.owner), with_user(url, roles.gateway)
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20, log: Path | None = None) -> None:

@@ -6,9 +6,12 @@ On PostgreSQL every transaction of a scoped session starts with::
 
 so the statements run as the non-owner role ``glowops_app`` and the row-level-security
 policies of the migration filter rows to that organisation, whatever the application's own
-``WHERE org_id = ...`` says. Both settings are transaction-local: they cannot leak to the next
-user of the pooled connection. The "system" session (login look-ups, the audit trail, gauges
-over all organisations, seeding) runs as the connecting role, like a service role.
+``WHERE org_id = ...`` says. The "system" session (login look-ups, the audit trail, gauges over
+all organisations, seeding) switches to ``glowops_service`` the same way. Both settings are
+transaction-local: they cannot leak to the next user of the pooled connection.
+
+The connecting role itself is given no privilege (:mod:`prisma_glow_gateway.roles`): a
+transaction whose role was reset reads nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from sqlalchemy.orm import Session, SessionTransaction
 from prisma_glow_gateway.settings import GatewaySettings
 
 APP_ROLE = "glowops_app"
+SERVICE_ROLE = "glowops_service"
 _SCOPE_SQL = text("SELECT set_config('role', :role, true), set_config('app.org_id', :org, true)")
+_SERVICE_SQL = text("SELECT set_config('role', :role, true)")
 
 
 class _ScopedSync(Session):
@@ -34,10 +39,13 @@ class _ScopedSync(Session):
 
 @event.listens_for(_ScopedSync, "after_begin")
 def _scope_transaction(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
-    org_id = session.info.get("org_id")
-    if org_id is None or connection.dialect.name != "postgresql":
+    if connection.dialect.name != "postgresql":
         return
-    connection.execute(_SCOPE_SQL, {"role": APP_ROLE, "org": org_id})
+    org_id = session.info.get("org_id")
+    if org_id is None:
+        connection.execute(_SERVICE_SQL, {"role": SERVICE_ROLE})
+    else:
+        connection.execute(_SCOPE_SQL, {"role": APP_ROLE, "org": org_id})
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:

@@ -36,6 +36,12 @@ class GatewaySettings(Settings):
         validation_alias=AliasChoices("DATABASE_URL", "GLOWOPS_DATABASE_URL"),
         description="postgresql://... or sqlite:///...; empty means a SQLite file under the state dir.",
     )
+    migration_database_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("MIGRATION_DATABASE_URL", "GLOWOPS_MIGRATION_DATABASE_URL"),
+        description="The schema owner's URL for migrations; empty means database_url. "
+        "With least-privilege roles, database_url is the gateway role's (docs/operations.md).",
+    )
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "GLOWOPS_REDIS_URL")
     )
@@ -106,7 +112,7 @@ class GatewaySettings(Settings):
     def _redis_url(cls, value: str | None) -> str | None:
         return check_url(value, ("redis", "rediss", "unix"))
 
-    @field_validator("database_url")
+    @field_validator("database_url", "migration_database_url")
     @classmethod
     def _gateway_database_url(cls, value: str) -> str:
         return check_database_url(value)
@@ -147,6 +153,13 @@ class GatewaySettings(Settings):
     def effective_database_url(self) -> str:
         """The SQLAlchemy async URL: the configured one, or the embedded SQLite file."""
         return to_async_url(self.database_url or f"sqlite:///{self.state_dir / 'glowops.db'}")
+
+    @property
+    def effective_migration_url(self) -> str:
+        """The SQLAlchemy async URL migrations run with (the owner's, else the gateway's)."""
+        if self.migration_database_url:
+            return to_async_url(self.migration_database_url)
+        return self.effective_database_url
 
     @property
     def uses_postgres(self) -> bool:
