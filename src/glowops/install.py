@@ -53,11 +53,19 @@ class InstrumentState:
     alerting: Any = None  # the AlertingSupervisor while the app runs (its engine: app.state.glowops_alerting)
 
 
-def instrument(app: Any, settings: Settings | None = None, *, checks: Iterable[HealthCheck] = (),
-               tracer: RequestHook | bool | None = None,
-               error_reporter: RequestHook | bool | None = None, log_stream: TextIO | None = None,
-               configure_logs: bool | None = None, access_log: bool = True, health: bool = True,
-               alerting: bool | None = None) -> Any:
+def instrument(
+    app: Any,
+    settings: Settings | None = None,
+    *,
+    checks: Iterable[HealthCheck] = (),
+    tracer: RequestHook | bool | None = None,
+    error_reporter: RequestHook | bool | None = None,
+    log_stream: TextIO | None = None,
+    configure_logs: bool | None = None,
+    access_log: bool = True,
+    health: bool = True,
+    alerting: bool | None = None,
+) -> Any:
     """Install request IDs, JSON logs, redaction, metrics, /metrics (and hooks, health) on ``app``.
 
     Calling it again on the same app changes nothing. Returns the app::
@@ -112,8 +120,13 @@ def instrument(app: Any, settings: Settings | None = None, *, checks: Iterable[H
         glowops_logging.configure_logging(settings, stream=log_stream)
     metrics.label_limit = settings.metrics_label_limit
 
-    _wrap_outermost(app, state, tracer=_tracer(tracer, settings),
-                    error_reporter=_error_reporter(error_reporter, settings), access_log=access_log)
+    _wrap_outermost(
+        app,
+        state,
+        tracer=_tracer(tracer, settings),
+        error_reporter=_error_reporter(error_reporter, settings),
+        access_log=access_log,
+    )
     _install_problem_handler(app)
 
     state.metrics_endpoint = MetricsEndpoint(settings)
@@ -209,9 +222,13 @@ def _wrap_outermost(app: Starlette, state: InstrumentState, **options: Any) -> N
 
 
 async def _problem_500(request: Request, exc: Exception) -> Response:
-    body = {"type": "about:blank", "title": "Internal Server Error", "status": 500,
-            "detail": "The server failed to answer this request.",
-            "request_id": request_context.current_request_id()}
+    body = {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "The server failed to answer this request.",
+        "request_id": request_context.current_request_id(),
+    }
     import orjson
 
     return Response(orjson.dumps(body), status_code=500, media_type="application/problem+json")
