@@ -107,9 +107,20 @@ async def test_unhandled_exception_answers_problem_json_with_the_id(make_app: An
 
 
 def _scope(path: str) -> dict[str, Any]:
-    return {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "root_path": "",
-            "query_string": b"", "headers": [], "scheme": "http", "server": ("t", 80),
-            "client": ("127.0.0.1", 1), "asgi": {"version": "3.0"}, "http_version": "1.1"}
+    return {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "scheme": "http",
+        "server": ("t", 80),
+        "client": ("127.0.0.1", 1),
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+    }
 
 
 async def _receive() -> dict[str, Any]:
