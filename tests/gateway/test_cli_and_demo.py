@@ -31,8 +31,8 @@ def test_db_upgrade_creates_the_schema_and_is_repeatable(
     for _ in range(2):
         result = runner.invoke(cli, ["db", "upgrade"])
         assert result.exit_code == 0, result.output
-        assert "is at revision 0001_initial" in result.output
-    assert runner.invoke(cli, ["db", "current"]).output.strip() == "0001_initial"
+        assert "is at revision 0002_least_privilege" in result.output
+    assert runner.invoke(cli, ["db", "current"]).output.strip() == "0002_least_privilege"
     engine = create_engine(f"sqlite:///{tmp_path / 'var' / 'glowops.db'}")
     try:
         assert set(inspect(engine).get_table_names()) >= {
@@ -55,7 +55,7 @@ def test_db_upgrade_on_postgres(pg_url: str, tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("GLOWOPS_STATE_DIR", str(tmp_path))
     result = CliRunner().invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "0001_initial" in result.output
+    assert "0002_least_privilege" in result.output
 
 
 def test_bad_database_url_is_one_clear_line(tmp_path: Path) -> None:
@@ -221,3 +221,32 @@ def test_serve_answers_an_unparseable_request_with_a_problem(served_gateway: str
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400") and b"content-type: application/problem+json" in head
     assert b'"status":400' in body
+
+
+def test_db_roles_prints_and_applies_the_least_privilege_roles(pg_url: str) -> None:
+    name = pg_url.rsplit("/", 1)[1]
+    printed = CliRunner().invoke(cli, ["db", "roles", "--database", name])
+    assert printed.exit_code == 0, printed.output
+    assert "NOINHERIT" in printed.output and "BYPASSRLS" in printed.output
+    assert "PASSWORD" not in printed.output  # printed SQL never carries a password
+    applied = CliRunner().invoke(cli, ["db", "roles", "--database", name, "--apply", pg_url])
+    assert applied.exit_code == 0, applied.output
+
+    async def owner() -> str:
+        import asyncpg
+
+        conn = await asyncpg.connect(pg_url)
+        try:
+            return str(
+                await conn.fetchval(
+                    "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+                )
+            )
+        finally:
+            await conn.close()
+
+    import asyncio
+
+    assert asyncio.run(owner()) == "glowops_owner"
+    bad = CliRunner().invoke(cli, ["db", "roles", "--database", "no such db"])
+    assert bad.exit_code == 2 and "letters, digits and '_' only" in bad.output
