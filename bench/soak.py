@@ -85,6 +85,7 @@ class Soak:
         self.sent = 0
         self.statuses: dict[int, int] = {}
         self.tokens: list[str] = []
+        self.errors: dict[str, int] = {}
 
     async def setup(self, client: httpx.AsyncClient) -> None:
         users = [{"email": f"u{i}@soak.example", "password": PASSWORD, "role": "admin"} for i in range(4)]
@@ -103,6 +104,14 @@ class Soak:
             del self.tokens[:-8]  # keep a few current tokens, like clients renewing theirs
 
     async def one(self, client: httpx.AsyncClient, kind: str, n: int) -> None:
+        try:
+            await self._one(client, kind, n)
+        except httpx.HTTPError as err:  # counted, not fatal: the report says how many
+            self.sent += 1
+            name = type(err).__name__
+            self.errors[name] = self.errors.get(name, 0) + 1
+
+    async def _one(self, client: httpx.AsyncClient, kind: str, n: int) -> None:
         auth = {"Authorization": f"Bearer {self.tokens[n % len(self.tokens)]}"}
         if kind == "login":
             await self.login(client, f"u{n % 4}@soak.example")
@@ -231,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     warmup = sum(1 for line in log_path.read_text(errors="replace").splitlines() if '"/health/live"' in line)
     print(
         f"soak: {args.minutes:g} min at {args.rps:g} req/s, {soak.sent} requests sent, "
-        f"statuses {soak.statuses}"
+        f"statuses {soak.statuses}, client errors {soak.errors}"
     )
     print(f"server CPU: {cpu:.1f} s over {args.minutes * 60:.0f} s wall")
     print("RSS floor per minute (MiB): " + ", ".join(f"{f / 2**20:.1f}" for f in floors))

@@ -110,7 +110,7 @@ def admin_url(settings: Settings, drill_url: str | None) -> str:
     """A connection to the server that hosts scratch databases (its ``postgres`` database)."""
     from glowops.settings import to_plain_url
 
-    url = drill_url or to_plain_url(settings.backup_database_url)
+    url = drill_url or to_plain_url(settings.backup_drill_url or settings.backup_database_url)
     if not url.startswith(("postgresql://", "postgres://")):
         raise BackupError(
             "a PostgreSQL drill needs a server for its scratch database: pass "
