@@ -21,9 +21,11 @@ OPTIONAL_DEPENDENCIES: tuple[tuple[str, str], ...] = (
 
 
 def gateway_checks(settings: GatewaySettings) -> list[HealthCheck]:
-    """The database always; Redis, Supabase and OpenAI when configured."""
+    """The database always (and its role, with a separate migration role); Redis, Supabase and
+    OpenAI when configured."""
     declared = [checks.database(settings.effective_database_url)]
-    if settings.uses_postgres:
+    if settings.uses_postgres and settings.migration_database_url:
+        # Separate migration and gateway roles declare a least-privilege set-up: check it holds.
         declared.append(DatabaseRoleCheck(settings.effective_database_url))
     if settings.redis_url:
         declared.append(checks.redis(settings.redis_url))
