@@ -107,6 +107,9 @@ def settings_for(backend: str, data_dir: Path, database_url: str = "", **overrid
     if database_url.startswith("postgres"):
         owner_url, database_url = least_privilege(database_url)
         overrides.setdefault("migration_database_url", owner_url)
+    # Seeding hashes eight passwords: on a loaded machine that can outlast the 30 s default
+    # request deadline, which only the deadline tests (test_outages.py) are about.
+    overrides.setdefault("request_timeout_seconds", 600.0)
     return Settings(
         state_dir=data_dir,
         database_url=database_url,

@@ -82,6 +82,7 @@ def served_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "GLOWOPS_STATE_DIR": str(tmp_path / "var"),
         "GLOWOPS_PORT": str(port),
         "GLOWOPS_LOG_LEVEL": "WARNING",
+        "GLOWOPS_REQUEST_TIMEOUT_SECONDS": "600",  # seeding on a loaded machine
     }
     env.pop("DATABASE_URL", None)
     env.pop("GLOWOPS_OPS_TOKEN", None)
