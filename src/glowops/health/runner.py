@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from glowops.health.errors import TIMEOUT, classify, detail_of
 from glowops.health.model import CheckResult, Observation, Status
 from glowops.health.registry import CheckOutcome, HealthCheck, HealthRegistry, outcome_to_observation
+from glowops.telemetry.metrics import metrics
 
 if TYPE_CHECKING:
     from glowops.settings import Settings
@@ -82,6 +83,8 @@ class HealthRunner:
     failure_ttl: float = 1.0
     max_threads: int = 4
     redact: Callable[[str], str] = field(default=lambda text: text)
+    # When cached results expire (tests drive it; timeouts and the deadline stay asyncio's).
+    clock: Callable[[], float] = time.monotonic
     _slots: dict[str, _Slot] = field(default_factory=dict, init=False, repr=False)
     _pool: concurrent.futures.ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _prepared: set[int] = field(default_factory=set, init=False, repr=False)
@@ -121,7 +124,7 @@ class HealthRunner:
         """
         checks = self._select(names)
         loop = asyncio.get_running_loop()
-        now = time.monotonic()
+        now = self.clock()
         ready: dict[str, CheckResult] = {}
         waiting: dict[str, asyncio.Task[CheckResult]] = {}
         for check in checks:
@@ -217,7 +220,7 @@ class HealthRunner:
         ttl = check.ttl if check.ttl is not None else self.ttl
         if result.status is Status.FAIL:
             ttl = min(ttl, check.failure_ttl if check.failure_ttl is not None else self.failure_ttl)
-        slot.result, slot.expires = result, time.monotonic() + ttl
+        slot.result, slot.expires = result, self.clock() + ttl
         _record_metrics(result)
         return result
 
@@ -284,10 +287,6 @@ class HealthRunner:
 
 
 def _record_metrics(result: CheckResult) -> None:
-    try:
-        from glowops.telemetry.metrics import metrics
-    except ImportError:  # pragma: no cover - telemetry is part of glowops
-        return
     tags = {"check": result.name}
     metrics.gauge("glowops_health_check_up", 1.0 if result.up else 0.0, tags=tags)
     metrics.histogram("glowops_health_check_duration_seconds", result.duration_seconds, tags=tags)
