@@ -67,7 +67,7 @@ class GatewaySettings(Settings):
     demo: bool = Field(default=False, description="Run a light built-in traffic generator.")
     # --- deadlines on every dependency call made while a request runs (docs/operations.md) ---
     request_timeout_seconds: float = Field(
-        default=30.0,
+        default=60.0,
         gt=0,
         description="Deadline of a whole request; past it the answer is a 503 problem with Retry-After.",
     )
@@ -86,8 +86,10 @@ class GatewaySettings(Settings):
         gt=0,
         description="PostgreSQL statement_timeout (server side); the client gives up one second later.",
     )
+    # SQLite has one writer: under a burst of uploads a write waits its turn for seconds, which
+    # is queueing, not an outage (the embedded default serves one machine).
     sqlite_busy_timeout_seconds: float = Field(
-        default=5.0, gt=0, description="Waiting for SQLite's write lock before answering 503."
+        default=30.0, gt=0, description="Waiting for SQLite's write lock before answering 503."
     )
     redis_timeout_seconds: float = Field(
         default=1.0, gt=0, description="Redis connect and socket (read/write) timeout."
