@@ -31,6 +31,7 @@ FAST = {
     "db_pool_timeout_seconds": 1.0,
     "db_statement_timeout_seconds": 1.0,
     "redis_timeout_seconds": 0.5,
+    "sqlite_busy_timeout_seconds": 1.0,
     "request_timeout_seconds": 6.0,
 }
 HANG_DETECTOR = 30.0  # far above every deadline: only a hang reaches it
