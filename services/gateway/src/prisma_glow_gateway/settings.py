@@ -141,7 +141,9 @@ class GatewaySettings(Settings):
         # The gateway's own database is what its embedded default backs up, and on PostgreSQL
         # what its replicas elect their one alert engine on; explicit settings win.
         plain = self.database_url or f"sqlite:///{self.state_dir / 'glowops.db'}"
-        if "backup_database_url" not in self.model_fields_set:
+        # With least-privilege roles (a separate migration URL) the gateway's role may read no
+        # table: backups need the backup role's URL, set explicitly (docs/operations.md).
+        if "backup_database_url" not in self.model_fields_set and not self.migration_database_url:
             self.backup_database_url = plain
         if "leader_database_url" not in self.model_fields_set and plain.startswith("postgres"):
             self.leader_database_url = plain
