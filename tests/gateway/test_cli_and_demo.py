@@ -90,8 +90,12 @@ def served_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = subprocess.Popen([GATEWAY, "serve", "--demo"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # generous: a loaded CI machine starts it slowly
         while time.monotonic() < deadline:
+            if server.poll() is not None:
+                pytest.fail(
+                    "prisma-glow-gateway serve exited: " + (tmp_path / "serve.log").read_text()[-2000:]
+                )
             try:
                 if httpx.get(url + "/", timeout=1).status_code == 200:
                     break
