@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,6 +34,10 @@ from glowops.telemetry.log_join import host_configured_logging
 from glowops.telemetry.metrics import metrics
 from glowops.telemetry.middleware import GlowopsMiddleware, mark_routes
 
+if TYPE_CHECKING:  # both need glowops[http]: imported when settings turn them on
+    from glowops.alerting.supervisor import AlertingSupervisor
+    from glowops.alerting.teams_relay import TeamsRelay
+
 __all__ = ["InstrumentState", "instrument"]
 
 _STATE_ATTR = "_glowops_instrumented"
@@ -50,9 +54,9 @@ class InstrumentState:
     ops_server: OpsServer | None = None
     health_installed: bool = False
     run_alerting: bool = False
-    teams_relay: Any = None
+    teams_relay: TeamsRelay | None = None
     guard: OpsGuard | None = None  # the one ops guard (token, loopback rule, failed-attempt limiter)
-    alerting: Any = None  # the AlertingSupervisor while the app runs (its engine: app.state.glowops_alerting)
+    alerting: AlertingSupervisor | None = None  # while the app runs (its engine: app.state.glowops_alerting)
 
 
 def instrument(
@@ -141,6 +145,8 @@ def instrument(
     else:
         state.ops_server = OpsServer(OpsApp(state.metrics_endpoint), settings.ops_port)
     state.run_alerting = settings.embedded_alerting if alerting is None else alerting
+    if state.run_alerting:  # fail at start-up, not in the lifespan
+        extras.require("http", "the embedded alert engine (GLOWOPS_EMBEDDED_ALERTING=false turns it off)")
     _wrap_lifespan(app, state)
     if settings.diagnostics:
         from glowops.telemetry.diagnostics import mount_diagnostics
@@ -148,6 +154,7 @@ def instrument(
         mount_diagnostics(app, state.guard)
     _register_backup_gauges(settings)
     if settings.teams_webhook_url is not None and settings.teams_webhook_url.get_secret_value():
+        extras.require("http", "the Teams relay for Alertmanager (GLOWOPS_TEAMS_WEBHOOK_URL)")
         from glowops.alerting.teams_relay import teams_relay_route
 
         route, state.teams_relay = teams_relay_route(settings, guard=state.guard)
@@ -265,12 +272,13 @@ def _wrap_lifespan(app: Starlette, state: InstrumentState) -> None:
 
 def _install_console(app: Starlette, settings: Settings, guard: OpsGuard) -> None:
     """The ``/ops`` console (``GLOWOPS_CONSOLE``); it reads ``app.state.glowops_alerting`` per request."""
+    extras.require("console", "the /ops console (GLOWOPS_CONSOLE=false turns it off)")
     from glowops.console import install_console
 
     install_console(app, settings, guard=guard)
 
 
-async def _supervise_alerting(settings: Settings, app: Any) -> Any:
+async def _supervise_alerting(settings: Settings, app: Any) -> AlertingSupervisor:
     """Run the embedded alert engine in the one worker/replica holding the leadership.
 
     ``app.state.glowops_alerting`` is the running engine of this process, or None when another

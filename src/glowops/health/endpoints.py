@@ -43,6 +43,7 @@ from glowops.health.render import HEALTH_JSON, ietf_body, spec_body, wants_healt
 from glowops.health.runner import HealthRunner, Report
 from glowops.ops_guard import OpsGuard
 from glowops.settings import Settings
+from glowops.telemetry.context import current_request_id
 
 _APP_ATTR = "glowops_health"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -156,14 +157,9 @@ class HealthEndpoints:
 
 def _request_id(request: Request) -> str | None:
     """The request ID set by glowops' middleware, else a well-formed incoming X-Request-ID."""
-    try:
-        from glowops.telemetry import context
-
-        current = context.current_request_id()
-        if current:
-            return current
-    except ImportError:  # pragma: no cover - the telemetry package is part of glowops
-        pass
+    current = current_request_id()
+    if current:
+        return current
     raw = request.headers.get("x-request-id")
     return raw if raw is not None and _REQUEST_ID.fullmatch(raw) else None
 
