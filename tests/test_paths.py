@@ -31,7 +31,8 @@ def test_a_name_either_stays_inside_or_is_refused(tmp_path: Path, name: str) -> 
         return
     resolved = Path(os.path.realpath(path))
     assert resolved == root.resolve() or root.resolve() in resolved.parents
-    assert ".." not in Path(name).parts and not name.startswith("/") and "\\" not in name and "\x00" not in name
+    assert ".." not in Path(name).parts and not name.startswith("/")
+    assert "\\" not in name and "\x00" not in name
 
 
 @pytest.mark.parametrize(
