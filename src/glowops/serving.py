@@ -20,17 +20,22 @@ import logging
 import orjson
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from glowops.problems import PROBLEM_JSON, problem_body
+
 __all__ = ["BAD_REQUEST_BODY", "ProblemHTTPProtocol"]
 
 _log = logging.getLogger("glowops.serving")
 
+# No request ID: the request never reached the point where one is assigned.
 BAD_REQUEST_BODY = orjson.dumps(
     {
-        "type": "about:blank",
-        "title": "Bad Request",
-        "status": 400,
-        "detail": "The request is not valid HTTP/1.1: check the request line and the headers "
-        "(a header value may not contain a line break or other control characters).",
+        k: v
+        for k, v in problem_body(
+            400,
+            "The request is not valid HTTP/1.1: check the request line and the headers "
+            "(a header value may not contain a line break or other control characters).",
+        ).items()
+        if k != "request_id"
     }
 )
 
@@ -38,7 +43,7 @@ BAD_REQUEST_BODY = orjson.dumps(
 def _problem_400_bytes() -> bytes:
     head = (
         b"HTTP/1.1 400 Bad Request\r\n"
-        b"content-type: application/problem+json\r\n"
+        b"content-type: " + PROBLEM_JSON.encode() + b"\r\n"
         b"content-length: " + str(len(BAD_REQUEST_BODY)).encode("ascii") + b"\r\n"
         b"connection: close\r\n\r\n"
     )

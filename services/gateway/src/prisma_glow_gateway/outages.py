@@ -16,10 +16,10 @@ import sqlite3
 from collections.abc import Iterator
 from types import TracebackType
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import glowops
+from glowops.problems import send_problem
 
 RETRY_AFTER_SECONDS = 5
 _log = glowops.get_logger("prisma_glow_gateway.outages")
@@ -156,28 +156,12 @@ class RequestDeadline:
             if started or not deadline.expired():
                 raise
             record("request", "deadline", _route(scope))
-            body = orjson.dumps(
-                {
-                    "type": "about:blank",
-                    "title": "Service Unavailable",
-                    "status": 503,
-                    "detail": f"The request did not finish within {self.seconds:g} s; retry after "
-                    "the Retry-After delay.",
-                    "request_id": glowops.current_request_id(),
-                }
+            await send_problem(
+                send,
+                503,
+                f"The request did not finish within {self.seconds:g} s; retry after the Retry-After delay.",
+                headers=[(b"retry-after", str(RETRY_AFTER_SECONDS).encode())],
             )
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 503,
-                    "headers": [
-                        (b"content-type", b"application/problem+json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
 
 
 def _route(scope: Scope) -> str:
