@@ -92,7 +92,7 @@ class _Channels:
 def _heartbeat_receiver(settings: Settings, channels: _Channels) -> dict[str, Any]:
     if not settings.heartbeat_url:
         channels.warnings.append(
-            "heartbeat receiver left out: GLOWOPS_HEARTBEAT_URL is not set (nobody notices a dead pipeline)"
+            "the heartbeat receiver has no URL: GLOWOPS_HEARTBEAT_URL is not set (a dead pipeline is silent)"
         )
         return {"name": "heartbeat"}
     return {
