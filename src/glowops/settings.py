@@ -127,7 +127,9 @@ class Settings(BaseSettings):
 
     # --- metrics ----------------------------------------------------------------------------
     ops_token: SecretStr | None = Field(
-        default=None, description="Bearer token guarding /metrics, health details and the console."
+        default=None,
+        description="Bearer token guarding /metrics, health details, the console, the Teams relay and "
+        "/diagnostics (at least 32 characters; `glowops config gen-token` prints one).",
     )
     ops_port: int | None = Field(
         default=None, ge=1, le=65535, description="Serve ops endpoints on this loopback port instead."
@@ -313,6 +315,18 @@ class Settings(BaseSettings):
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("ops_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 32:
+            raise ValueError(
+                f"must be at least 32 characters (got {len(value.get_secret_value())}): a short token can be "
+                "guessed; `glowops config gen-token` prints a good one"
+            )
         return value
 
     @field_validator("log_level", mode="before")

@@ -208,7 +208,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     settings = Settings(
         slack_webhook_url=f"{receivers}/slack",
         teams_webhook_url=f"{receivers}/teams",
-        ops_token="relay-secret",  # Alertmanager must present it to the Teams relay
+        # Alertmanager must present the token to the Teams relay
+        ops_token="relay-secret-0123456789abcdef0123456789",
         pagerduty_routing_key=ROUTING_KEY,
         pagerduty_events_url=f"{receivers}/pagerduty/v2/enqueue",
         error_notify_webhook=f"{receivers}/hooks/error",

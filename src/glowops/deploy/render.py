@@ -152,7 +152,7 @@ def bundle_settings(spec: ServiceSpec, **values: Any) -> Settings:
         "external_url": f"http://localhost:{SERVICE_PORT}",
         "alert_dashboard_base_url": f"http://localhost:{GRAFANA_PORT}",
         "backup_dir": BACKUP_DIR,
-        "ops_token": SecretStr(_PLACEHOLDER),
+        "ops_token": SecretStr(_PLACEHOLDER + "-ops-token-0000000"),  # at least 32 characters
         # The Teams relay is mounted only with a Teams URL: the routes the checks see.
         "teams_webhook_url": SecretStr(f"https://{_PLACEHOLDER}.invalid/teams"),
     }
