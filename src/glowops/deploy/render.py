@@ -326,7 +326,8 @@ def _local(port: int, container: int | None = None) -> str:
 
 # The channel settings the one-shot reads from deploy/.env: the channel table's variables, the
 # names Settings reads, so `glowops alerts export` sees exactly what it would see on a host.
-ALERT_CHANNEL_ENV: tuple[str, ...] = CHANNEL_ENV
+# The dead man's switch's URL too: Alertmanager's heartbeat receiver pings it (the Watchdog rule).
+ALERT_CHANNEL_ENV: tuple[str, ...] = (*CHANNEL_ENV, "GLOWOPS_HEARTBEAT_URL")
 
 
 def _required(variable: str) -> str:
