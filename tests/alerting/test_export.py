@@ -39,6 +39,7 @@ def all_channels(**overrides: Any) -> Settings:
         "smtp_starttls": True,
         "alert_email_to": ["oncall@example.com", "ops@example.com"],
         "external_url": "https://glow.example.com",
+        "heartbeat_url": "https://hc-ping.example.com/0f5f8f5e",
     }
     values.update(overrides)
     return Settings(**values)
@@ -92,8 +93,9 @@ def test_route_tree_grouping_and_inhibition() -> None:
     assert routes["embedding"]["continue"] is True
     assert routes["critical"]["matchers"] == ['severity="critical"']
     assert routes["critical"]["repeat_interval"] == "1h"
-    # family routes come first, or `continue` would never be reached
-    assert [r["receiver"] for r in route["routes"]][:2] == ["rate-limit", "embedding"]
+    # the Watchdog's heartbeat first (it reaches nobody else), then the family routes, or
+    # `continue` would never be reached
+    assert [r["receiver"] for r in route["routes"]][:3] == ["heartbeat", "rate-limit", "embedding"]
     assert urls(receiver(config, "rate-limit")) == ["https://hooks.example.com/rate-limit"]
     assert urls(receiver(config, "embedding")) == ["https://hooks.example.com/embedding"]
     assert config["inhibit_rules"] == [

@@ -34,7 +34,7 @@ def test_gateway_variables_are_read_under_the_spec_names(
         ("REDIS_URL", "http://cache:6379", "REDIS_URL: must be a URL starting with redis://"),
         ("DATABASE_URL", "mysql://db/x", "DATABASE_URL: must be a postgresql:// or sqlite:/// URL"),
         ("GLOWOPS_UPLOAD_MAX_BYTES", "0", "GLOWOPS_UPLOAD_MAX_BYTES: Input should be greater than 0"),
-        ("GLOWOPS_TRUSTED_PROXIES", "10.0.0.0/8,proxy.local", "'proxy.local' is not an IP address or network"),
+        ("GLOWOPS_TRUSTED_PROXIES", "10.0.0.0/8,proxy.local", "'proxy.local' is not an IP address"),
     ],
 )
 def test_a_bad_gateway_value_is_one_line(

@@ -1,7 +1,7 @@
 """MFA enrolment state and replay guard on users; revoked login tokens.
 
-Revision ID: 0002_trust_boundaries
-Revises: 0001_initial
+Revision ID: 0003_trust_boundaries
+Revises: 0002_least_privilege
 Create Date: 2026-12-02
 """
 
@@ -10,12 +10,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_trust_boundaries"
-down_revision = "0001_initial"
+revision = "0003_trust_boundaries"
+down_revision = "0002_least_privilege"
 branch_labels = None
 depends_on = None
 
 APP_ROLE = "glowops_app"
+SERVICE_ROLE = "glowops_service"
 
 
 def upgrade() -> None:
@@ -31,7 +32,7 @@ def upgrade() -> None:
     )
     if op.get_bind().dialect.name == "postgresql":
         # Org-scoped requests run as the application role: they check the revocation list.
-        op.execute(f"GRANT SELECT, INSERT, DELETE ON revoked_tokens TO {APP_ROLE}")
+        op.execute(f"GRANT SELECT, INSERT, DELETE ON revoked_tokens TO {APP_ROLE}, {SERVICE_ROLE}")
 
 
 def downgrade() -> None:
