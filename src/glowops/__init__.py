@@ -8,19 +8,30 @@ Public API::
     glowops.metrics.counter("assistant.tool_invocations", tags={"tool": "search"})
     glowops.bind_context(user_id=user.id, org_id=org.id)   # from the auth dependency
     glowops.instrument_clients(settings, engine=engine, redis=redis, http_clients=(client,))
+    glowops.register_pack(pack)      # a glowops.Pack: the service's metrics, dashboards, rules, runbooks
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from glowops.packs import Pack, register_pack
 from glowops.telemetry.context import bind_context, current_request_id
 from glowops.telemetry.metrics import metrics
 
 if TYPE_CHECKING:
     from glowops.settings import Settings
 
-__all__ = ["bind_context", "current_request_id", "get_logger", "instrument", "instrument_clients", "metrics"]
+__all__ = [
+    "Pack",
+    "bind_context",
+    "current_request_id",
+    "get_logger",
+    "instrument",
+    "instrument_clients",
+    "metrics",
+    "register_pack",
+]
 __version__ = "0.1.0"
 
 
@@ -41,8 +52,9 @@ def get_logger(name: str | None = None, **initial: Any) -> Any:
     return _get_logger(name, **initial)
 
 
-def instrument_clients(settings: Settings, *, engine: Any = None, redis: Any = None,
-                       http_clients: tuple[Any, ...] = ()) -> None:
+def instrument_clients(
+    settings: Settings, *, engine: Any = None, redis: Any = None, http_clients: tuple[Any, ...] = ()
+) -> None:
     """Spans and request-ID propagation on a service's database engine, Redis and HTTP clients."""
     from glowops.telemetry.tracing import instrument_clients as _instrument_clients
 

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp
 from glowops import extras
 from glowops.health.endpoints import install_health
 from glowops.health.registry import HealthCheck
+from glowops.packs import Pack, use_packs
 from glowops.settings import DEFAULT_SERVICE_NAME, Settings, get_settings
 from glowops.telemetry import context as request_context
 from glowops.telemetry import logging as glowops_logging
@@ -53,11 +54,20 @@ class InstrumentState:
     alerting: Any = None  # the AlertingSupervisor while the app runs (its engine: app.state.glowops_alerting)
 
 
-def instrument(app: Any, settings: Settings | None = None, *, checks: Iterable[HealthCheck] = (),
-               tracer: RequestHook | bool | None = None,
-               error_reporter: RequestHook | bool | None = None, log_stream: TextIO | None = None,
-               configure_logs: bool | None = None, access_log: bool = True, health: bool = True,
-               alerting: bool | None = None) -> Any:
+def instrument(
+    app: Any,
+    settings: Settings | None = None,
+    *,
+    checks: Iterable[HealthCheck] = (),
+    packs: Iterable[Pack | str] = (),
+    tracer: RequestHook | bool | None = None,
+    error_reporter: RequestHook | bool | None = None,
+    log_stream: TextIO | None = None,
+    configure_logs: bool | None = None,
+    access_log: bool = True,
+    health: bool = True,
+    alerting: bool | None = None,
+) -> Any:
     """Install request IDs, JSON logs, redaction, metrics, /metrics (and hooks, health) on ``app``.
 
     Calling it again on the same app changes nothing. Returns the app::
@@ -70,6 +80,10 @@ def instrument(app: Any, settings: Settings | None = None, *, checks: Iterable[H
             named by ``OTEL_SERVICE_NAME``, else after the app's title.
         checks: the service's health checks (:mod:`glowops.health.checks` builds them); glowops
             adds only its own (state volume, backup freshness when backups are configured).
+        packs: the service's packs (:class:`glowops.packs.Pack` objects or installed packs' names;
+            ``GLOWOPS_PACKS`` adds more): their metrics appear on /metrics, their rules,
+            dashboards and runbooks join glowops' generic ones. Without packs the service gets the
+            generic catalogs only.
         tracer, error_reporter: a :class:`RequestHook`, False to disable, None to build the
             default from settings (``glowops.telemetry.tracing`` / ``errors`` when present).
         log_stream: where log lines go (default stdout).
@@ -100,6 +114,7 @@ def instrument(app: Any, settings: Settings | None = None, *, checks: Iterable[H
     if app.middleware_stack is not None:
         raise RuntimeError("glowops.instrument() must be called before the app starts serving")
     settings = _with_identity(settings or get_settings(), app)
+    use_packs([*settings.packs, *packs])
     state = InstrumentState(settings=settings)
     setattr(app, _STATE_ATTR, state)
 
@@ -112,8 +127,13 @@ def instrument(app: Any, settings: Settings | None = None, *, checks: Iterable[H
         glowops_logging.configure_logging(settings, stream=log_stream)
     metrics.label_limit = settings.metrics_label_limit
 
-    _wrap_outermost(app, state, tracer=_tracer(tracer, settings),
-                    error_reporter=_error_reporter(error_reporter, settings), access_log=access_log)
+    _wrap_outermost(
+        app,
+        state,
+        tracer=_tracer(tracer, settings),
+        error_reporter=_error_reporter(error_reporter, settings),
+        access_log=access_log,
+    )
     _install_problem_handler(app)
 
     state.metrics_endpoint = MetricsEndpoint(settings)
@@ -209,9 +229,13 @@ def _wrap_outermost(app: Starlette, state: InstrumentState, **options: Any) -> N
 
 
 async def _problem_500(request: Request, exc: Exception) -> Response:
-    body = {"type": "about:blank", "title": "Internal Server Error", "status": 500,
-            "detail": "The server failed to answer this request.",
-            "request_id": request_context.current_request_id()}
+    body = {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "The server failed to answer this request.",
+        "request_id": request_context.current_request_id(),
+    }
     import orjson
 
     return Response(orjson.dumps(body), status_code=500, media_type="application/problem+json")

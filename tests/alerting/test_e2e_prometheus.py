@@ -425,7 +425,7 @@ def test_breach_notifies_every_channel_and_resolves(stack: Stack) -> None:
         assert mail["to"] == ["oncall@example.com"]
         assert "Many permission checks refused" in mail["body"]
         assert "docs/runbooks/alerts/PermissionDeniedSpike.md" in mail["body"]
-        assert "GatewayDown" not in pagerduty_events(stack, "trigger")
+        assert "ServiceDown" not in pagerduty_events(stack, "trigger")
 
         # --- recovery
         driver.error_share = 0.0

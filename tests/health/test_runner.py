@@ -230,27 +230,40 @@ def _raised(exc: BaseException, cause: BaseException) -> BaseException:
         return err
 
 
-@pytest.mark.parametrize(("exc", "message"), [
-    (socket.gaierror(-2, "Name or service not known for db.internal"), "dns failure"),
-    (_raised(RedisConnectionError("Error 111 connecting to 10.0.0.1:6379."),
-             ConnectionRefusedError(111, "Connection refused")), "connection refused"),
-    (TimeoutError(), "timeout"),
-    (_raised(RuntimeError("wrapper"), ConnectionResetError(104, "reset by peer")), "connection reset"),
-    (type("InvalidPasswordError", (Exception,), {})("password authentication failed for user app"),
-     "authentication failed"),
-    (Exception("-WRONGPASS invalid username-password pair"), "authentication failed"),
-    (CheckFailed("backup too old", detail="/srv/backups/x"), "backup too old"),
-    (ValueError("postgresql://app:hunter2@db/x"), "check error"),
-])
+@pytest.mark.parametrize(
+    ("exc", "message"),
+    [
+        (socket.gaierror(-2, "Name or service not known for db.internal"), "dns failure"),
+        (
+            _raised(
+                RedisConnectionError("Error 111 connecting to 10.0.0.1:6379."),
+                ConnectionRefusedError(111, "Connection refused"),
+            ),
+            "connection refused",
+        ),
+        (TimeoutError(), "timeout"),
+        (_raised(RuntimeError("wrapper"), ConnectionResetError(104, "reset by peer")), "connection reset"),
+        (
+            type("InvalidPasswordError", (Exception,), {})("password authentication failed for user app"),
+            "authentication failed",
+        ),
+        (Exception("-WRONGPASS invalid username-password pair"), "authentication failed"),
+        (CheckFailed("backup too old", detail="/srv/backups/x"), "backup too old"),
+        (ValueError("postgresql://app:hunter2@db/x"), "check error"),
+    ],
+)
 def test_exceptions_become_fixed_messages(exc: BaseException, message: str) -> None:
     assert classify(exc) == message
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize(("url", "message"), [
-    ("postgresql+asyncpg://no_such_role@127.0.0.1:5432/postgres", "authentication failed"),
-    ("postgresql+asyncpg://postgres@127.0.0.1:5432/no_such_database", "database not found"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql+asyncpg://no_such_role@127.0.0.1:5432/postgres", "authentication failed"),
+        ("postgresql+asyncpg://postgres@127.0.0.1:5432/no_such_database", "database not found"),
+    ],
+)
 async def test_real_postgres_refusals_get_their_own_message(url: str, message: str) -> None:
     from peers import port_open
 

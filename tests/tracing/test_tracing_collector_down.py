@@ -52,7 +52,8 @@ async def run_requests(traced: Traced) -> list[float]:
 
 @pytest.mark.parametrize("collector", ["closed port", "hangs", "answers 503"])
 async def test_requests_unaffected_and_drops_counted(
-        collector: str, traced_app: Callable[..., Traced], hanging_receiver: OTLPReceiver) -> None:
+    collector: str, traced_app: Callable[..., Traced], hanging_receiver: OTLPReceiver
+) -> None:
     if collector == "closed port":
         endpoint = f"http://127.0.0.1:{free_port()}"
     else:

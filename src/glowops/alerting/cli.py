@@ -172,14 +172,15 @@ def docs(
 
     Examples:
 
-        glowops alerts docs --out docs/alerts.md
+        glowops --pack prismaglow alerts docs --out docs/alerts.md
 
-        glowops alerts docs --out docs/alerts.md --check
+        glowops --pack prismaglow alerts docs --out docs/alerts.md --check
     """
     from glowops.alerting.docs import render_markdown
     from glowops.alerting.export import catalog_from_settings
 
-    text = render_markdown(catalog_from_settings(load_settings()))
+    # Every rule, backup rules included (they apply where backups are configured).
+    text = render_markdown(catalog_from_settings(load_settings(), backups=True))
     emit_generated_doc(text, out, check, "glowops alerts docs")
 
 

@@ -74,9 +74,12 @@ class Sampler:
                     entry = group_entries.get(group)
                     if entry is None:
                         # a series label named like a target label wins (honor_labels), as below
-                        entry = group_entries[group] = _Entry(tuple(
-                            labels_of({**target, **dict(pairs), NAME: name}) for name, pairs in group.series
-                        ))
+                        entry = group_entries[group] = _Entry(
+                            tuple(
+                                labels_of({**target, **dict(pairs), NAME: name})
+                                for name, pairs in group.series
+                            )
+                        )
                     yield entry, values
             families = collect_without_sources(self.registry)
         else:

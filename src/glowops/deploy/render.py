@@ -130,6 +130,7 @@ def bundle_settings() -> Settings:
     return BundleSettings(
         service_name=GATEWAY,
         environment="production",
+        packs=["prismaglow"],  # the gateway's pack: its dashboards and rules are in the bundle
         host="0.0.0.0",
         port=GATEWAY_PORT,
         state_dir=DATA_DIR,

@@ -94,8 +94,9 @@ class OpsServer:
 
     def __init__(self, app: OpsApp, port: int, host: str = "127.0.0.1") -> None:
         # log_level None: leave the levels of the host's uvicorn loggers alone
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                                lifespan="off", log_level=None)
+        config = uvicorn.Config(
+            app, host=host, port=port, log_config=None, access_log=False, lifespan="off", log_level=None
+        )
         self.server = _QuietServer(config)
         self.host = host
         self.port = port
