@@ -16,10 +16,9 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info, Summary
 from prometheus_client.exposition import generate_latest
 
-from glowops.alerting.promql import NAME, Labels, labels_of
 from glowops.alerting.sampler import Sampler
-from glowops.alerting.tsdb import TSDB
 from glowops.packs import register_pack
+from glowops.promql import NAME, TSDB, Labels, labels_of
 from glowops.telemetry.metrics import Metrics
 from glowops.telemetry.red import RedCollector
 from glowops.telemetry.sample_source import collect_without_sources, sources_of

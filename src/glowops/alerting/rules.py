@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from glowops.alerting.durations import format_duration, parse_duration
 from glowops.alerting.routing import SEVERITIES, Severity
+from glowops.promql import format_duration, parse_duration
 from glowops.telemetry.catalog import HTTP_BUCKETS
 
 if TYPE_CHECKING:

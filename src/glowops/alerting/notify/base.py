@@ -91,6 +91,10 @@ def _secret(value: Any) -> str | None:
     return raw or None
 
 
+# Channels that deliver to the address in each message (on-call contacts), never routed to by severity.
+DIRECT_CHANNELS = frozenset({"webhook", "slack_direct", "pagerduty_direct"})
+
+
 def build_notifiers(settings: Settings, client: httpx.AsyncClient) -> dict[str, Notifier]:
     """A notifier for every channel whose setting is filled in (names from routing.CHANNELS)."""
     from glowops.alerting.notify.email import EmailNotifier
@@ -116,8 +120,11 @@ def build_notifiers(settings: Settings, client: httpx.AsyncClient) -> dict[str, 
             out[channel] = WebhookNotifier(url, client, channel)
     if settings.smtp_host:
         out["email"] = EmailNotifier(settings)
-    # escalation levels may name a bare webhook URL of their own
+    # escalation levels may name a bare webhook URL of their own, and people their own Slack
+    # webhook or PagerDuty routing key: these channels take the address from the message
     out.setdefault("webhook", WebhookNotifier("", client, "webhook"))
+    out["slack_direct"] = SlackNotifier("", client)
+    out["pagerduty_direct"] = PagerDutyNotifier(settings.pagerduty_events_url, "", client)
     return out
 
 
