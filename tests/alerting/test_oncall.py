@@ -279,3 +279,29 @@ async def test_an_escalation_resumes_after_a_crash_at_the_right_level_and_time(t
         assert pages(rx)[3:] == ["/manager", "/erin"]
         assert pd_events(rx) == ["trigger"]  # dana's PagerDuty incident was opened once
         await h.close()
+
+
+def test_cli_unack_and_reassign_record_actions_and_refuse_strangers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from glowops.alerting.state import StateStore, state_path
+    from glowops.cli import app
+    from glowops.settings import Settings
+
+    path = tmp_path / "oncall.yml"
+    path.write_text(yaml.safe_dump(policy("http://127.0.0.1:9")))
+    monkeypatch.setenv("GLOWOPS_ONCALL_FILE", str(path))
+    monkeypatch.setenv("GLOWOPS_STATE_DIR", str(tmp_path / "var"))
+    runner = CliRunner()
+    done = runner.invoke(app, ["alerts", "reassign", "CheckoutDown", "--to", "bob", "--by", "alice"])
+    assert done.exit_code == 0 and "re-assigned CheckoutDown to bob" in done.output
+    refused = runner.invoke(app, ["alerts", "reassign", "CheckoutDown", "--to", "mallory"])
+    assert refused.exit_code == 2 and "neither a person nor a schedule" in refused.output
+    assert runner.invoke(app, ["alerts", "unack", "CheckoutDown", "--by", "alice"]).exit_code == 0
+    state = StateStore.open(state_path(Settings(state_dir=tmp_path / "var")))
+    assert [(a.action, a.target, a.by) for a in state.actions()] == [
+        ("reassign", "bob", "alice"),
+        ("unack", None, "alice"),
+    ]

@@ -184,3 +184,35 @@ def test_a_bad_schedule_is_a_clear_error(tmp_path: Path, change: dict[str, objec
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ValueError, match=f"on-call file {path}"):
         load_policy(path)
+
+
+def test_oncall_now_and_show_print_who_is_on_call_when(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from glowops.cli import app
+
+    path = tmp_path / "oncall.yml"
+    path.write_text(yaml.safe_dump(POLICY))
+    monkeypatch.setenv("GLOWOPS_ONCALL_FILE", str(path))
+    monkeypatch.setenv("GLOWOPS_STATE_DIR", str(tmp_path / "var"))
+    runner = CliRunner()
+    now = runner.invoke(app, ["oncall", "now", "--schedule", "primary", "--at", "2026-04-04T12:00"])
+    assert now.exit_code == 0, now.output
+    assert now.output.strip() == ("primary: carol (override) until Mon 2026-04-06 09:00 CEST  [webhook]")
+    shown = runner.invoke(
+        app, ["oncall", "show", "--schedule", "primary", "--from", "2026-03-23T09:00", "--to", "2026-04-07"]
+    )
+    assert shown.exit_code == 0, shown.output
+    lines = [line for line in shown.output.splitlines() if "│" in line and "2026" in line]
+    assert [line.split("│")[3].strip() for line in lines] == ["alice", "bob", "carol", "alice"]
+    assert "Mon 2026-03-30 09:00 CEST" in lines[1]
+    bad = runner.invoke(app, ["oncall", "show", "--from", "2026-04-07", "--to", "2026-04-01"])
+    assert bad.exit_code == 2 and "--to must be after --from" in bad.output
+    unknown = runner.invoke(app, ["oncall", "now", "--schedule", "nope"])
+    assert unknown.exit_code == 2 and "no schedule 'nope'" in unknown.output
+    monkeypatch.delenv("GLOWOPS_ONCALL_FILE")
+    missing = runner.invoke(app, ["oncall", "now"])
+    assert missing.exit_code == 2 and "GLOWOPS_ONCALL_FILE" in missing.output

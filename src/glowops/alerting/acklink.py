@@ -32,7 +32,11 @@ PATH = "/ops/oncall/ack/"
 
 
 class LinkError(ValueError):
-    """Why a link is refused (the message is safe to show)."""
+    """Why a link is refused (the message is safe to show); ``status`` is the HTTP answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +107,7 @@ class AckLinks:
         except ValueError:
             raise LinkError("this is not an acknowledgement link") from None
         if not hmac.compare_digest(sig, self._sign(body)):
-            raise LinkError("this link's signature does not match (altered, or signed with another key)")
+            raise LinkError("this link's signature does not match (altered, or signed with another key)", 403)
         try:
             raw = json.loads(body)
             claim = LinkClaim(
@@ -112,10 +116,12 @@ class AckLinks:
         except (ValueError, KeyError, TypeError):
             raise LinkError("this is not an acknowledgement link") from None
         if now >= claim.expires:
-            raise LinkError("this link has expired: acknowledge from the console or `glowops alerts ack`")
+            raise LinkError(
+                "this link has expired: acknowledge from the console or `glowops alerts ack`", 410
+            )
         used = self.db.execute("SELECT used_at, by FROM ack_links WHERE nonce = ?", (claim.nonce,)).fetchone()
         if used is not None:
-            raise LinkError("this link has been used already; each link acknowledges once")
+            raise LinkError("this link has been used already; each link acknowledges once", 410)
         return claim
 
     def spend(self, token: str, now: float, by: str) -> LinkClaim:
@@ -123,5 +129,5 @@ class AckLinks:
         claim = self.verify(token, now)
         cur = self.db.execute("INSERT OR IGNORE INTO ack_links VALUES (?, ?, ?)", (claim.nonce, now, by))
         if cur.rowcount != 1:
-            raise LinkError("this link has been used already; each link acknowledges once")
+            raise LinkError("this link has been used already; each link acknowledges once", 410)
         return claim

@@ -64,7 +64,7 @@ RESPONSE_TIMES: dict[str, float | None] = {"P0": 15 * 60.0, "P1": 3600.0, "P2": 
 DEFAULT_ROLES = ("On-call engineer", "Team lead", "Engineering manager", "CTO")
 DEFAULT_ACK_LINK_TTL = 24 * 3600.0
 # outbox channel of each contact kind: a person's own Slack webhook / PagerDuty routing key go
-# through notifiers that take the address from the message (see notify.base.DIRECT_CHANNELS)
+# through notifiers that take the address from the message (see channels.DIRECT_CHANNELS)
 CONTACT_OUTBOX_CHANNEL = {
     "email": "email",
     "slack": "slack_direct",

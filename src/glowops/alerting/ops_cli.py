@@ -285,8 +285,8 @@ def test_notify(
     """
     import httpx
 
+    from glowops.alerting.channels import build_notifiers
     from glowops.alerting.delivery import Deliverer
-    from glowops.alerting.notify.base import build_notifiers
 
     settings = load_settings()
     _, outbox = _open()

@@ -31,11 +31,12 @@ import httpx
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from glowops.alerting.acklink import AckLinks, link_key
+from glowops.alerting.channels import DIRECT_CHANNELS, build_notifiers
 from glowops.alerting.delivery import Deliverer, OutcomeHook, count_in_metrics
 from glowops.alerting.dispatch import Dispatcher, Timings
 from glowops.alerting.engine import Alert, EvaluationResult, RuleEngine
 from glowops.alerting.escalation import Escalator
-from glowops.alerting.notify.base import DIRECT_CHANNELS, Notifier, build_notifiers
+from glowops.alerting.notify.base import Notifier
 from glowops.alerting.oncall import load_policy
 from glowops.alerting.outbox import Outbox, connect
 from glowops.alerting.sampler import Sampler

@@ -82,6 +82,8 @@ class HealthRunner:
     failure_ttl: float = 1.0
     max_threads: int = 4
     redact: Callable[[str], str] = field(default=lambda text: text)
+    # When cached results expire (tests drive it; timeouts and the deadline stay asyncio's).
+    clock: Callable[[], float] = time.monotonic
     _slots: dict[str, _Slot] = field(default_factory=dict, init=False, repr=False)
     _pool: concurrent.futures.ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _prepared: set[int] = field(default_factory=set, init=False, repr=False)
@@ -121,7 +123,7 @@ class HealthRunner:
         """
         checks = self._select(names)
         loop = asyncio.get_running_loop()
-        now = time.monotonic()
+        now = self.clock()
         ready: dict[str, CheckResult] = {}
         waiting: dict[str, asyncio.Task[CheckResult]] = {}
         for check in checks:
@@ -217,7 +219,7 @@ class HealthRunner:
         ttl = check.ttl if check.ttl is not None else self.ttl
         if result.status is Status.FAIL:
             ttl = min(ttl, check.failure_ttl if check.failure_ttl is not None else self.failure_ttl)
-        slot.result, slot.expires = result, time.monotonic() + ttl
+        slot.result, slot.expires = result, self.clock() + ttl
         _record_metrics(result)
         return result
 
