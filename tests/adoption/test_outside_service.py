@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from glowops.alerting.routing import HEARTBEAT_ALERT
 from glowops.alerting.rules import build_catalog
 from glowops.dashboards.catalog import UIDS
 from glowops_prismaglow import pack as prismaglow
@@ -96,7 +97,8 @@ def test_an_outside_service_adopts_glowops(pg_url: str, sentry_server: Any, tmp_
         "GET /notes 200": 240,
         "GET /health/ready 200": 240,
     }
-    assert report["alerts_seen"] == []
+    # only the Watchdog, the dead man's switch that always fires (proof the engine evaluated)
+    assert report["alerts_seen"] == [f"{HEARTBEAT_ALERT} (firing)"]
 
     # the service's own Sentry tracing still reaches its endpoint, next to glowops' scrubbed event
     transactions = sentry_server.transactions

@@ -133,7 +133,7 @@ def test_docker_compose_config_when_available() -> None:
     env = {
         "PATH": "/usr/bin:/bin:/usr/local/bin",
         "POSTGRES_PASSWORD": "p",
-        "GLOWOPS_OPS_TOKEN": "t",
+        "GLOWOPS_OPS_TOKEN": "t" * 32,
         "GLOWOPS_SECRET_KEY": "k",
         "GRAFANA_ADMIN_PASSWORD": "g",
     }

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from glowops.alerting.routing import HEARTBEAT_ALERT
+
 HERE = Path(__file__).resolve().parent
 
 pytestmark = pytest.mark.slow
@@ -44,4 +46,5 @@ def test_a_fresh_gateway_left_alone_for_an_hour_fires_nothing(tmp_path: Path) ->
     assert {"HighErrorRate", "ApprovalsOverdue"} <= set(report["rules"])  # glowops' and the pack's
     first_pass = " ".join(report["schedule_passes"][0])
     assert "backup" in first_pass, report["schedule_passes"]
-    assert report["alerts_seen"] == []
+    # only the Watchdog, the dead man's switch that always fires (proof the engine evaluated)
+    assert report["alerts_seen"] == [f"{HEARTBEAT_ALERT} (firing)"]

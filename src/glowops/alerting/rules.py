@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from glowops.alerting.routing import SEVERITIES, Severity
+from glowops.alerting.routing import HEARTBEAT_ALERT, SEVERITIES, Severity
 from glowops.promql import format_duration, parse_duration
 from glowops.telemetry.catalog import HTTP_BUCKETS
 
@@ -70,7 +70,7 @@ FUNCTIONS: frozenset[str] = frozenset(
 AGGREGATIONS: frozenset[str] = frozenset({"sum", "avg", "min", "max", "count"})
 KEYWORDS: frozenset[str] = frozenset({"by", "without", "on", "ignoring", "and", "or", "unless", "bool"})
 # glowops' own alert families; a pack declares its own (Pack.families).
-FAMILIES: tuple[str, ...] = ("availability", "latency", "saturation", "backup")
+FAMILIES: tuple[str, ...] = ("availability", "latency", "saturation", "backup", "meta")  # meta: the Watchdog
 PRIORITIES: tuple[str, ...] = ("P0", "P1", "P2", "P3")
 
 DEFAULT_RUNBOOK_BASE = "https://github.com/prisma-glow/glowops/blob/main"
@@ -440,6 +440,7 @@ def build_catalog(
         + _latency(b, th)
         + _saturation(b, th)
         + (_backup(b, th) if backups else ())
+        + _meta(b)
     )
     for pack in packs:
         pb = b.for_pack(pack)
@@ -668,6 +669,25 @@ def _saturation(b: RuleBuilder, th: Thresholds) -> tuple[AlertRule, ...]:
             summary=f"Data volume more than {th.disk_used_warning:.0%} full",
             description="The data volume passed the warning level; plan clean-up or growth before it "
             "reaches the critical level.",
+            dashboard="operations",
+        ),
+    )
+
+
+def _meta(b: RuleBuilder) -> tuple[AlertRule, ...]:
+    """The dead man's switch: always firing, routed to the heartbeat receiver, never paged."""
+    return (
+        b.rule(
+            HEARTBEAT_ALERT,
+            "info",
+            "P3",
+            "meta",
+            "vector(1)",
+            for_="0s",
+            summary="The alerting pipeline is alive (this alert always fires)",
+            description="A dead man's switch: Alertmanager sends it to the heartbeat receiver every "
+            "minute (the embedded engine pings GLOWOPS_HEARTBEAT_URL instead). The heartbeat service "
+            "alarms when the pings stop: then rules are not evaluated or notifications cannot leave.",
             dashboard="operations",
         ),
     )

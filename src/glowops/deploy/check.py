@@ -32,8 +32,9 @@ _REFERENCE = re.compile(r"\$\{([A-Za-z0-9_]+)(?:(:?)([-?])([^}]*))?\}")
 # Non-secret example values for every variable the alertmanager-config one-shot reads from .env:
 # the checks render Alertmanager's configuration with all of them, as the one-shot would.
 EXAMPLE_ENV: dict[str, str] = {
-    "GLOWOPS_OPS_TOKEN": "example-ops-token",
+    "GLOWOPS_OPS_TOKEN": "example-ops-token-0123456789abcdef012345",
     **CHANNEL_EXAMPLES,
+    "GLOWOPS_HEARTBEAT_URL": "https://hc-ping.example.com/0f5f8f5e",
 }
 _SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|DSN|WEBHOOK|(API|ROUTING|ENCRYPTION|ANON|HMAC)_KEY$")
 

@@ -152,7 +152,7 @@ def bundle_settings(spec: ServiceSpec, **values: Any) -> Settings:
         "external_url": f"http://localhost:{SERVICE_PORT}",
         "alert_dashboard_base_url": f"http://localhost:{GRAFANA_PORT}",
         "backup_dir": BACKUP_DIR,
-        "ops_token": SecretStr(_PLACEHOLDER),
+        "ops_token": SecretStr(_PLACEHOLDER + "-ops-token-0000000"),  # at least 32 characters
         # The Teams relay is mounted only with a Teams URL: the routes the checks see.
         "teams_webhook_url": SecretStr(f"https://{_PLACEHOLDER}.invalid/teams"),
     }
@@ -311,7 +311,8 @@ def _local(port: int, container: int | None = None) -> str:
 
 # The channel settings the one-shot reads from deploy/.env: the channel table's variables, the
 # names Settings reads, so `glowops alerts export` sees exactly what it would see on a host.
-ALERT_CHANNEL_ENV: tuple[str, ...] = CHANNEL_ENV
+# The dead man's switch's URL too: Alertmanager's heartbeat receiver pings it (the Watchdog rule).
+ALERT_CHANNEL_ENV: tuple[str, ...] = (*CHANNEL_ENV, "GLOWOPS_HEARTBEAT_URL")
 
 
 def _required(variable: str) -> str:

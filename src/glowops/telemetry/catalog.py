@@ -120,6 +120,24 @@ CATALOG: tuple[MetricSpec, ...] = (
     ),
     MetricSpec("glowops_outbox_depth", "gauge", "Notifications stored in the outbox and not yet delivered."),
     MetricSpec(
+        "glowops_outbox_dead_letters",
+        "gauge",
+        "Notifications given up on (dead letters) and not requeued; alerted on by OutboxDeadLetters.",
+    ),
+    # --- on-call (issue 19) ------------------------------------------------------------------
+    MetricSpec(
+        "glowops_heartbeat_pings",
+        "counter",
+        "Dead man's switch pings to GLOWOPS_HEARTBEAT_URL by outcome (sent, failed).",
+        ("outcome",),
+    ),
+    MetricSpec(
+        "glowops_notifications_suppressed",
+        "counter",
+        "Firing alerts kept quiet by a maintenance window of the on-call file, by window.",
+        ("window",),
+    ),
+    MetricSpec(
         "glowops_alerts",
         "gauge",
         "Alerts of the embedded engine by state and severity.",

@@ -16,7 +16,6 @@ import logging
 import time
 from typing import Any
 
-import orjson
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -111,24 +110,9 @@ def mark_routes(routes: list[Any]) -> None:
 
 
 def _problem_500(request_id: str) -> tuple[Message, Message]:
-    body = orjson.dumps(
-        {
-            "type": "about:blank",
-            "title": "Internal Server Error",
-            "status": 500,
-            "detail": "The server failed to answer this request.",
-            "request_id": request_id,
-        }
-    )
-    start: Message = {
-        "type": "http.response.start",
-        "status": 500,
-        "headers": [
-            (b"content-type", b"application/problem+json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-    }
-    return start, {"type": "http.response.body", "body": body, "more_body": False}
+    from glowops.problems import problem_messages  # imports this package: loaded on first use
+
+    return problem_messages(500, "The server failed to answer this request.", request_id=request_id)
 
 
 class GlowopsMiddleware:

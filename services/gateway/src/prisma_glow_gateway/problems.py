@@ -13,7 +13,6 @@ import re
 from http import HTTPStatus
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
@@ -21,8 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 import glowops
+from glowops.problems import problem_response as build_problem
 
-PROBLEM_JSON = "application/problem+json"
 _RLS_TABLE = re.compile(r'row-level security policy for table "([^"]+)"')
 
 
@@ -57,17 +56,8 @@ def problem_response(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> Response:
-    body: dict[str, Any] = {
-        "type": type_,
-        "title": title or HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-    }
-    request_id = glowops.current_request_id()
-    if request_id:
-        body["request_id"] = request_id
-    body.update(extra)
-    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    """The problem answer, built by glowops' one builder (request ID included)."""
+    return build_problem(status, detail, title=title, type_=type_, headers=headers, **extra)
 
 
 async def _on_problem(request: Request, exc: Exception) -> Response:
