@@ -123,7 +123,7 @@ def test_instrument_registers_the_packs_of_a_service(without_packs: None) -> Non
 
     glowops.instrument(
         app,
-        Settings(ops_token="ops-secret-1x"),
+        Settings(ops_token="ops-token-for-the-pack-test-0123456789"),
         packs=[BILLING, "prismaglow"],
         log_stream=io.StringIO(),
         tracer=False,
@@ -134,7 +134,9 @@ def test_instrument_registers_the_packs_of_a_service(without_packs: None) -> Non
     assert [p.name for p in registered_packs()] == ["billing", "prismaglow"]
     with TestClient(app) as client:
         assert client.get("/invoices").status_code == 200
-        body = client.get("/metrics", headers={"Authorization": "Bearer ops-secret-1x"}).text
+        body = client.get(
+            "/metrics", headers={"Authorization": "Bearer ops-token-for-the-pack-test-0123456789"}
+        ).text
     assert 'billing_invoices_failed_total{reason="card_declined"} 1.0' in body
     assert "# TYPE assistant_conversations_total counter" in body
 
