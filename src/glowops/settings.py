@@ -110,6 +110,12 @@ class Settings(BaseSettings):
         "schedule (postgresql://... or sqlite:///...). Empty: backups are not configured, so no "
         "schedule, no backup alert rules and no backup health check.",
     )
+    backup_drill_url: str = Field(
+        default="",
+        description="The server the restore drill creates its scratch database on, as a role that "
+        "may create databases (postgresql://glowops_drill@host/postgres). Empty: the server and "
+        "role of backup_database_url.",
+    )
     leader_database_url: str = Field(
         default="",
         description="A PostgreSQL database the service's replicas share, where one embedded alert "
@@ -358,7 +364,7 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         return check_url(value, _HTTP)
 
-    @field_validator("backup_database_url", "leader_database_url")
+    @field_validator("backup_database_url", "backup_drill_url", "leader_database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
         return check_database_url(value)

@@ -103,6 +103,14 @@ CATALOG: tuple[MetricSpec, ...] = (
         ("target",),
         unit="seconds",
     ),
+    MetricSpec(
+        "dependency_unavailable",
+        "counter",
+        "Requests answered 503 because a dependency was frozen, down or exhausted (its deadline "
+        "expired, it refused the connection, or its pool had no free connection), and requests "
+        "past the request deadline (dependency=request).",
+        ("dependency", "reason"),
+    ),
     # --- embedded alerting (issue 7) ---------------------------------------------------------
     MetricSpec("glowops_alert_evaluations", "counter", "Rule evaluation cycles of the embedded engine."),
     MetricSpec(
