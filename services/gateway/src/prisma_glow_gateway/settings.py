@@ -39,6 +39,11 @@ class GatewaySettings(Settings):
         validation_alias=AliasChoices("OTEL_SERVICE_NAME", "GLOWOPS_SERVICE_NAME"),
         description="service.name of traces, the service field of logs, metrics and alerts.",
     )
+    packs: CommaList = Field(
+        default_factory=lambda: ["prismaglow"],
+        description="The gateway uses the Prisma Glow pack (its dashboards, rules and runbooks); "
+        "GLOWOPS_PACKS may add more.",
+    )
     database_url: str = Field(
         default="",
         validation_alias=AliasChoices("DATABASE_URL", "GLOWOPS_DATABASE_URL"),
