@@ -8,10 +8,9 @@ per request got a fresh bucket and password guessing on ``/auth/login`` was unli
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 
 import pytest
-from gateway_helpers import PASSWORD, Delta, Gw, running_gateway, settings_for
+from gateway_helpers import PASSWORD, Delta, Gw
 from test_approvals import problem
 
 from prisma_glow_gateway.clientaddr import client_address, parse_networks
@@ -121,18 +120,3 @@ def test_client_address_reads_forwarded_for_only_from_trusted_proxies() -> None:
     assert client_address("10.0.0.5", "", proxies) == "10.0.0.5"
     with pytest.raises(ValueError, match="not an IP address"):
         parse_networks(["10.0.0.0/33"])
-
-
-def test_the_back_off_survives_a_restart_with_redis(tmp_path: Path, redis_url: str) -> None:
-    settings = settings_for("sqlite", tmp_path, redis_url=redis_url, login_lockout_threshold=2)
-    email = "viewer@acme.example"
-    with running_gateway(settings, "sqlite") as gw:
-        assert [login(gw, email, "wrong-wrong") for _ in range(2)] == [401, 401]
-        assert login(gw, email, PASSWORD) == 429
-        now = gw.now
-    with running_gateway(settings, "sqlite", seed=False) as gw:
-        gw.now = now
-        gw.gateway.clock = lambda: gw.now
-        assert login(gw, email, PASSWORD) == 429
-        gw.tick(1.0)
-        assert login(gw, email, PASSWORD) == 200

@@ -115,13 +115,16 @@ class RedisFailures:
         self._warned = False
         return result
 
+    # The local table always learns too: a Redis call that times out under load must not
+    # forget a failure (the answer is the stricter of the two).
     async def wait(self, key: str, now: float, policy: BackoffPolicy) -> float:
-        result = await self._run(key, "check", now, policy)
-        return await self._fallback.wait(key, now, policy) if result is None else result
+        local = await self._fallback.wait(key, now, policy)
+        shared = await self._run(key, "check", now, policy)
+        return max(local, shared or 0.0)
 
     async def fail(self, key: str, now: float, policy: BackoffPolicy) -> None:
-        if await self._run(key, "fail", now, policy) is None:
-            await self._fallback.fail(key, now, policy)
+        await self._fallback.fail(key, now, policy)
+        await self._run(key, "fail", now, policy)
 
     async def clear(self, key: str) -> None:
         await self._run(key, "clear", 0.0, BackoffPolicy(1, 1.0))
