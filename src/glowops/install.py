@@ -24,6 +24,7 @@ from starlette.types import ASGIApp
 from glowops import extras
 from glowops.health.endpoints import install_health
 from glowops.health.registry import HealthCheck
+from glowops.redaction import default_policy
 from glowops.settings import DEFAULT_SERVICE_NAME, Settings, get_settings
 from glowops.telemetry import context as request_context
 from glowops.telemetry import logging as glowops_logging
@@ -112,7 +113,7 @@ def instrument(app: Any, settings: Settings | None = None, *, checks: Iterable[H
         glowops_logging.configure_logging(settings, stream=log_stream)
     metrics.label_limit = settings.metrics_label_limit
 
-    _wrap_outermost(app, state, tracer=_tracer(tracer, settings),
+    _wrap_outermost(app, state, policy=default_policy(settings), tracer=_tracer(tracer, settings),
                     error_reporter=_error_reporter(error_reporter, settings), access_log=access_log)
     _install_problem_handler(app)
 

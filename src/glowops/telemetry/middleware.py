@@ -20,6 +20,7 @@ import orjson
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from glowops.redaction import RedactionPolicy
 from glowops.telemetry import context as request_context
 from glowops.telemetry import listener
 from glowops.telemetry import logging as glowops_logging
@@ -32,12 +33,14 @@ __all__ = ["GlowopsMiddleware", "route_template"]
 _log = logging.getLogger("glowops.middleware")
 # Bound once: module attribute look-ups on the hot path add up.
 _accept_request_id = request_context.accept_request_id
+_new_request_id = request_context.new_request_id
 _RequestContext = request_context.RequestContext
 _enter = request_context.enter
 _leave = request_context.leave
 _access_line = glowops_logging.access_line
 _perf = time.perf_counter
 _REQUEST_ID = b"x-request-id"
+REPLACED_IDS_METRIC = "glowops_request_ids_replaced"
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 MOUNT_PREFIX_KEY = "glowops.mount_prefix"
 
@@ -127,16 +130,19 @@ class GlowopsMiddleware:
 
     Args:
         app: the ASGI app to wrap.
+        policy: the redaction policy; a client's ``X-Request-ID`` in which it finds anything
+            is replaced (see :func:`~glowops.telemetry.context.accept_request_id`).
         tracer: optional :class:`RequestHook` creating the server span (None: no tracing cost).
         error_reporter: optional :class:`RequestHook` reporting unhandled errors and 5xx.
         access_log: write the canonical access line (needs ``configure_logging``).
         metrics: the facade whose registry holds the HTTP metrics.
     """
 
-    def __init__(self, app: ASGIApp, *, tracer: RequestHook | None = None,
+    def __init__(self, app: ASGIApp, *, policy: RedactionPolicy, tracer: RequestHook | None = None,
                  error_reporter: RequestHook | None = None, access_log: bool = True,
                  metrics: Metrics | None = None) -> None:
         self.app = app
+        self.policy = policy
         self.tracer = tracer
         self.error_reporter = error_reporter
         self.access_log = access_log
@@ -150,6 +156,14 @@ class GlowopsMiddleware:
         # keyed like the counter (method, route, status) to share one key tuple per request
         self._duration_children: dict[tuple[str, str, int], Any] = {}
         self._failed_hooks: set[int] = set()
+        self._facade = facade
+
+    def _request_id(self, raw: bytes | None) -> str:
+        """The client's request ID when safe, else a fresh one (the replacement is counted)."""
+        request_id, replaced = _accept_request_id(raw, self.policy)
+        if replaced is not None:
+            self._facade.counter(REPLACED_IDS_METRIC, tags={"reason": replaced})
+        return request_id
 
     @property
     def hooks(self) -> tuple[RequestHook, ...]:
@@ -172,7 +186,7 @@ class GlowopsMiddleware:
             if key == _REQUEST_ID:
                 raw_id = value
                 break
-        request_id = _accept_request_id(raw_id)
+        request_id = self._request_id(raw_id) if raw_id is not None else _new_request_id()
         ctx = _RequestContext(request_id)
         token = _enter(ctx)
         id_header = (_REQUEST_ID, request_id.encode("ascii"))
@@ -269,7 +283,7 @@ class GlowopsMiddleware:
             if key == _REQUEST_ID:
                 raw_id = value
                 break
-        ctx = request_context.RequestContext(request_context.accept_request_id(raw_id))
+        ctx = request_context.RequestContext(self._request_id(raw_id))
         token = request_context.enter(ctx)
         try:
             await self.app(scope, receive, send)
