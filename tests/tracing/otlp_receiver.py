@@ -43,6 +43,7 @@ class ReceivedSpan:
     status_code: int
     status_message: str
     scope: str
+    trace_state: str = ""
 
 
 @dataclass
@@ -119,7 +120,7 @@ class OTLPReceiver:
                                  "attributes": {kv.key: _value(kv.value) for kv in e.attributes}}
                                 for e in span.events],
                         resource=resource, status_code=span.status.code, status_message=span.status.message,
-                        scope=scope_spans.scope.name,
+                        scope=scope_spans.scope.name, trace_state=span.trace_state,
                     ))
         with self._lock:
             self.requests.append({"path": path, "headers": headers})
