@@ -199,7 +199,8 @@ async def test_encoded_query_hostile_host_encoded_referer_and_secret_request_id_
     reporting.flush()
     [event] = sentry_server.wait_events(1)
     request = event["request"]
-    assert request["url"] == "http://api.example.test/orgs/o-7/reports"  # the server's address, not the Host header
+    # the server's address, not the Host header
+    assert request["url"] == "http://api.example.test/orgs/o-7/reports"
     assert request["query_string"] == "email=***REDACTED***&phone=***REDACTED***&ssn=***REDACTED***" \
                                       "&card=***REDACTED***&page=2"
     assert request["headers"]["referer"] == "https://app.example.test/search?q=***REDACTED***&n=***REDACTED***"

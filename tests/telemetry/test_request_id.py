@@ -177,7 +177,7 @@ async def test_request_id_holding_a_secret_is_replaced_counted_and_never_logged(
     app = _app(make_app)
     before = replaced()
     for path in ("/ok", "/boom"):
-        status, headers, body = await raw_request(app, path, [(b"x-request-id", value.encode())])
+        _, headers, body = await raw_request(app, path, [(b"x-request-id", value.encode())])
         [returned] = _header(headers, b"x-request-id")
         assert FRESH_ID.fullmatch(returned.decode()), returned
         assert value.encode() not in body
@@ -193,7 +193,9 @@ async def test_request_id_holding_a_secret_is_replaced_counted_and_never_logged(
     "105445aa7843bc8bf206b12000100000/1;o=1", "7d1c2b3a4e5f6789-SJC", "01ARZ3NDEKTSV4RRFFQ69G5FAV",
     "web-7f9c-req-42", "req-2026-12-02",
 ])
-async def test_request_ids_of_proxies_and_load_balancers_are_kept(make_app: Any, logs: Any, value: str) -> None:
+async def test_request_ids_of_proxies_and_load_balancers_are_kept(
+    make_app: Any, logs: Any, value: str
+) -> None:
     app = _app(make_app)
     _, headers, _ = await raw_request(app, "/ok", [(b"x-request-id", value.encode())])
     assert _header(headers, b"x-request-id") == [value.encode()]

@@ -78,7 +78,7 @@ def scrub_token(token: str, scrub: Callable[[str], str]) -> str:
         scrubbed = _flagged(text, scrub)
         if scrubbed is None:
             continue
-        out.append(token[done:segment.start()])
+        out.append(token[done : segment.start()])
         out.append(_encode(scrubbed))
         done = segment.end()
     if out:
@@ -103,7 +103,7 @@ def scrub_decoded(text: str, scrub: Callable[[str], str]) -> str:
             continue
         new = scrub_token(token, scrub)
         if new != token:
-            out.append(text[done:match.start()])
+            out.append(text[done : match.start()])
             out.append(new)
             done = match.end()
     if not out:

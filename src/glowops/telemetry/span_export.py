@@ -122,7 +122,9 @@ class RedactingSpanExporter(SpanExporter):
         """
         policy = self.policy
         context = span.context
-        clean_context = _clean_context(policy, context) if context is not None and context.trace_state else None
+        clean_context = None
+        if context is not None and context.trace_state:
+            clean_context = _clean_context(policy, context)
         if clean_context is None and isinstance(span, ServerSpan) and span._own:
             # Only glowops' attributes: the trusted ones are skipped, the others are strings
             # whose keys the policy treats as plain, so the text scrub alone decides.
@@ -150,7 +152,8 @@ class RedactingSpanExporter(SpanExporter):
         events = span.events
         clean_events = tuple(_redact_event(policy, event) for event in events)
         changed_events = any(new is not old for new, old in zip(clean_events, events, strict=True))
-        if clean_attributes is attributes and name == span.name and not changed_events and clean_context is None:
+        unchanged = clean_attributes is attributes and name == span.name and not changed_events
+        if unchanged and clean_context is None:
             return span
         return ReadableSpan(
             name=name, context=clean_context or span.context, parent=span.parent, resource=span.resource,
