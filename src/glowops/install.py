@@ -134,7 +134,7 @@ def instrument(app: Any, settings: Settings | None = None, *, checks: Iterable[H
     if settings.teams_webhook_url is not None and settings.teams_webhook_url.get_secret_value():
         from glowops.alerting.teams_relay import teams_relay_route
 
-        route, state.teams_relay = teams_relay_route(settings)
+        route, state.teams_relay = teams_relay_route(settings, default_policy(settings))
         app.router.routes.append(route)
 
     if health:

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     # --- logging --------------------------------------------------------------------------
     log_level: LogLevel = "INFO"
     log_format: Literal["json", "console"] = "json"
+    log_sql_parameters: bool = Field(
+        default=False,
+        description="Let SQL drivers' log lines show query parameters and result rows (local "
+        "debugging only: they hold user data; a warning line says so at start).",
+    )
 
     # --- redaction --------------------------------------------------------------------------
     redaction_hmac_key: SecretStr | None = Field(

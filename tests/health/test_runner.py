@@ -15,6 +15,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from glowops.health import CheckFailed, HealthCheck, HealthRegistry, HealthRunner, Status, health_check
 from glowops.health.checks import DiskCheck, PostgresCheck
 from glowops.health.errors import classify
+from glowops.redaction import RedactionPolicy
+
+REDACT = RedactionPolicy().redact_text
 
 pytestmark = pytest.mark.anyio
 
@@ -34,7 +37,7 @@ async def test_single_flight_one_run_for_a_burst_and_a_shorter_ttl_for_failures(
         await asyncio.sleep(0.05)
         raise CheckFailed("broken")
 
-    runner = HealthRunner(registry, ttl=10.0, failure_ttl=0.2)
+    runner = HealthRunner(registry, ttl=10.0, failure_ttl=0.2, redact=REDACT)
     reports = await asyncio.gather(*(runner.run() for _ in range(200)))
     assert calls == {"ok": 1, "bad": 1}
     assert {r.status for r in reports} == {Status.WARN}
@@ -59,7 +62,7 @@ async def test_a_timed_out_check_does_not_cancel_or_slow_its_siblings() -> None:
         await asyncio.sleep(0.3)  # outlives the slow check's timeout
         finished.append(True)
 
-    runner = HealthRunner(registry, ttl=0, failure_ttl=0, deadline=2.0)
+    runner = HealthRunner(registry, ttl=0, failure_ttl=0, deadline=2.0, redact=REDACT)
     started = time.monotonic()
     report = await runner.run()
     assert time.monotonic() - started < 0.5
@@ -78,7 +81,7 @@ async def test_the_deadline_bounds_the_answer_and_the_run_still_fills_the_cache(
     async def late() -> None:
         await asyncio.sleep(0.4)
 
-    runner = HealthRunner(registry, ttl=10, deadline=0.1)
+    runner = HealthRunner(registry, ttl=10, deadline=0.1, redact=REDACT)
     started = time.monotonic()
     first = await runner.run()
     assert time.monotonic() - started < 0.3
@@ -100,7 +103,7 @@ async def test_sync_checks_run_off_the_event_loop_in_the_health_pool() -> None:
         seen.append(threading.current_thread().name)
         time.sleep(0.2)
 
-    runner = HealthRunner(registry, ttl=0, failure_ttl=0)
+    runner = HealthRunner(registry, ttl=0, failure_ttl=0, redact=REDACT)
     ticks = 0
 
     async def ticker() -> None:
@@ -127,7 +130,7 @@ async def test_hung_sync_checks_never_pile_up_threads() -> None:
         runs.append(1)
         release.wait(3)
 
-    runner = HealthRunner(registry, ttl=0, failure_ttl=0)
+    runner = HealthRunner(registry, ttl=0, failure_ttl=0, redact=REDACT)
     threads_before = threading.active_count()
     for _ in range(30):
         result = (await runner.run()).get("hung")
@@ -149,7 +152,7 @@ async def test_disk_check_warns_fails_and_sets_the_gauge(tmp_path: Path) -> None
     fine = DiskCheck(tmp_path, warn_percent=100, fail_percent=100)
     results = {}
     for check, label in ((warn, "warn"), (fail, "fail"), (fine, "fine")):
-        runner = HealthRunner(HealthRegistry([check]))
+        runner = HealthRunner(HealthRegistry([check]), redact=REDACT)
         results[label] = (await runner.run()).get("disk")
         await runner.aclose()
     assert results["warn"] is not None and results["warn"].status is Status.WARN
@@ -173,7 +176,7 @@ async def test_check_metrics_follow_the_outcome() -> None:
     async def flappy() -> bool:
         return state["up"]
 
-    runner = HealthRunner(registry, ttl=0, failure_ttl=0)
+    runner = HealthRunner(registry, ttl=0, failure_ttl=0, redact=REDACT)
     count_name = "glowops_health_check_duration_seconds_count"
     before = REGISTRY.get_sample_value(count_name, {"check": "flappy"}) or 0
     await runner.run()
@@ -214,7 +217,7 @@ async def test_a_check_returning_nonsense_fails_with_a_fixed_message() -> None:
     async def odd() -> object:
         return {"password": "hunter2"}
 
-    runner = HealthRunner(registry, ttl=0, failure_ttl=0)
+    runner = HealthRunner(registry, ttl=0, failure_ttl=0, redact=REDACT)
     result = (await runner.run()).get("odd")
     assert result is not None and result.status is Status.FAIL and result.output == "check error"
     await runner.aclose()
@@ -258,7 +261,7 @@ async def test_real_postgres_refusals_get_their_own_message(url: str, message: s
         from peers import missing_peer
 
         missing_peer("PostgreSQL on 127.0.0.1:5432")
-    runner = HealthRunner(HealthRegistry([PostgresCheck(url, timeout=2.0)]))
+    runner = HealthRunner(HealthRegistry([PostgresCheck(url, timeout=2.0)]), redact=REDACT)
     result = (await runner.run()).get("database")
     await runner.aclose()
     assert result is not None and result.output == message

@@ -139,8 +139,8 @@ class Dispatcher:
         state: StateStore,
         channels: Iterable[str],
         *,
+        redact: Redactor,
         timings: Timings | None = None,
-        redact: Redactor = lambda obj: obj,
         external_url: str = "",
     ) -> None:
         self.db = db

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -129,8 +129,9 @@ class Escalator:
         outbox: Outbox,
         state: StateStore,
         policy: OnCallPolicy,
+        *,
+        redact: Callable[[Any], Any],
         external_url: str = "",
-        redact: Any = lambda obj: obj,
     ) -> None:
         self.db = db
         self.outbox = outbox

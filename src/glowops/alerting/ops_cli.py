@@ -20,6 +20,7 @@ from glowops.alerting.cli import app
 from glowops.alerting.durations import parse_duration
 from glowops.alerting.outbox import Outbox
 from glowops.alerting.state import StateStore, parse_matcher, state_path
+from glowops.redaction import default_policy
 from glowops.settings import load_settings
 
 silence_app = typer.Typer(help="Mute alerts matching label matchers for a while.", no_args_is_help=True)
@@ -29,7 +30,7 @@ app.add_typer(silence_app, name="silence")
 def _open() -> tuple[StateStore, Outbox]:
     settings = load_settings()
     path = state_path(settings)
-    state = StateStore.open(path)
+    state = StateStore.open(path, default_policy(settings))
     return state, Outbox(state.db)
 
 

@@ -39,6 +39,7 @@ from glowops.alerting.outbox import Outbox, connect
 from glowops.alerting.sampler import Sampler
 from glowops.alerting.state import StateStore, state_path
 from glowops.alerting.tsdb import TSDB
+from glowops.redaction import default_policy
 from glowops.settings import Settings
 from glowops.telemetry import listener
 
@@ -56,13 +57,6 @@ class CycleReport:
     enqueued: int = 0
     delivered: int = 0
     seconds: float = 0.0
-
-
-def _default_redactor(settings: Settings) -> Callable[[Any], Any]:
-    from glowops.redaction import default_policy
-
-    policy = default_policy(settings)
-    return policy.redact
 
 
 class EmbeddedAlerting:
@@ -87,7 +81,8 @@ class EmbeddedAlerting:
         self.clock = clock
         self.catalog = catalog if catalog is not None else catalog_from_settings(settings)
         self.db: sqlite3.Connection = connect(state_path(settings))
-        self.state = StateStore(self.db)
+        self.policy = default_policy(settings)
+        self.state = StateStore(self.db, self.policy)
         self.outbox = Outbox(self.db)
         retention_ms = round(settings.sample_retention_hours * 3600 * 1000)
         now = clock()
@@ -105,7 +100,7 @@ class EmbeddedAlerting:
             self.notifiers = build_notifiers(settings, self._client)
         else:
             self.notifiers = notifiers
-        redact = _default_redactor(settings)
+        redact = self.policy.redact
         self.dispatcher = Dispatcher(
             self.db,
             self.outbox,
@@ -117,7 +112,8 @@ class EmbeddedAlerting:
         )
         policy = load_policy(settings.oncall_file)
         self.escalator = (
-            Escalator(self.db, self.outbox, self.state, policy, settings.external_url, redact)
+            Escalator(self.db, self.outbox, self.state, policy, redact=redact,
+                      external_url=settings.external_url)
             if policy
             else None
         )

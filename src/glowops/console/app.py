@@ -48,6 +48,7 @@ from glowops.console.queries import (
 )
 from glowops.console.render import SECURITY_HEADERS, page
 from glowops.dashboards.model import Dashboard
+from glowops.redaction import default_policy
 from glowops.settings import Settings
 
 _APP_ATTR = "glowops_console"
@@ -85,6 +86,7 @@ class Console:
 
     def __init__(self, settings: Settings, dashboards: Callable[[], Sequence[Dashboard]]) -> None:
         self.settings = settings
+        self.policy = default_policy(settings)  # everything a page shows passes it
         self.auth = ConsoleAuth(settings)
         self.assets = Assets()
         self._dashboards_factory = dashboards
@@ -308,7 +310,9 @@ class Console:
     def _alert_views(self, alerting: Any) -> list[alert_ops.AlertView]:
         if alerting is None:
             return []
-        return alert_ops.alert_views(alerting.engine.alerts(), alerting.state, self.dashboards, time.time())
+        return alert_ops.alert_views(
+            alerting.engine.alerts(), alerting.state, self.dashboards, time.time(), self.policy
+        )
 
     async def alerts_page(self, request: Request) -> Response:
         found = self._page_session(request)
@@ -317,8 +321,8 @@ class Console:
         session, cookie = found
         alerting = self.alerting(request)
         now = time.time()
-        silences = alerting.state.silences(now) if alerting is not None else []
-        history = alert_ops.history(alerting.state) if alerting is not None else []
+        silences = alert_ops.silence_views(alerting.state, now, self.policy) if alerting is not None else []
+        history = alert_ops.history(alerting.state, self.policy) if alerting is not None else []
         response = page(
             "alerts.html",
             **self._context(request, session),

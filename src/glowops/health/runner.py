@@ -81,7 +81,7 @@ class HealthRunner:
     ttl: float = 5.0
     failure_ttl: float = 1.0
     max_threads: int = 4
-    redact: Callable[[str], str] = field(default=lambda text: text)
+    redact: Callable[[str], str] = field(kw_only=True)  # the redaction policy's text scrubber
     _slots: dict[str, _Slot] = field(default_factory=dict, init=False, repr=False)
     _pool: concurrent.futures.ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _prepared: set[int] = field(default_factory=set, init=False, repr=False)
@@ -92,13 +92,9 @@ class HealthRunner:
     @classmethod
     def from_settings(cls, registry: HealthRegistry, settings: Settings) -> HealthRunner:
         """A runner with the timeouts and TTLs of ``settings`` and its redaction policy."""
-        try:
-            from glowops.redaction import default_policy
+        from glowops.redaction import default_policy
 
-            redact: Callable[[str], str] = default_policy(settings).redact_text
-        except ImportError:  # the redaction package is optional for the health runner
-            def redact(text: str) -> str:
-                return text
+        redact = default_policy(settings).redact_text
         return cls(registry, timeout=settings.health_check_timeout_seconds,
                    deadline=settings.health_deadline_seconds, ttl=settings.health_cache_ttl_seconds,
                    failure_ttl=settings.health_failure_ttl_seconds, redact=redact)

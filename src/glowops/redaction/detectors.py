@@ -212,7 +212,9 @@ def sub_auth_schemes(text: str, low: str | None = None) -> str:
         ok = basic_credentials(token) if scheme.lower() == "basic" else looks_like_credential(token)
         return f"{scheme}{gap}{MASK}" if ok else None
     if low is None or len(low) != len(text):
-        return AUTH_SCHEME.sub(lambda m: masked(m) or m.group(0), text)
+        low = text.lower()
+    # Tried at every scheme word, not left to right: in "TOKEN Bearer x" the first candidate
+    # ("TOKEN Bearer") is prose, and the credential after "Bearer" must still be found.
     return _sub_at(text, AUTH_SCHEME, find_all(low, ("bearer", "basic", "token")), masked)
 
 

@@ -52,12 +52,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(settings: GatewaySettings) -> AsyncEngine:
     """The async engine for the configured database (creating the SQLite directory)."""
     url = settings.effective_database_url
+    # Parameters out of SQLAlchemy's error messages too (they reach logs and Sentry).
+    hide = not settings.log_sql_parameters
     if url.startswith("sqlite"):
         settings.state_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=hide)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=hide)
 
 
 class Database:
