@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from starlette.requests import Request
 from telemetry_helpers import raw_request
 
 FRESH_ID = re.compile(r"[0-9a-f]{32}")
@@ -213,3 +215,17 @@ def test_request_id_verdicts() -> None:
     assert request_id_verdict(b"id-5551234567", policy) == "secret"
     assert request_id_verdict(b"AKIAIOSFODNN7EXAMPLE", policy) == "secret"
     assert request_id_verdict(b"abc", policy) is None
+
+
+@pytest.mark.anyio
+async def test_a_replaced_request_id_is_replaced_in_the_request_the_app_sees(make_app: Any) -> None:
+    app = FastAPI()
+
+    @app.get("/seen")
+    async def seen(request: Request) -> dict[str, str]:
+        return {"seen": request.headers.get("x-request-id", "")}
+
+    make_app(app)
+    status, headers, body = await raw_request(app, "/seen", [(b"x-request-id", b"ssn-123-45-6789")])
+    [returned] = _header(headers, b"x-request-id")
+    assert status == 200 and json.loads(body) == {"seen": returned.decode()}

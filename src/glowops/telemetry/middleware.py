@@ -158,11 +158,25 @@ class GlowopsMiddleware:
         self._failed_hooks: set[int] = set()
         self._facade = facade
 
-    def _request_id(self, raw: bytes | None) -> str:
-        """The client's request ID when safe, else a fresh one (the replacement is counted)."""
+    def _request_id(self, scope: Scope) -> str:
+        """The client's request ID when safe, else a fresh one (the replacement is counted).
+
+        A replaced ID is replaced in the request's headers too, so that the app, error reports
+        (Sentry's frame variables hold the ASGI scope) and outgoing calls never see the original.
+        """
+        raw = None
+        for key, value in scope["headers"]:
+            if key == _REQUEST_ID:
+                raw = value
+                break
+        if raw is None:
+            return _new_request_id()
         request_id, replaced = _accept_request_id(raw, self.policy)
         if replaced is not None:
             self._facade.counter(REPLACED_IDS_METRIC, tags={"reason": replaced})
+            fresh = request_id.encode("ascii")
+            headers = scope["headers"]
+            scope["headers"] = [(key, fresh if key == _REQUEST_ID else value) for key, value in headers]
         return request_id
 
     @property
@@ -181,12 +195,9 @@ class GlowopsMiddleware:
             listener.observe(scope)
 
         started_at = _perf()
-        raw_id = None
-        for key, value in scope["headers"]:
-            if key == _REQUEST_ID:
-                raw_id = value
-                break
-        request_id = self._request_id(raw_id) if raw_id is not None else _new_request_id()
+        # In a method of its own: a replaced original must not stay in this frame, whose
+        # variables an error report captures.
+        request_id = self._request_id(scope)
         ctx = _RequestContext(request_id)
         token = _enter(ctx)
         id_header = (_REQUEST_ID, request_id.encode("ascii"))
@@ -278,12 +289,7 @@ class GlowopsMiddleware:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """WebSockets get a request ID and context, nothing else (no access line per message)."""
-        raw_id = None
-        for key, value in scope["headers"]:
-            if key == _REQUEST_ID:
-                raw_id = value
-                break
-        ctx = request_context.RequestContext(self._request_id(raw_id))
+        ctx = request_context.RequestContext(self._request_id(scope))
         token = request_context.enter(ctx)
         try:
             await self.app(scope, receive, send)
