@@ -72,8 +72,15 @@ class NullTransport(BaseHTTPTransport):
         self.bytes = 0
         self.spans = 0
 
-    def request(self, method: str, url: str, *, headers: dict[str, str] | None = None,
-                timeout: float | None = None, data: bytes | None = None) -> BaseHTTPResult:
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+        data: bytes | None = None,
+    ) -> BaseHTTPResult:
         self.requests += 1
         self.bytes += len(data or b"")
         return _Accepted(status_code=200, reason="OK")
@@ -124,8 +131,14 @@ def glowops_full_app(dsn: str, transport: NullTransport) -> tuple[ASGIApp, Any]:
     exporter.export = counting_export  # type: ignore[method-assign]
     tracing = build_provider(settings, exporter=exporter)
     app = bare_app()
-    glowops.instrument(app, settings, log_stream=_devnull, tracer=ServerSpanHook(tracing.tracer()),
-                       error_reporter=errors.setup_error_tracking(settings), health=False)
+    glowops.instrument(
+        app,
+        settings,
+        log_stream=_devnull,
+        tracer=ServerSpanHook(tracing.tracer()),
+        error_reporter=errors.setup_error_tracking(settings),
+        health=False,
+    )
     return app, tracing
 
 
@@ -139,8 +152,12 @@ def usual_otel_app(exporter: NullOTLPExporter) -> tuple[ASGIApp, TracerProvider]
     return app, provider
 
 
-def _interleave(apps: dict[str, ASGIApp], rounds: int, requests: int,
-                flushes: dict[str, Callable[[], object]] | None = None) -> dict[str, float]:
+def _interleave(
+    apps: dict[str, ASGIApp],
+    rounds: int,
+    requests: int,
+    flushes: dict[str, Callable[[], object]] | None = None,
+) -> dict[str, float]:
     """Median µs/request of each app over interleaved rounds.
 
     ``flushes[name]`` runs inside the timed round after the requests: it exports the spans the
@@ -183,8 +200,12 @@ def run(rounds: int, requests: int) -> dict[str, tuple[float, float]]:
     sentry_sdk.get_client().close(timeout=2)
     sentry_sdk.init(dsn=dsn, traces_sample_rate=1.0)  # the spec's configuration
     usual_sentry, usual_sentry_provider = usual_otel_app(NullOTLPExporter())
-    phase2 = _interleave({"bare": bare_app(), "usual+sentry": usual_sentry}, rounds, requests,
-                         {"usual+sentry": usual_sentry_provider.force_flush})
+    phase2 = _interleave(
+        {"bare": bare_app(), "usual+sentry": usual_sentry},
+        rounds,
+        requests,
+        {"usual+sentry": usual_sentry_provider.force_flush},
+    )
     sentry_sdk.flush(timeout=5)
     sentry_sdk.get_client().close(timeout=2)
     for provider in (usual_provider, usual_sentry_provider):
@@ -192,13 +213,17 @@ def run(rounds: int, requests: int) -> dict[str, tuple[float, float]]:
     glowops_tracing.provider.shutdown()
     spans = glowops_transport.spans
     per_span = glowops_transport.bytes / max(spans, 1)
-    print(f"glowops spans encoded: {spans} for {rounds * requests + 200} requests in "
-          f"{glowops_transport.requests} OTLP requests ({per_span:.0f} bytes/span); "
-          f"usual spans encoded: {usual_exporter.spans}")
+    print(
+        f"glowops spans encoded: {spans} for {rounds * requests + 200} requests in "
+        f"{glowops_transport.requests} OTLP requests ({per_span:.0f} bytes/span); "
+        f"usual spans encoded: {usual_exporter.spans}"
+    )
     expected = rounds * requests + 200
     if spans != expected or usual_exporter.spans != 4 * expected:
-        print(f"WARNING: spans were dropped (glowops {spans}, usual {usual_exporter.spans} for "
-              f"{expected} requests): the export queue overflowed, the figures undercount the export work")
+        print(
+            f"WARNING: spans were dropped (glowops {spans}, usual {usual_exporter.spans} for "
+            f"{expected} requests): the export queue overflowed, the figures undercount the export work"
+        )
     results = {name: (value, value / phase1["bare"]) for name, value in phase1.items()}
     results["bare (phase 2)"] = (phase2["bare"], 1.0)
     results["usual+sentry"] = (phase2["usual+sentry"], phase2["usual+sentry"] / phase2["bare"])

@@ -68,9 +68,15 @@ def usual_app() -> FastAPI:
         started = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
-        access.info("request", method=request.method, path=request.url.path,
-                    route=getattr(route, "path", None), status=response.status_code,
-                    duration_ms=(time.perf_counter() - started) * 1000, request_id=correlation_id.get())
+        access.info(
+            "request",
+            method=request.method,
+            path=request.url.path,
+            route=getattr(route, "path", None),
+            status=response.status_code,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            request_id=correlation_id.get(),
+        )
         return response
 
     app.add_middleware(BaseHTTPMiddleware, dispatch=access_log)
@@ -81,9 +87,17 @@ def usual_app() -> FastAPI:
 
 def _scope(path: str) -> dict[str, Any]:
     return {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
-        "query_string": b"", "server": ("bench", 80), "client": ("127.0.0.1", 50000),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "server": ("bench", 80),
+        "client": ("127.0.0.1", 50000),
         "headers": [(b"host", b"bench"), (b"user-agent", b"bench/1"), (b"accept", b"*/*")],
     }
 

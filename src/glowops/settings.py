@@ -132,7 +132,9 @@ class Settings(BaseSettings):
 
     # --- metrics ----------------------------------------------------------------------------
     ops_token: SecretStr | None = Field(
-        default=None, description="Bearer token guarding /metrics, health details and the console."
+        default=None,
+        description="Bearer token guarding /metrics, health details, the console, the Teams relay and "
+        "/diagnostics (at least 32 characters; `glowops config gen-token` prints one).",
     )
     ops_port: int | None = Field(
         default=None, ge=1, le=65535, description="Serve ops endpoints on this loopback port instead."
@@ -278,7 +280,21 @@ class Settings(BaseSettings):
     backup_s3_bucket: str | None = None
     backup_s3_prefix: str = "glowops/"
     backup_s3_endpoint_url: str | None = None
-    backup_encryption_key: SecretStr | None = None
+    backup_encryption_key: SecretStr | None = Field(
+        default=None,
+        description="AES-256-GCM key of backup files (32 bytes, base64); also signs manifests "
+        "when no GLOWOPS_BACKUP_SIGNING_KEY is set. See `glowops backup keys`.",
+    )
+    backup_signing_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC-SHA256 key signing backup manifests (at least 32 characters). Once a "
+        "signing or encryption key is set, unsigned or wrongly signed backups fail verify/restore.",
+    )
+    backup_old_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated retired encryption/signing keys: they still verify and "
+        "decrypt older backups, never sign or encrypt new ones (key rotation).",
+    )
     backup_keep_daily: int = Field(default=7, ge=0)
     backup_keep_weekly: int = Field(default=4, ge=0)
     backup_keep_monthly: int = Field(default=12, ge=0)
@@ -289,6 +305,18 @@ class Settings(BaseSettings):
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("ops_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 32:
+            raise ValueError(
+                f"must be at least 32 characters (got {len(value.get_secret_value())}): a short token can be "
+                "guessed; `glowops config gen-token` prints a good one"
+            )
         return value
 
     @field_validator("log_level", mode="before")

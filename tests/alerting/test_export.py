@@ -11,7 +11,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from glowops.alerting.alertmanager_config import TEAMS_RELAY_PATH, build_alertmanager_config, parse_version
+from glowops.alerting.alertmanager_config import build_alertmanager_config, parse_version
+from glowops.alerting.channels import TEAMS_RELAY_PATH
 from glowops.alerting.docs import render_markdown
 from glowops.alerting.export import alerting_rules, prometheus_config, recording_rules, write_bundle
 from glowops.alerting.rules import build_catalog
@@ -155,7 +156,7 @@ def test_prometheus_config_scrapes_the_gateway_with_the_token_file() -> None:
 
 
 def test_bundle_files_and_secret_permissions(tmp_path: Path) -> None:
-    settings = all_channels(ops_token="metrics-token", ops_port=9464)
+    settings = all_channels(ops_token="metrics-token-0123456789abcdef0123456789", ops_port=9464)
     (tmp_path / "alertmanager.yml").write_text("old")
     (tmp_path / "alertmanager.yml").chmod(0o644)
     bundle = write_bundle(tmp_path, settings)
@@ -169,10 +170,10 @@ def test_bundle_files_and_secret_permissions(tmp_path: Path) -> None:
     }
     for secret in ("alertmanager.yml", "ops_token"):
         assert stat.S_IMODE((tmp_path / secret).stat().st_mode) == 0o600, secret
-    assert (tmp_path / "ops_token").read_text() == "metrics-token"
+    assert (tmp_path / "ops_token").read_text() == "metrics-token-0123456789abcdef0123456789"
     prom = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
     assert prom["scrape_configs"][0]["static_configs"][0]["targets"] == ["127.0.0.1:9464"]  # the ops port
-    assert "metrics-token" not in (tmp_path / "prometheus.yml").read_text()
+    assert "metrics-token-0123456789abcdef0123456789" not in (tmp_path / "prometheus.yml").read_text()
     am = yaml.safe_load((tmp_path / "alertmanager.yml").read_text())
     assert (
         receiver(am, "critical")["pagerduty_configs"][0]["routing_key"]
@@ -269,7 +270,7 @@ def test_a_regex_alternation_cannot_break_the_docs_table() -> None:
 
 
 def test_only_writes_one_part(tmp_path: Path) -> None:
-    settings = all_channels(ops_token="metrics-token")
+    settings = all_channels(ops_token="metrics-token-0123456789abcdef0123456789")
     am = write_bundle(tmp_path / "am", settings, only="alertmanager")
     assert set(am.files) == {"alertmanager.yml"}
     assert sorted(p.name for p in (tmp_path / "am").iterdir()) == ["alertmanager.yml"]

@@ -17,15 +17,21 @@ from peers import free_port
 
 @pytest.mark.anyio
 async def test_token_required(make_app: Any, client_factory: Any) -> None:
-    app = make_app(ops_token="ops-secret-1")
+    app = make_app(ops_token="ops-secret-1-0123456789abcdef0123456789")
     client = client_factory(app)
-    for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": "ops-secret-1"},
-                    {"authorization": "Bearer ops-secret-1x"}):
+    for headers in (
+        {},
+        {"authorization": "Bearer wrong"},
+        {"authorization": "ops-secret-1-0123456789abcdef0123456789"},
+        {"authorization": "Bearer ops-secret-1-0123456789abcdef0123456789x"},
+    ):
         refused = await client.get("/metrics", headers=headers)
         assert refused.status_code == 401
         assert refused.headers["www-authenticate"].startswith("Bearer")
         assert "http_requests_total" not in refused.text
-    ok = await client.get("/metrics", headers={"authorization": "Bearer ops-secret-1"})
+    ok = await client.get(
+        "/metrics", headers={"authorization": "Bearer ops-secret-1-0123456789abcdef0123456789"}
+    )
     assert ok.status_code == 200
     assert ok.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert "# TYPE http_requests_total counter" in ok.text
@@ -34,9 +40,14 @@ async def test_token_required(make_app: Any, client_factory: Any) -> None:
 
 @pytest.mark.anyio
 async def test_openmetrics_when_asked(make_app: Any, client_factory: Any) -> None:
-    app = make_app(ops_token="t")
-    response = await client_factory(app).get("/metrics", headers={
-        "authorization": "Bearer t", "accept": "application/openmetrics-text; version=1.0.0; charset=utf-8"})
+    app = make_app(ops_token="tttttttttttttttttttttttttttttttt")
+    response = await client_factory(app).get(
+        "/metrics",
+        headers={
+            "authorization": "Bearer tttttttttttttttttttttttttttttttt",
+            "accept": "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        },
+    )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/openmetrics-text")
     assert response.text.rstrip().endswith("# EOF")
@@ -95,10 +106,14 @@ async def test_instrument_is_idempotent(logs: Any, client_factory: Any) -> None:
     async def x() -> str:
         return "x"
 
-    settings = Settings(ops_token="t")
+    settings = Settings(ops_token="tttttttttttttttttttttttttttttttt")
     for _ in range(3):
-        assert glowops.instrument(app, settings, log_stream=logs.stream, tracer=False, error_reporter=False,
-                                  health=False) is app
+        assert (
+            glowops.instrument(
+                app, settings, log_stream=logs.stream, tracer=False, error_reporter=False, health=False
+            )
+            is app
+        )
     assert [r.path for r in app.router.routes].count("/metrics") == 1
     response = await client_factory(app).get("/x", headers={"x-request-id": "once"})
     assert response.headers.get_list("x-request-id") == ["once"]
@@ -121,8 +136,9 @@ def test_docs_metrics_md_is_up_to_date() -> None:
     from glowops.telemetry.docs import render_metrics_doc
 
     path = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
-    assert path.read_text(encoding="utf-8") == render_metrics_doc(), \
+    assert path.read_text(encoding="utf-8") == render_metrics_doc(), (
         "run: glowops metrics docs --out docs/metrics.md"
+    )
 
 
 def test_metrics_docs_cli_check(tmp_path: Any) -> None:

@@ -30,15 +30,18 @@ from typing import Any
 import httpx
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from glowops.alerting.acklink import AckLinks, link_key
+from glowops.alerting.channels import DIRECT_CHANNELS, build_notifiers
 from glowops.alerting.delivery import Deliverer, OutcomeHook, count_in_metrics
 from glowops.alerting.dispatch import Dispatcher, Timings
-from glowops.alerting.engine import EvaluationResult, RuleEngine
-from glowops.alerting.notify.base import Notifier, build_notifiers
-from glowops.alerting.oncall import Escalator, load_policy
+from glowops.alerting.engine import Alert, EvaluationResult, RuleEngine
+from glowops.alerting.escalation import Escalator
+from glowops.alerting.notify.base import Notifier
+from glowops.alerting.oncall import load_policy
 from glowops.alerting.outbox import Outbox, connect
 from glowops.alerting.sampler import Sampler
-from glowops.alerting.state import StateStore, state_path
-from glowops.alerting.tsdb import TSDB
+from glowops.alerting.state import StateStore, fingerprint, state_path
+from glowops.promql import TSDB
 from glowops.redaction import default_policy
 from glowops.settings import Settings
 from glowops.telemetry import listener
@@ -57,6 +60,18 @@ class CycleReport:
     enqueued: int = 0
     delivered: int = 0
     seconds: float = 0.0
+
+
+def acked_fingerprints(alerts: list[Alert], state: StateStore) -> set[str]:
+    """Firing alerts an acknowledgement covers (no on-call file: acks never time out)."""
+    acks = state.acks()
+    out = set()
+    for alert in alerts:
+        fp = fingerprint(alert.labels)
+        fired_at = (alert.fired_at or alert.active_at) / 1000
+        if alert.state == "firing" and any(a.covers(alert.rule, fp, fired_at) for a in acks):
+            out.add(fp)
+    return out
 
 
 class EmbeddedAlerting:
@@ -81,8 +96,8 @@ class EmbeddedAlerting:
         self.clock = clock
         self.catalog = catalog if catalog is not None else catalog_from_settings(settings)
         self.db: sqlite3.Connection = connect(state_path(settings))
-        self.policy = default_policy(settings)
-        self.state = StateStore(self.db, self.policy)
+        self.redaction = default_policy(settings)  # every message, the history and comments pass it
+        self.state = StateStore(self.db, self.redaction)
         self.outbox = Outbox(self.db)
         retention_ms = round(settings.sample_retention_hours * 3600 * 1000)
         now = clock()
@@ -100,21 +115,30 @@ class EmbeddedAlerting:
             self.notifiers = build_notifiers(settings, self._client)
         else:
             self.notifiers = notifiers
-        redact = self.policy.redact
+        redact = self.redaction.redact
+        self.policy = load_policy(settings.oncall_file)
+        self.links = AckLinks(self.db, link_key(settings), settings.external_url)
         self.dispatcher = Dispatcher(
             self.db,
             self.outbox,
             self.state,
-            [c for c in self.notifiers if c != "webhook"],
+            [c for c in self.notifiers if c not in DIRECT_CHANNELS],
             timings=timings,
             redact=redact,
             external_url=settings.external_url,
+            windows=self.policy.maintenance if self.policy else (),
         )
-        policy = load_policy(settings.oncall_file)
         self.escalator = (
-            Escalator(self.db, self.outbox, self.state, policy, redact=redact,
-                      external_url=settings.external_url)
-            if policy
+            Escalator(
+                self.db,
+                self.outbox,
+                self.state,
+                self.policy,
+                settings.external_url,
+                redact=redact,
+                links=self.links,
+            )
+            if self.policy
             else None
         )
         self.deliverer = Deliverer(self.outbox, self.notifiers, on_outcome=on_outcome)
@@ -163,9 +187,13 @@ class EmbeddedAlerting:
         self.last_result = result
         self.state.put(ENGINE_STATE_KEY, self.engine.snapshot())
         alerts = list(result.alerts)
-        enqueued = len(self.dispatcher.process(alerts, now))
+        enqueued = 0
         if self.escalator is not None:
             enqueued += len(self.escalator.process(alerts, now))
+            self.dispatcher.acked = self.escalator.acked_fingerprints()
+        else:
+            self.dispatcher.acked = acked_fingerprints(alerts, self.state)
+        enqueued += len(self.dispatcher.process(alerts, now))
         if self.record_metrics:
             self._metrics(result, time.perf_counter() - started)
         return enqueued

@@ -3,7 +3,7 @@
 Silences and acknowledgements go through the same :class:`~glowops.alerting.state.StateStore`
 calls as ``glowops alerts silence add`` and ``glowops alerts ack`` (matchers parsed by
 :func:`~glowops.alerting.state.parse_matcher`, durations by
-:func:`~glowops.alerting.durations.parse_duration`), so the CLI and the console see each
+:func:`~glowops.promql.durations.parse_duration`), so the CLI and the console see each
 other's changes and the engine applies them at its next evaluation.
 
 Everything shown passes the redaction policy: labels, annotations, silences (their matchers
@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from glowops.alerting.durations import parse_duration
 from glowops.alerting.engine import Alert
 from glowops.alerting.state import Ack, Silence, StateStore, fingerprint, parse_matcher
 from glowops.dashboards.model import Dashboard
+from glowops.promql import parse_duration
 from glowops.redaction import RedactionPolicy
 
 SILENCE_DURATIONS = ("30m", "1h", "2h", "4h", "1d")
@@ -71,8 +71,9 @@ def shown_silence(silence: Silence, policy: RedactionPolicy) -> Silence:
     """``silence`` as a page shows it: matcher values, author and comment through the policy."""
     text = policy.redact_text
     matchers = tuple(replace(m, value=text(m.value)) for m in silence.matchers)
-    return replace(silence, matchers=matchers, created_by=text(silence.created_by),
-                   comment=text(silence.comment))
+    return replace(
+        silence, matchers=matchers, created_by=text(silence.created_by), comment=text(silence.comment)
+    )
 
 
 def silence_views(state: StateStore, now: float, policy: RedactionPolicy) -> list[Silence]:
@@ -81,7 +82,10 @@ def silence_views(state: StateStore, now: float, policy: RedactionPolicy) -> lis
 
 
 def alert_views(
-    alerts: Sequence[Alert], state: StateStore, dashboards: Sequence[Dashboard], now: float,
+    alerts: Sequence[Alert],
+    state: StateStore,
+    dashboards: Sequence[Dashboard],
+    now: float,
     policy: RedactionPolicy,
 ) -> list[AlertView]:
     """Pending and firing alerts, firing first, then by severity and name (shown through ``policy``)."""

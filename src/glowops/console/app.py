@@ -6,11 +6,13 @@ path                           what it shows
 /ops                           dashboards, alert summary, health summary
 /ops/dashboards/<uid>          a dashboard's panels (range, org filter, auto-refresh)
 /ops/alerts                    firing, pending, silences, recent history; silence/ack
+/ops/oncall                    who is on call, escalations, maintenance windows
+/ops/oncall/ack/<token>        a page's signed one-click acknowledgement (no session)
 /ops/health                    every health check
 /ops/backups                   backups, failures, the last restore drill, retention
 /ops/api/panels/<uid>/<key>    one panel's data over a range (JSON)
 /ops/api/query_range           any expression over a range (JSON, Prometheus-like)
-/ops/login, /ops/logout        the session cookie (see :mod:`glowops.console.auth`)
+/ops/login, /ops/logout        the server-side session (see :mod:`glowops.console.session`)
 =============================  ======================================================
 
 Data come from the embedded alerting service the app runs (``app.state.glowops_alerting``,
@@ -34,7 +36,6 @@ from starlette.routing import Route
 
 from glowops.console import alerts as alert_ops
 from glowops.console.assets import Assets
-from glowops.console.auth import COOKIE_NAME, SESSION_SECONDS, ConsoleAuth, Session, cookie_secure
 from glowops.console.queries import (
     DEFAULT_RANGE,
     ORG_PATTERN,
@@ -47,25 +48,25 @@ from glowops.console.queries import (
     stored_labels,
 )
 from glowops.console.render import SECURITY_HEADERS, page
+from glowops.console.session import COOKIE_NAME, SESSION_SECONDS, ConsoleSessions, Session, cookie_secure
 from glowops.dashboards.model import Dashboard
+from glowops.ops_guard import OpsGuard
+from glowops.problems import problem_response
 from glowops.redaction import default_policy
 from glowops.settings import Settings
 
 _APP_ATTR = "glowops_console"
 _JSON_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-_UNAUTHORIZED = {
-    "type": "about:blank",
-    "title": "Unauthorized",
-    "status": 401,
-    "detail": "The console API needs Authorization: Bearer <GLOWOPS_OPS_TOKEN> or a console session.",
-}
 REFRESH_SECONDS = 15
 _ORG_CACHE_SECONDS = 30.0
 
 
-def _json(body: Any, status_code: int = 200) -> Response:
-    media = "application/problem+json" if status_code >= 400 else "application/json"
-    return Response(orjson.dumps(body), status_code=status_code, media_type=media, headers=_JSON_HEADERS)
+def _json(body: Any) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json", headers=_JSON_HEADERS)
+
+
+def _problem(status: int, detail: str) -> Response:
+    return problem_response(status, detail, headers={"X-Content-Type-Options": "nosniff"})
 
 
 def _cookie_dropped(request: Request) -> bool:
@@ -84,15 +85,21 @@ def _safe_next(target: str | None) -> str:
 class Console:
     """The console's routes over one app's settings, dashboards and alerting service."""
 
-    def __init__(self, settings: Settings, dashboards: Callable[[], Sequence[Dashboard]]) -> None:
+    def __init__(
+        self, settings: Settings, dashboards: Callable[[], Sequence[Dashboard]], guard: OpsGuard | None = None
+    ) -> None:
         self.settings = settings
         self.policy = default_policy(settings)  # everything a page shows passes it
-        self.auth = ConsoleAuth(settings)
+        self.guard = guard or OpsGuard(settings)
+        self.auth = ConsoleSessions(settings, self.guard)
         self.assets = Assets()
         self._dashboards_factory = dashboards
         self._dashboards: tuple[Dashboard, ...] | None = None
         self._orgs: tuple[float, list[str]] = (0.0, [])
         self._backup_cache: Any = None
+        from glowops.console.oncall import OnCallPages
+
+        self.oncall = OnCallPages(self)
 
     # --- data sources -----------------------------------------------------------------------
     @property
@@ -218,17 +225,24 @@ class Console:
         target = _safe_next(str(form.get("next") or ""))
         if not self.auth.token_required:
             return RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
-        if not self._same_origin(request) or not isinstance(token, str) or not self.auth.token_matches(token):
-            await asyncio.sleep(0.5)  # slows guessing; the comparison itself is constant-time
-            return page(
+        decision = self.auth.login(token, request) if isinstance(token, str) else None
+        if not self._same_origin(request) or decision is None or not decision.allowed:
+            # Wrong tokens count in the ops guard's limiter, shared with /metrics and the rest.
+            limited = decision is not None and decision.limited
+            refused = page(
                 "login.html",
-                401,
+                429 if limited else 401,
                 **self._context(request, None),
                 title="Log in",
                 next=target,
-                error="That is not the ops token.",
+                error=f"Too many wrong tokens: try again in {decision.retry_after} s."
+                if limited and decision is not None
+                else "That is not the ops token.",
                 insecure=_cookie_dropped(request),
             )
+            if limited and decision is not None:
+                refused.headers["Retry-After"] = str(decision.retry_after)
+            return refused
         cookie, _ = self.auth.issue()
         response = RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
         self._set_cookie(request, response, cookie)
@@ -238,6 +252,7 @@ class Console:
         checked = await self._checked_form(request)
         if isinstance(checked, Response):
             return checked
+        self.auth.revoke(checked[1])  # server-side: the cookie, replayed, opens nothing
         response = RedirectResponse(
             "/ops/login" if self.auth.token_required else "/ops", status_code=303, headers=SECURITY_HEADERS
         )
@@ -444,16 +459,23 @@ class Console:
         return self._with_session(request, response, cookie)
 
     # --- JSON -----------------------------------------------------------------------------------
+    def _api_refusal(self, request: Request) -> Response | None:
+        decision = self.auth.decide(request)
+        if decision.allowed:
+            return None
+        return self.guard.response(decision, "The console API (or a console session)")
+
     async def panel_api(self, request: Request) -> Response:
-        if not self.auth.allowed(request):
-            return _json(_UNAUTHORIZED, 401)
+        refusal = self._api_refusal(request)
+        if refusal is not None:
+            return refusal
         dashboard = self.dashboard(request.path_params["uid"])
         if dashboard is None:
-            return _json({"title": "Not Found", "status": 404, "detail": "no such dashboard"}, 404)
+            return _problem(404, "No such dashboard.")
         try:
             panel = dashboard.panel(request.path_params["key"])
         except KeyError:
-            return _json({"title": "Not Found", "status": 404, "detail": "no such panel"}, 404)
+            return _problem(404, "No such panel.")
         alerting = self.alerting(request)
         if alerting is None:
             return _no_samples()
@@ -468,12 +490,13 @@ class Console:
                 round(time.time() * 1000),
             )
         except QueryError as err:
-            return _json({"title": "Bad Request", "status": 400, "detail": str(err)}, 400)
+            return _problem(400, str(err))
         return _json(data)
 
     async def query_range_api(self, request: Request) -> Response:
-        if not self.auth.allowed(request):
-            return _json(_UNAUTHORIZED, 401)
+        refusal = self._api_refusal(request)
+        if refusal is not None:
+            return refusal
         alerting = self.alerting(request)
         if alerting is None:
             return _no_samples()
@@ -488,7 +511,7 @@ class Console:
             window = Window(round(start * 1000), round(end * 1000), round(step * 1000))
             data = evaluate_range(alerting.store, [(params.get("expr", ""), "")], window)
         except (QueryError, ValueError) as err:
-            return _json({"title": "Bad Request", "status": 400, "detail": str(err)}, 400)
+            return _problem(400, str(err))
         return _json(data)
 
     # --- wiring ---------------------------------------------------------------------------------
@@ -504,6 +527,9 @@ class Console:
             ("/ops/alerts/silence", self.silence, post),
             ("/ops/alerts/silence/expire", self.expire_silence, post),
             ("/ops/alerts/ack", self.acknowledge, post),
+            ("/ops/oncall", self.oncall.page, get),
+            ("/ops/oncall/ack/{token}", self.oncall.ack_link, [*get, *post]),
+            ("/ops/oncall/{action:str}", self.oncall.action, post),
             ("/ops/health", self.health_page, get),
             ("/ops/backups", self.backups_page, get),
             ("/ops/api/panels/{uid}/{key}", self.panel_api, get),
@@ -531,13 +557,14 @@ NO_SAMPLES = (
 
 
 def _no_samples() -> Response:
-    return _json({"title": "Service Unavailable", "status": 503, "detail": NO_SAMPLES}, 503)
+    return _problem(503, NO_SAMPLES)
 
 
 def install_console(
     app: Starlette,
     settings: Settings,
     dashboards: Sequence[Dashboard] | Callable[[], Sequence[Dashboard]] | None = None,
+    guard: OpsGuard | None = None,
 ) -> Console:
     """Mount ``/ops`` on ``app``; returns the console (``get_console(app)`` finds it later).
 
@@ -558,7 +585,7 @@ def install_console(
         def factory() -> Sequence[Dashboard]:
             return fixed
 
-    console = Console(settings, factory)
+    console = Console(settings, factory, guard)
     app.router.routes.extend(console.routes())
     setattr(app.state, _APP_ATTR, console)
     return console

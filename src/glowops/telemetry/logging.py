@@ -31,7 +31,6 @@ from typing import Any, TextIO
 
 import orjson
 import structlog
-from opentelemetry import trace as otel_trace
 from structlog.processors import ExceptionRenderer
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -46,8 +45,19 @@ __all__ = ["access_line", "configure_logging", "get_logger", "is_configured"]
 EventProcessor = Callable[[WrappedLogger, str, EventDict], Any]
 
 # Loggers whose own handlers are removed so that they propagate to ours.
-ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "sqlalchemy", "sqlalchemy.engine", "alembic", "httpx",
-                  "httpcore", "asyncio", "fastapi", "gunicorn", "gunicorn.error")
+ROUTED_LOGGERS = (
+    "uvicorn",
+    "uvicorn.error",
+    "sqlalchemy",
+    "sqlalchemy.engine",
+    "alembic",
+    "httpx",
+    "httpcore",
+    "asyncio",
+    "fastapi",
+    "gunicorn",
+    "gunicorn.error",
+)
 # Replaced by the middleware's canonical access line.
 SILENCED_LOGGERS = ("uvicorn.access", "gunicorn.access")
 
@@ -132,9 +142,19 @@ class _UtcClock:
 _clock = _UtcClock()
 
 
-def _trace_ids(event: MutableMapping[str, Any]) -> None:
+def _span_context() -> Any:
+    """The current span's context, or None. OpenTelemetry is an extra (glowops[tracing]): when
+    neither glowops nor the service loaded it, there is no span to name."""
+    otel_trace = sys.modules.get("opentelemetry.trace")
+    if otel_trace is None:
+        return None
     span_context = otel_trace.get_current_span().get_span_context()
-    if span_context.is_valid:
+    return span_context if span_context.is_valid else None
+
+
+def _trace_ids(event: MutableMapping[str, Any]) -> None:
+    span_context = _span_context()
+    if span_context is not None:
         event["trace_id"] = format(span_context.trace_id, "032x")
         event["span_id"] = format(span_context.span_id, "016x")
 
@@ -203,8 +223,18 @@ def _redact(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
     return event
 
 
-_FIRST = ("timestamp", "level", "event", "logger", "service", "environment", "version",
-          "request_id", "user_id", "org_id")
+_FIRST = (
+    "timestamp",
+    "level",
+    "event",
+    "logger",
+    "service",
+    "environment",
+    "version",
+    "request_id",
+    "user_id",
+    "org_id",
+)
 
 
 def _ordered(event: EventDict) -> dict[str, Any]:
@@ -379,7 +409,8 @@ def _warn_sql_parameters(settings: Settings) -> None:
     if settings.log_sql_parameters:
         logging.getLogger("glowops.logging").warning(
             "GLOWOPS_LOG_SQL_PARAMETERS is on: SQL drivers' log lines show query parameters and "
-            "result rows, which hold user data; turn it off outside local debugging")
+            "result rows, which hold user data; turn it off outside local debugging"
+        )
 
 
 def join_logging(settings: Settings) -> None:
@@ -414,8 +445,16 @@ def mark_logged(exc: BaseException) -> None:
 ACCESS_LOGGER = "glowops.access"
 
 
-def access_line(method: str, route: str, path: str, status: int, duration_ms: float, sent: int,
-                ctx: request_context.RequestContext, with_trace: bool = True) -> None:
+def access_line(
+    method: str,
+    route: str,
+    path: str,
+    status: int,
+    duration_ms: float,
+    sent: int,
+    ctx: request_context.RequestContext,
+    with_trace: bool = True,
+) -> None:
     """Write the canonical access line of one request (the middleware's hot path).
 
     Same fields, level counting and redaction as every other line, without the generic chain:
@@ -428,9 +467,19 @@ def access_line(method: str, route: str, path: str, status: int, duration_ms: fl
         if _joined:  # the service's own logging set-up renders it
             from glowops.telemetry.log_join import access_record
 
-            access_record({"request_id": ctx.request_id, "user_id": ctx.user_id, "org_id": ctx.org_id,
-                           "method": method, "route": route, "path": path, "status": status,
-                           "duration_ms": round(duration_ms, 3), "bytes": sent})
+            access_record(
+                {
+                    "request_id": ctx.request_id,
+                    "user_id": ctx.user_id,
+                    "org_id": ctx.org_id,
+                    "method": method,
+                    "route": route,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(duration_ms, 3),
+                    "bytes": sent,
+                }
+            )
         return
     if pipeline.level > logging.INFO:
         return
@@ -455,8 +504,8 @@ def access_line(method: str, route: str, path: str, status: int, duration_ms: fl
             _route_json[route] = route_json
     trace = ""
     if with_trace:
-        span_context = otel_trace.get_current_span().get_span_context()
-        if span_context.is_valid:
+        span_context = _span_context()
+        if span_context is not None:
             trace = f',"trace_id":"{span_context.trace_id:032x}","span_id":"{span_context.span_id:016x}"'
     line = (
         f'{{"timestamp":"{_clock.now()}",{pipeline.access_head},"request_id":{_json(ctx.request_id)},'
@@ -473,15 +522,32 @@ def _json(value: str | None) -> str:
     return "null" if value is None else orjson.dumps(value).decode()
 
 
-def _access_line_slow(pipeline: _Pipeline, method: str, route: str, path: str, status: int,
-                      duration_ms: float, sent: int, ctx: request_context.RequestContext) -> None:
+def _access_line_slow(
+    pipeline: _Pipeline,
+    method: str,
+    route: str,
+    path: str,
+    status: int,
+    duration_ms: float,
+    sent: int,
+    ctx: request_context.RequestContext,
+) -> None:
     """The access line as an event dict (the console format)."""
     event: dict[str, Any] = {
-        "timestamp": _clock.now(), "level": "info", "event": "request", "logger": ACCESS_LOGGER,
+        "timestamp": _clock.now(),
+        "level": "info",
+        "event": "request",
+        "logger": ACCESS_LOGGER,
         **pipeline.static,
-        "request_id": ctx.request_id, "user_id": ctx.user_id, "org_id": ctx.org_id,
-        "method": method, "route": route, "path": path, "status": status,
-        "duration_ms": round(duration_ms, 3), "bytes": sent,
+        "request_id": ctx.request_id,
+        "user_id": ctx.user_id,
+        "org_id": ctx.org_id,
+        "method": method,
+        "route": route,
+        "path": path,
+        "status": status,
+        "duration_ms": round(duration_ms, 3),
+        "bytes": sent,
     }
     _trace_ids(event)
     event = pipeline.redact(event)
@@ -501,4 +567,3 @@ def _level_counters() -> dict[str, Any]:
 
     family = metrics.metric("glowops_log_events")
     return {level: family.labels(level) for level in _LEVEL_NAMES}
-

@@ -16,7 +16,6 @@ import logging
 import time
 from typing import Any
 
-import orjson
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -114,15 +113,9 @@ def mark_routes(routes: list[Any]) -> None:
 
 
 def _problem_500(request_id: str) -> tuple[Message, Message]:
-    body = orjson.dumps({"type": "about:blank", "title": "Internal Server Error", "status": 500,
-                         "detail": "The server failed to answer this request.", "request_id": request_id})
-    start: Message = {
-        "type": "http.response.start",
-        "status": 500,
-        "headers": [(b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode())],
-    }
-    return start, {"type": "http.response.body", "body": body, "more_body": False}
+    from glowops.problems import problem_messages  # imports this package: loaded on first use
+
+    return problem_messages(500, "The server failed to answer this request.", request_id=request_id)
 
 
 class GlowopsMiddleware:
@@ -138,9 +131,16 @@ class GlowopsMiddleware:
         metrics: the facade whose registry holds the HTTP metrics.
     """
 
-    def __init__(self, app: ASGIApp, *, policy: RedactionPolicy, tracer: RequestHook | None = None,
-                 error_reporter: RequestHook | None = None, access_log: bool = True,
-                 metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        policy: RedactionPolicy,
+        tracer: RequestHook | None = None,
+        error_reporter: RequestHook | None = None,
+        access_log: bool = True,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.app = app
         self.policy = policy
         self.tracer = tracer
@@ -260,8 +260,9 @@ class GlowopsMiddleware:
                 histogram = self._duration_children[key] = self._durations.labels(method, route)
             histogram.observe(elapsed)
             if self.access_log:
-                _access_line(method, route, scope["path"], status, elapsed * 1000.0, sent, ctx,
-                             tracer is not None)
+                _access_line(
+                    method, route, scope["path"], status, elapsed * 1000.0, sent, ctx, tracer is not None
+                )
             if reporter is not None:
                 self._finish(reporter, error_handle, status, route, failure)
             if tracer is not None:
@@ -275,8 +276,9 @@ class GlowopsMiddleware:
             self._hook_failed(hook, "start")
             return None
 
-    def _finish(self, hook: RequestHook, handle: Any, status: int, route: str,
-                exc: BaseException | None) -> None:
+    def _finish(
+        self, hook: RequestHook, handle: Any, status: int, route: str, exc: BaseException | None
+    ) -> None:
         try:
             hook.finish(handle, status, route, exc)
         except Exception:
