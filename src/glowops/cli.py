@@ -94,8 +94,25 @@ def _root(
         bool,
         typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
     ] = False,
+    pack: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pack",
+            help="Use an installed pack (repeatable; GLOWOPS_PACKS does the same): its metrics, "
+            "dashboards, alert rules and runbooks join glowops' own in every command. "
+            "Example: glowops --pack prismaglow alerts export --out deploy/prometheus",
+        ),
+    ] = None,
 ) -> None:
     """Observability and operations for Prisma Glow services."""
+    if pack:
+        from glowops.packs import PackError, use_packs
+
+        try:
+            use_packs(pack)
+        except PackError as err:
+            typer.echo(f"glowops: {err}", err=True)
+            raise typer.Exit(2) from None
 
 
 def main() -> None:

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         validation_alias=_alias("SENTRY_ENVIRONMENT", "GLOWOPS_ENVIRONMENT"),
         description="deployment.environment / Sentry environment.",
     )
+    packs: CommaList = Field(
+        default_factory=list,
+        description="Installed packs to use (entry point group glowops.packs), comma-separated: their "
+        "metrics, dashboards, alert rules and runbooks join glowops' generic catalogs.",
+    )
 
     # --- where the service listens, and where glowops keeps its state ----------------------
     host: str = Field(default="127.0.0.1", description="Address the service listens on (bundle, monitor).")
@@ -104,6 +109,12 @@ class Settings(BaseSettings):
         description="The database `glowops backup` dumps and the embedded leader backs up on "
         "schedule (postgresql://... or sqlite:///...). Empty: backups are not configured, so no "
         "schedule, no backup alert rules and no backup health check.",
+    )
+    backup_drill_url: str = Field(
+        default="",
+        description="The server the restore drill creates its scratch database on, as a role that "
+        "may create databases (postgresql://glowops_drill@host/postgres). Empty: the server and "
+        "role of backup_database_url.",
     )
     leader_database_url: str = Field(
         default="",
@@ -318,7 +329,9 @@ class Settings(BaseSettings):
     backup_keep_monthly: int = Field(default=12, ge=0)
 
     # --- validators -------------------------------------------------------------------------
-    @field_validator("redaction_extra_keys", "redaction_pseudonymize_keys", "alert_email_to", mode="before")
+    @field_validator(
+        "redaction_extra_keys", "redaction_pseudonymize_keys", "alert_email_to", "packs", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -359,7 +372,7 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         return check_url(value, _HTTP)
 
-    @field_validator("backup_database_url", "leader_database_url")
+    @field_validator("backup_database_url", "backup_drill_url", "leader_database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
         return check_database_url(value)

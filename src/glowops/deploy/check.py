@@ -77,7 +77,14 @@ def settings_env_names(settings_cls: type[Settings] = Settings) -> set[str]:
 
 
 # Database URLs hold a password: only an interpolated one may stand in a file.
-_DATABASE_URL_NAMES = frozenset({"GLOWOPS_BACKUP_DATABASE_URL", "GLOWOPS_LEADER_DATABASE_URL"})
+_DATABASE_URL_NAMES = frozenset(
+    {
+        "GLOWOPS_BACKUP_DATABASE_URL",
+        "GLOWOPS_BACKUP_DRILL_URL",
+        "GLOWOPS_LEADER_DATABASE_URL",
+        "GLOWOPS_MIGRATION_DATABASE_URL",
+    }
+)
 
 
 def database_url_names(spec: ServiceSpec) -> set[str]:
@@ -320,7 +327,7 @@ def check_compose(
         for var in services.get(name, {}).get("environment") or {}:
             if var.upper() not in known:
                 problems.append(f"compose {name}: {var} is not a setting {reader} reads")
-    for name, args in ((spec.name, spec.serve), (r.MIGRATE, spec.migrate)):
+    for name, args in ((spec.name, spec.serve), (r.MIGRATE, spec.migrate), (r.DB_ROLES_SERVICE, spec.roles)):
         if name not in services:
             if args:
                 problems.append(f"compose: no service {name!r}")
