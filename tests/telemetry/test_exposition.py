@@ -142,7 +142,7 @@ def test_docs_metrics_md_is_up_to_date() -> None:
 
 
 def test_metrics_docs_cli_check(tmp_path: Any) -> None:
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from glowops.cli import app
 
