@@ -142,12 +142,12 @@ def history(
 
 
 @silence_app.command("add")
-@click.argument("matchers")
+@click.argument("matchers", nargs=-1, required=True)
 @click.option("--duration", "-d", "duration", default="2h", help="How long: 30m, 2h, 1d.", show_default=True)
 @click.option("--comment", "-c", "comment", default="", help="Why (shown in status).", show_default=True)
 @click.option("--by", "by", default=None, help="Who (default: your user name).")
 def silence_add(
-    matchers: list[str],
+    matchers: tuple[str, ...],
     duration: str,
     comment: str,
     by: str | None,
