@@ -27,11 +27,10 @@ import click
 from glowops.clikit import Group
 from glowops.redaction import MASK
 from glowops.settings import Settings, child_environment, load_settings
-from glowops.telemetry.errors import resolve_release
 
 app = Group(
     help="Sentry release tracking (sentry-cli): create a release, attach commits, finalize it.\n\n"
-    "Example: [b]glowops release create --dry-run[/b], then the same without --dry-run.",
+    "Example: glowops release create --dry-run, then the same without --dry-run.",
     no_args_is_help=True,
 )
 
@@ -66,6 +65,8 @@ def build_command(settings: Settings, action: list[str]) -> list[str]:
 
 
 def _version(settings: Settings, given: str | None) -> str:
+    from glowops.telemetry.errors import resolve_release  # glowops[sentry]
+
     version = given or resolve_release(settings)
     if not version:
         _fail("no release version: pass one, set SENTRY_RELEASE, or run inside a git checkout")

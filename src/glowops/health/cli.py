@@ -7,15 +7,18 @@ import contextlib
 import json
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import click
-import httpx
 
+from glowops import extras
 from glowops.clikit import Group, echo_markup, print_table
 from glowops.health.doctor import DoctorReport, DoctorRow
-from glowops.health.probe import ProbeResult, check_base_url, probe
 from glowops.health.registry import HealthCheck
 from glowops.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:  # the probe needs httpx (glowops[http]): imported by the commands that probe
+    from glowops.health.probe import ProbeResult
 
 top = Group()
 
@@ -33,6 +36,8 @@ EXIT_HEALTHY, EXIT_DEGRADED, EXIT_UNHEALTHY = 0, 1, 2
 
 
 def _base_url(url: str) -> str:
+    from glowops.health.probe import check_base_url
+
     try:
         return check_base_url(url)
     except ValueError as err:
@@ -93,6 +98,9 @@ def health(
         glowops health --url https://api.example.com --path /health/ready --json
     """
     base = _base_url(url)
+    httpx = extras.load("http", "httpx", "glowops health")
+    from glowops.health.probe import probe
+
     with httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False) as client:
         target = path.strip("/") or "health"
         result = probe(client, target, base + "/" + path.lstrip("/"), _default_token(token))
