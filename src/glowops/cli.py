@@ -88,8 +88,24 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
     callback=_print_version,
     help="Print the version and exit.",
 )
-def app() -> None:
+@click.option(
+    "--pack",
+    "pack",
+    multiple=True,
+    help="Use an installed pack (repeatable; GLOWOPS_PACKS does the same): its metrics, "
+    "dashboards, alert rules and runbooks join glowops' own in every command. "
+    "Example: glowops --pack prismaglow alerts export --out deploy/prometheus",
+)
+def app(pack: tuple[str, ...]) -> None:
     """Observability and operations for Prisma Glow services."""
+    if pack:
+        from glowops.packs import PackError, use_packs
+
+        try:
+            use_packs(list(pack))
+        except PackError as err:
+            click.echo(f"glowops: {err}", err=True)
+            raise click.exceptions.Exit(2) from None
 
 
 def main() -> None:

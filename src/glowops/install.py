@@ -25,6 +25,7 @@ from glowops import extras
 from glowops.health.endpoints import install_health
 from glowops.health.registry import HealthCheck
 from glowops.ops_guard import OpsGuard
+from glowops.packs import Pack, use_packs
 from glowops.problems import problem_response
 from glowops.settings import DEFAULT_SERVICE_NAME, Settings, get_settings
 from glowops.telemetry import logging as glowops_logging
@@ -65,6 +66,7 @@ def instrument(
     settings: Settings | None = None,
     *,
     checks: Iterable[HealthCheck] = (),
+    packs: Iterable[Pack | str] = (),
     tracer: RequestHook | bool | None = None,
     error_reporter: RequestHook | bool | None = None,
     log_stream: TextIO | None = None,
@@ -85,6 +87,10 @@ def instrument(
             named by ``OTEL_SERVICE_NAME``, else after the app's title.
         checks: the service's health checks (:mod:`glowops.health.checks` builds them); glowops
             adds only its own (state volume, backup freshness when backups are configured).
+        packs: the service's packs (:class:`glowops.packs.Pack` objects or installed packs' names;
+            ``GLOWOPS_PACKS`` adds more): their metrics appear on /metrics, their rules,
+            dashboards and runbooks join glowops' generic ones. Without packs the service gets the
+            generic catalogs only.
         tracer, error_reporter: a :class:`RequestHook`, False to disable, None to build the
             default from settings (``glowops.telemetry.tracing`` / ``errors`` when present).
         log_stream: where log lines go (default stdout).
@@ -115,6 +121,7 @@ def instrument(
     if app.middleware_stack is not None:
         raise RuntimeError("glowops.instrument() must be called before the app starts serving")
     settings = _with_identity(settings or get_settings(), app)
+    use_packs([*settings.packs, *packs])
     state = InstrumentState(settings=settings)
     setattr(app, _STATE_ATTR, state)
 

@@ -4,7 +4,8 @@ NAME is an alert of the rule catalog (``glowops runbook HighErrorRate``, the pag
 ``runbook_url`` links to) or a general runbook (``glowops runbook disaster-recovery``).
 ``glowops runbook --list`` shows every alert with its page and every general runbook.
 
-The pages are ``docs/runbooks`` of the source tree. A wheel carries the same files as
+The pages are ``docs/runbooks`` of the source tree, and the runbook folder of each pack in use
+(``glowops --pack prismaglow runbook ApprovalsOverdue``, ``GLOWOPS_PACKS``). A wheel carries the same files as
 ``glowops/runbooks`` (hatch ``force-include`` in pyproject.toml), so the command works on a
 production host without a checkout; the packaged copy is preferred when both exist.
 """
@@ -59,6 +60,15 @@ class Runbooks:
 
         return cls(root, pages(root / ALERTS_DIR), pages(root))
 
+    def with_pack_pages(self, folders: list[Path]) -> Runbooks:
+        """These pages and those of the packs' runbook folders (``Pack.runbooks``)."""
+        alerts, general = dict(self.alerts), dict(self.general)
+        for folder in folders:
+            extra = Runbooks.load(folder)
+            alerts.update(extra.alerts)
+            general.update(extra.general)
+        return Runbooks(self.root, alerts, general)
+
     @property
     def names(self) -> list[str]:
         return [*self.alerts, *self.general]
@@ -88,14 +98,18 @@ def title_of(page: Path) -> str:
 
 
 def _list(books: Runbooks) -> None:
-    from glowops.alerting.rules import build_catalog
+    from glowops.alerting.export import catalog_from_settings
+    from glowops.settings import load_settings
 
     # Piped output keeps whole names (a terminal gets its own width).
     width = None if sys.stdout.isatty() else 160
     rows = []
-    for rule in build_catalog().alerts:
+    for rule in catalog_from_settings(load_settings(), backups=True).alerts:
         page = books.alerts.get(rule.name)
-        shown = f"{ALERTS_DIR}/{page.name}" if page else "[red]missing[/red]"
+        if page is None:
+            shown = "[red]missing[/red]"
+        else:  # a pack's page: "prismaglow:alerts/ApprovalsOverdue.md"
+            shown = f"{rule.pack + ':' if rule.pack else ''}{ALERTS_DIR}/{page.name}"
         rows.append((rule.name, rule.priority, rule.severity, rule.family, shown))
     columns = ("alert", "priority", "severity", "family", "page")
     title = "Alert runbooks (glowops runbook ALERTNAME)"
@@ -139,7 +153,11 @@ def runbook(
         tried = ", ".join(str(r) for r in runbook_roots())
         click.echo(f"glowops runbook: no runbook folder found (looked in {tried})", err=True)
         raise click.exceptions.Exit(1)
-    books = Runbooks.load(root)
+    from glowops.packs import active_packs
+    from glowops.settings import load_settings
+
+    folders = [pack.runbooks for pack in active_packs(load_settings()) if pack.runbooks is not None]
+    books = Runbooks.load(root).with_pack_pages(folders)
     if list_ or name is None:
         _list(books)
         return

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         validation_alias=_alias("SENTRY_ENVIRONMENT", "GLOWOPS_ENVIRONMENT"),
         description="deployment.environment / Sentry environment.",
     )
+    packs: CommaList = Field(
+        default_factory=list,
+        description="Installed packs to use (entry point group glowops.packs), comma-separated: their "
+        "metrics, dashboards, alert rules and runbooks join glowops' generic catalogs.",
+    )
 
     # --- where the service listens, and where glowops keeps its state ----------------------
     host: str = Field(default="127.0.0.1", description="Address the service listens on (bundle, monitor).")
@@ -104,6 +109,12 @@ class Settings(BaseSettings):
         description="The database `glowops backup` dumps and the embedded leader backs up on "
         "schedule (postgresql://... or sqlite:///...). Empty: backups are not configured, so no "
         "schedule, no backup alert rules and no backup health check.",
+    )
+    backup_drill_url: str = Field(
+        default="",
+        description="The server the restore drill creates its scratch database on, as a role that "
+        "may create databases (postgresql://glowops_drill@host/postgres). Empty: the server and "
+        "role of backup_database_url.",
     )
     leader_database_url: str = Field(
         default="",
@@ -227,7 +238,22 @@ class Settings(BaseSettings):
         description="Base URL at which Alertmanager reaches the gateway's Teams relay (Alertmanager "
         "before 0.28); default GLOWOPS_EXTERNAL_URL. The compose bundle sets http://gateway:8000.",
     )
-    oncall_file: Path | None = Field(default=None, description="YAML file of the escalation chain.")
+    oncall_file: Path | None = Field(
+        default=None,
+        description="YAML file of the on-call policy: people, schedules, escalation levels, response "
+        "times, maintenance windows (see docs/alerts.md#on-call).",
+    )
+    oncall_ack_key: SecretStr | None = Field(
+        default=None,
+        description="Key signing the one-click acknowledgement links in pages; unset: a random key "
+        "kept in state_dir/oncall-ack.key (replicas sharing links need the same key).",
+    )
+    heartbeat_url: str | None = Field(
+        default=None,
+        description="Dead man's switch: a healthchecks-style URL pinged while the Watchdog rule fires "
+        "(by the embedded leader every heartbeat interval; by Alertmanager's heartbeat receiver).",
+    )
+    heartbeat_interval_seconds: float = Field(default=60.0, gt=0, description="How often to ping it.")
     external_url: str = Field(default="http://127.0.0.1:8000", description="Base of links in alerts.")
     alert_runbook_base_url: str = Field(
         default="https://github.com/prisma-glow/glowops/blob/main",
@@ -295,7 +321,9 @@ class Settings(BaseSettings):
     backup_keep_monthly: int = Field(default=12, ge=0)
 
     # --- validators -------------------------------------------------------------------------
-    @field_validator("redaction_extra_keys", "redaction_pseudonymize_keys", "alert_email_to", mode="before")
+    @field_validator(
+        "redaction_extra_keys", "redaction_pseudonymize_keys", "alert_email_to", "packs", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -336,7 +364,7 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         return check_url(value, _HTTP)
 
-    @field_validator("backup_database_url", "leader_database_url")
+    @field_validator("backup_database_url", "backup_drill_url", "leader_database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
         return check_database_url(value)

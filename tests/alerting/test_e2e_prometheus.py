@@ -197,7 +197,8 @@ class Stack:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(tmp_path: Path, prismaglow: Any) -> Iterator[Stack]:
+    """The gateway's rules (glowops' and the Prisma Glow pack's) on real Prometheus and Alertmanager."""
     prometheus = require_binary("prometheus")
     alertmanager = require_binary("prometheus-alertmanager")
     inbox = Inbox()
@@ -220,6 +221,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         smtp_port=smtp_port,
         alert_email_to=["oncall@example.com"],
         external_url=receivers,
+        heartbeat_url=f"{receivers}/hooks/heartbeat",  # the Watchdog's dead man's switch
     )
     config_dir = tmp_path / "config"
     bundle = write_bundle(
@@ -425,8 +427,8 @@ def test_breach_notifies_every_channel_and_resolves(stack: Stack) -> None:
         mail = next(mail for mail in stack.inbox.of("email") if "PermissionDeniedSpike" in mail["subject"])
         assert mail["to"] == ["oncall@example.com"]
         assert "Many permission checks refused" in mail["body"]
-        assert "docs/runbooks/alerts/PermissionDeniedSpike.md" in mail["body"]
-        assert "GatewayDown" not in pagerduty_events(stack, "trigger")
+        assert "glowops_prismaglow/runbooks/alerts/PermissionDeniedSpike.md" in mail["body"]
+        assert "ServiceDown" not in pagerduty_events(stack, "trigger")
 
         # --- recovery
         driver.error_share = 0.0
@@ -455,6 +457,16 @@ def test_breach_notifies_every_channel_and_resolves(stack: Stack) -> None:
 
     resolved = pagerduty_events(stack, "resolve")["HighErrorRate"]
     assert resolved["dedup_key"] == pagerduty_events(stack, "trigger")["HighErrorRate"]["dedup_key"]
+
+    # the dead man's switch went the whole way (Prometheus, Alertmanager, webhook) and nowhere else
+    wait_for(
+        "the Watchdog at the heartbeat receiver",
+        lambda: "Watchdog" in webhook_alerts(stack, "heartbeat", "firing"),
+        stack,
+        timeout=60,
+    )
+    others = [body for channel, body in stack.inbox.items if channel != "heartbeat"]
+    assert not any("Watchdog" in json.dumps(body) for body in others)
 
 
 def test_critical_inhibits_warning_of_the_same_family(stack: Stack) -> None:

@@ -18,6 +18,7 @@ from glowops.alerting.export import alerting_rules, prometheus_config, recording
 from glowops.alerting.rules import build_catalog
 from glowops.cli import app as root_app
 from glowops.settings import Settings
+from glowops_prismaglow import pack as prismaglow_pack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,6 +40,7 @@ def all_channels(**overrides: Any) -> Settings:
         "smtp_starttls": True,
         "alert_email_to": ["oncall@example.com", "ops@example.com"],
         "external_url": "https://glow.example.com",
+        "heartbeat_url": "https://hc-ping.example.com/0f5f8f5e",
     }
     values.update(overrides)
     return Settings(**values)
@@ -92,8 +94,9 @@ def test_route_tree_grouping_and_inhibition() -> None:
     assert routes["embedding"]["continue"] is True
     assert routes["critical"]["matchers"] == ['severity="critical"']
     assert routes["critical"]["repeat_interval"] == "1h"
-    # family routes come first, or `continue` would never be reached
-    assert [r["receiver"] for r in route["routes"]][:2] == ["rate-limit", "embedding"]
+    # the Watchdog's heartbeat first (it reaches nobody else), then the family routes, or
+    # `continue` would never be reached
+    assert [r["receiver"] for r in route["routes"]][:3] == ["heartbeat", "rate-limit", "embedding"]
     assert urls(receiver(config, "rate-limit")) == ["https://hooks.example.com/rate-limit"]
     assert urls(receiver(config, "embedding")) == ["https://hooks.example.com/embedding"]
     assert config["inhibit_rules"] == [
@@ -183,7 +186,7 @@ def test_bundle_files_and_secret_permissions(tmp_path: Path) -> None:
 
 
 def test_rule_files_carry_labels_annotations_for_and_keep_firing_for() -> None:
-    catalog = build_catalog()
+    catalog = build_catalog(packs=[prismaglow_pack])
     groups = alerting_rules(catalog)["groups"]
     assert [g["name"] for g in groups] == [f"glowops-{f}" for f in catalog.families]
     rules = {r["alert"]: r for g in groups for r in g["rules"]}
@@ -223,16 +226,20 @@ def test_drill_export_scales_every_timing(tmp_path: Path) -> None:
 
 
 def test_docs_alerts_md_is_up_to_date() -> None:
-    """Regenerate with: glowops alerts docs --out docs/alerts.md"""
+    """Regenerate with: glowops --pack prismaglow alerts docs --out docs/alerts.md"""
     current = (ROOT / "docs" / "alerts.md").read_text(encoding="utf-8")
-    assert current == render_markdown(build_catalog()), "run `glowops alerts docs --out docs/alerts.md`"
+    expected = render_markdown(build_catalog(packs=[prismaglow_pack]))
+    assert current == expected, "run `glowops --pack prismaglow alerts docs --out docs/alerts.md`"
 
 
 def test_docs_list_every_rule_with_channel_and_runbook() -> None:
-    page = render_markdown(build_catalog())
-    for rule in build_catalog().alerts:
+    catalog = build_catalog(packs=[prismaglow_pack])
+    page = render_markdown(catalog)
+    for rule in catalog.alerts:
         assert f"**{rule.name}**" in page
-        assert f"(runbooks/alerts/{rule.name}.md)" in page
+        link = f"runbooks/alerts/{rule.name}.md" if not rule.pack else f"../{rule.runbook_path}"
+        assert f"({link})" in page
+        assert (ROOT / "docs" / link).resolve().is_file(), link
     assert '`sum(rate(documents_indexed_total{outcome="failed"}[15m]))' in page
     assert "| severity `critical` | PagerDuty, Slack, Teams, ERROR_NOTIFY_WEBHOOK |" in page
 

@@ -82,7 +82,7 @@ async def test_warning_is_inhibited_by_the_critical_of_its_family(tmp_path: Path
         h.metrics.gauge("glowops_disk_used_ratio", 0.95)  # both StorageAlmostFull and StorageFillingUp fire
         await h.run(20 * 60)
         firing = {a.rule for a in h.service.engine.alerts() if a.state == "firing"}
-        assert firing == {"StorageAlmostFull", "StorageFillingUp"}
+        assert firing == {"StorageAlmostFull", "StorageFillingUp", "Watchdog"}  # the Watchdog always fires
         assert by_path(rx, "/telemetry") == []  # the warning's own channel never heard of it
         assert all("StorageFillingUp" not in str(r.body) for r in rx.requests)
         await h.close()
@@ -173,7 +173,7 @@ async def test_a_4xx_goes_to_the_dead_letters(tmp_path: Path) -> None:
         await h.close()
 
 
-async def test_info_alerts_go_by_email_to_a_real_smtp_server(tmp_path: Path) -> None:
+async def test_info_alerts_go_by_email_to_a_real_smtp_server(tmp_path: Path, prismaglow: Any) -> None:
     from aiosmtpd.controller import Controller
     from aiosmtpd.handlers import Message
 
@@ -208,7 +208,7 @@ async def test_info_alerts_go_by_email_to_a_real_smtp_server(tmp_path: Path) -> 
             assert mail["Subject"].startswith("[FIRING:1] PermissionDeniedSpike (info, gateway)")
             assert mail["To"] == "ops@example.com"
             text = mail.get_payload(decode=True).decode() if not mail.is_multipart() else str(mail)
-            assert "docs/runbooks/alerts/PermissionDeniedSpike.md" in text
+            assert "glowops_prismaglow/runbooks/alerts/PermissionDeniedSpike.md" in text
             assert message_from_bytes(mail.as_bytes())["Message-ID"].endswith("@glowops>")
             assert rx.requests == []  # info goes to email only
             await h.close()

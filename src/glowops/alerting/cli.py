@@ -192,14 +192,17 @@ def docs(
 
     Examples:
 
-        glowops alerts docs --out docs/alerts.md
+        glowops --pack prismaglow alerts docs --out docs/alerts.md
 
-        glowops alerts docs --out docs/alerts.md --check
+        glowops --pack prismaglow alerts docs --out docs/alerts.md --check
     """
     from glowops.alerting.docs import render_markdown
-    from glowops.alerting.export import catalog_from_settings
+    from glowops.alerting.rules import build_catalog
+    from glowops.packs import active_packs
 
-    text = render_markdown(catalog_from_settings(load_settings()))
+    # The defaults, not this machine's settings, so the page is the same everywhere; every rule,
+    # backup rules included (they apply where backups are configured), and those of the packs.
+    text = render_markdown(build_catalog(packs=active_packs(load_settings())))
     emit_generated_doc(text, out, check, "glowops alerts docs")
 
 

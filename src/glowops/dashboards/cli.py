@@ -52,8 +52,9 @@ def export(
 
     Writes, under DIR:
 
-    - dashboards/<uid>.json: six dashboards with fixed uids, a $datasource
-      and a multi-select $org_id variable;
+    - dashboards/<uid>.json: glowops' dashboards and those of the packs in
+      use (--pack, GLOWOPS_PACKS), with fixed uids, a $datasource and a
+      multi-select $org_id variable;
     - provisioning/datasources/prometheus.yaml: the data source, uid
       glowops-prometheus, timeInterval = GLOWOPS_SCRAPE_INTERVAL_SECONDS;
     - provisioning/dashboards/glowops.yaml: a file provider reading
@@ -65,6 +66,7 @@ def export(
     Examples::
 
         glowops dashboards export --out deploy/grafana
+        glowops --pack prismaglow dashboards export --out deploy/grafana
         cp -r deploy/grafana/provisioning/* /etc/grafana/provisioning/
         mkdir -p /var/lib/grafana/dashboards/glowops
         cp deploy/grafana/dashboards/*.json \\
@@ -140,8 +142,8 @@ def docs(
 
     Examples::
 
-        glowops dashboards docs --out docs/dashboards.md
-        glowops dashboards docs --out docs/dashboards.md --check   # in CI
+        glowops --pack prismaglow dashboards docs --out docs/dashboards.md
+        glowops --pack prismaglow dashboards docs --out docs/dashboards.md --check   # in CI
     """
     from glowops.dashboards.docs import render_dashboards_doc
 

@@ -25,8 +25,8 @@ def docs(
 
     Examples::
 
-        glowops metrics docs --out docs/metrics.md
-        glowops metrics docs --out docs/metrics.md --check   # in CI
+        glowops --pack prismaglow metrics docs --out docs/metrics.md
+        glowops --pack prismaglow metrics docs --out docs/metrics.md --check   # in CI
     """
     from glowops.telemetry.docs import render_metrics_doc
 
@@ -36,14 +36,18 @@ def docs(
 
 @app.command("list")
 def list_metrics() -> None:
-    """Print every catalogued metric: Prometheus name, type, labels.
+    """Print every catalogued metric: Prometheus name, type, labels (glowops', then the packs').
 
-    Example::
+    Examples::
 
         glowops metrics list
+        glowops --pack prismaglow metrics list
     """
-    from glowops.telemetry.catalog import CATALOG
+    from glowops.packs import active_packs
+    from glowops.settings import load_settings
+    from glowops.telemetry.catalog import all_specs
 
-    for spec in CATALOG:
+    active_packs(load_settings())
+    for spec in all_specs():
         labels = ",".join(spec.labels)
         click.echo(f"{spec.exposed_name:48} {spec.kind:10} {{{labels}}}")

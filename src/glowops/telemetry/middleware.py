@@ -213,7 +213,12 @@ class GlowopsMiddleware:
                     status = 500
             _log.error("unhandled exception", exc_info=exc)
             glowops_logging.mark_logged(exc)
-            raise
+            if finished_at == 0.0:
+                # The answer is incomplete: the server must abort the connection.
+                raise
+            # Answered in full (the app's own 500 or ours): logged here and reported by the hook
+            # below, once. Re-raising would only make the server drop the keep-alive connection,
+            # so the client's next request on it would be reset.
         finally:
             in_flight.dec()
             end = finished_at or _perf()

@@ -16,9 +16,11 @@ from fastapi import FastAPI
 
 import glowops
 from glowops.settings import Settings
+from glowops_prismaglow import pack as prismaglow_pack
 from prisma_glow_gateway.assistant.router import router as assistant_router
 from prisma_glow_gateway.gauges import refresh_approval_gauges, refresh_document_gauges, sweep_overdue
 from prisma_glow_gateway.health import gateway_checks
+from prisma_glow_gateway.outages import RequestDeadline
 from prisma_glow_gateway.problems import install_problem_handlers
 from prisma_glow_gateway.routers.approvals import router as approvals_router
 from prisma_glow_gateway.routers.auth import router as auth_router
@@ -76,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.gateway = gateway
     install_problem_handlers(app)
+    # Inside glowops' middleware (which wraps the whole stack), so the 503 is counted and logged.
+    app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)
     app.include_router(auth_router)
     app.include_router(assistant_router)
     app.include_router(documents_router)
@@ -85,5 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def index() -> dict[str, Any]:
         return {"service": settings.service_name, "docs": "/docs", "metrics": "/metrics", "health": "/health"}
 
-    glowops.instrument(app, settings=settings, checks=gateway_checks(settings), configure_logs=True)
+    # The Prisma Glow pack: the gateway's domain metrics, its four dashboards, rules and runbooks.
+    glowops.instrument(
+        app, settings=settings, checks=gateway_checks(settings), packs=[prismaglow_pack], configure_logs=True
+    )
     return app
