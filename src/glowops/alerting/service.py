@@ -143,7 +143,15 @@ class EmbeddedAlerting:
             if self.policy
             else None
         )
-        self.deliverer = Deliverer(self.outbox, self.notifiers, on_outcome=on_outcome)
+        if settings.fallback_channel and settings.fallback_channel not in self.notifiers:
+            log.warning("fallback channel %r is not configured: no fallback", settings.fallback_channel)
+        self.deliverer = Deliverer(
+            self.outbox,
+            self.notifiers,
+            on_outcome=on_outcome,
+            fallback=settings.fallback_channel if settings.fallback_channel in self.notifiers else None,
+            fallback_after=settings.fallback_after_seconds,
+        )
         self.record_metrics = record_metrics
         self.flush_interval = flush_interval
         self._next_scrape = 0.0
@@ -183,6 +191,7 @@ class EmbeddedAlerting:
             from glowops.telemetry.metrics import metrics
 
             metrics.gauge("glowops_outbox_depth", self.outbox.depth())
+            metrics.gauge("glowops_outbox_dead_letters", self.outbox.dead_count())
         return report
 
     @staticmethod
