@@ -27,17 +27,19 @@ from glowops.health.registry import HealthCheck
 from glowops.ops_guard import OpsGuard
 from glowops.packs import Pack, use_packs
 from glowops.problems import problem_response
+from glowops.redaction import default_policy
 from glowops.settings import DEFAULT_SERVICE_NAME, Settings, get_settings
 from glowops.telemetry import logging as glowops_logging
-from glowops.telemetry.exposition import METRICS_PATH, MetricsEndpoint, OpsApp, OpsServer
+from glowops.telemetry.exposition import METRICS_PATH, MetricsEndpoint, OpsApp
 from glowops.telemetry.hooks import RequestHook
 from glowops.telemetry.log_join import host_configured_logging
 from glowops.telemetry.metrics import metrics
 from glowops.telemetry.middleware import GlowopsMiddleware, mark_routes
 
-if TYPE_CHECKING:  # both need glowops[http]: imported when settings turn them on
+if TYPE_CHECKING:  # extras (glowops[http], glowops[server]): imported when settings turn them on
     from glowops.alerting.supervisor import AlertingSupervisor
     from glowops.alerting.teams_relay import TeamsRelay
+    from glowops.telemetry.ops_server import OpsServer
 
 __all__ = ["InstrumentState", "instrument"]
 
@@ -136,6 +138,7 @@ def instrument(
     _wrap_outermost(
         app,
         state,
+        policy=default_policy(settings),
         tracer=_tracer(tracer, settings),
         error_reporter=_error_reporter(error_reporter, settings),
         access_log=access_log,
@@ -150,7 +153,8 @@ def instrument(
             Route(METRICS_PATH, state.metrics_endpoint, methods=["GET", "HEAD"], include_in_schema=False)
         )
     else:
-        state.ops_server = OpsServer(OpsApp(state.metrics_endpoint), settings.ops_port)
+        ops_server = extras.load("server", "glowops.telemetry.ops_server", "GLOWOPS_OPS_PORT")
+        state.ops_server = ops_server.OpsServer(OpsApp(state.metrics_endpoint), settings.ops_port)
     state.run_alerting = settings.embedded_alerting if alerting is None else alerting
     if state.run_alerting:  # fail at start-up, not in the lifespan
         extras.require("http", "the embedded alert engine (GLOWOPS_EMBEDDED_ALERTING=false turns it off)")
@@ -164,7 +168,7 @@ def instrument(
         extras.require("http", "the Teams relay for Alertmanager (GLOWOPS_TEAMS_WEBHOOK_URL)")
         from glowops.alerting.teams_relay import teams_relay_route
 
-        route, state.teams_relay = teams_relay_route(settings, guard=state.guard)
+        route, state.teams_relay = teams_relay_route(settings, default_policy(settings), guard=state.guard)
         app.router.routes.append(route)
 
     if health:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from glowops.alerting.alertmanager_config import build_alertmanager_config, parse_version
 from glowops.alerting.channels import TEAMS_RELAY_PATH

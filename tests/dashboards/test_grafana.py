@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from glowops.cli import app as cli
 from glowops.dashboards.catalog import UIDS, build_dashboards

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import typer
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from glowops.alerting.rules import DEFAULT_RUNBOOK_BASE, AlertRule, build_catalog
 from glowops.cli import app
@@ -264,8 +264,9 @@ def shown_commands() -> list[tuple[str, str, list[str]]]:
 
 @cache
 def _root_command(program: str) -> Any:
-    # Typer vendors its own click: groups are recognised by their ``commands`` mapping.
-    return typer.main.get_command(app if program == "glowops" else gateway_cli)
+    # glowops is on click, the gateway on Typer (which vendors its own click): groups are
+    # recognised by their ``commands`` mapping.
+    return app if program == "glowops" else typer.main.get_command(gateway_cli)
 
 
 def _is_group(command: Any) -> bool:
@@ -281,7 +282,7 @@ def resolve(argv: list[str], program: str = "glowops") -> tuple[list[str], Any, 
         rest = rest[2:]
     while _is_group(command) and rest and not rest[0].startswith("-"):
         # get_command, not .commands: the root group loads its sub-commands lazily.
-        sub = command.get_command(typer.Context(command), rest[0])
+        sub = command.get_command(command.context_class(command), rest[0])
         assert sub is not None, f"`{program} {' '.join([*path, rest[0]])}` is not a command"
         path.append(rest.pop(0))
         command = sub
@@ -315,8 +316,7 @@ def test_every_command_shown_in_a_runbook_exists() -> None:
                 assert name in options | {"--help"}, f"{where}: {shown}: no option {name}"
         paths.setdefault((program, *path), where)
     for (program, *names), where in sorted(paths.items()):
-        root = app if program == "glowops" else gateway_cli
-        result = runner.invoke(root, [*names, "--help"])
+        result = runner.invoke(_root_command(program), [*names, "--help"])
         assert result.exit_code == 0, f"{where}: `{program} {' '.join(names)} --help` failed: {result.output}"
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from errors_helpers import Reporting
 from fastapi import FastAPI
 from sentry_server import SentryServer
-from typer.testing import CliRunner
 
 from glowops.release_cli import app as release_app
 from glowops.settings import Settings

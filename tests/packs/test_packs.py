@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
-from typer.testing import CliRunner
 
 import glowops
 from glowops.alerting.rules import AlertRule, RuleBuilder

@@ -142,7 +142,7 @@ def test_docs_metrics_md_is_up_to_date(without_packs: None, prismaglow: Any) -> 
 
 
 def test_metrics_docs_cli_check(tmp_path: Any, without_packs: None) -> None:
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from glowops.cli import app
 

@@ -43,6 +43,7 @@ from glowops.alerting.routing import HEARTBEAT_ALERT
 from glowops.alerting.sampler import Sampler
 from glowops.alerting.state import StateStore, fingerprint, state_path
 from glowops.promql import TSDB
+from glowops.redaction import default_policy
 from glowops.settings import Settings
 from glowops.telemetry import listener
 
@@ -74,13 +75,6 @@ def acked_fingerprints(alerts: list[Alert], state: StateStore) -> set[str]:
     return out
 
 
-def _default_redactor(settings: Settings) -> Callable[[Any], Any]:
-    from glowops.redaction import default_policy
-
-    policy = default_policy(settings)
-    return policy.redact
-
-
 class EmbeddedAlerting:
     """Owns the store, engine, outbox and notifiers of one process."""
 
@@ -103,7 +97,8 @@ class EmbeddedAlerting:
         self.clock = clock
         self.catalog = catalog if catalog is not None else catalog_from_settings(settings)
         self.db: sqlite3.Connection = connect(state_path(settings))
-        self.state = StateStore(self.db)
+        self.redaction = default_policy(settings)  # every message, the history and comments pass it
+        self.state = StateStore(self.db, self.redaction)
         self.outbox = Outbox(self.db)
         retention_ms = round(settings.sample_retention_hours * 3600 * 1000)
         now = clock()
@@ -121,7 +116,7 @@ class EmbeddedAlerting:
             self.notifiers = build_notifiers(settings, self._client)
         else:
             self.notifiers = notifiers
-        redact = _default_redactor(settings)
+        redact = self.redaction.redact
         self.policy = load_policy(settings.oncall_file)
         self.links = AckLinks(self.db, link_key(settings), settings.external_url)
         self.dispatcher = Dispatcher(
@@ -137,12 +132,26 @@ class EmbeddedAlerting:
         )
         self.escalator = (
             Escalator(
-                self.db, self.outbox, self.state, self.policy, settings.external_url, redact, self.links
+                self.db,
+                self.outbox,
+                self.state,
+                self.policy,
+                settings.external_url,
+                redact=redact,
+                links=self.links,
             )
             if self.policy
             else None
         )
-        self.deliverer = Deliverer(self.outbox, self.notifiers, on_outcome=on_outcome)
+        if settings.fallback_channel and settings.fallback_channel not in self.notifiers:
+            log.warning("fallback channel %r is not configured: no fallback", settings.fallback_channel)
+        self.deliverer = Deliverer(
+            self.outbox,
+            self.notifiers,
+            on_outcome=on_outcome,
+            fallback=settings.fallback_channel if settings.fallback_channel in self.notifiers else None,
+            fallback_after=settings.fallback_after_seconds,
+        )
         self.record_metrics = record_metrics
         self.flush_interval = flush_interval
         self._next_scrape = 0.0
@@ -182,6 +191,7 @@ class EmbeddedAlerting:
             from glowops.telemetry.metrics import metrics
 
             metrics.gauge("glowops_outbox_depth", self.outbox.depth())
+            metrics.gauge("glowops_outbox_dead_letters", self.outbox.dead_count())
         return report
 
     @staticmethod

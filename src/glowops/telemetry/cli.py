@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
+import click
 
+from glowops.clikit import PATH, Group
 from glowops.generated_docs import emit_generated_doc
 
-app = typer.Typer(help="The metric catalog: list it, generate docs/metrics.md.", no_args_is_help=True)
+app = Group(help="The metric catalog: list it, generate docs/metrics.md.", no_args_is_help=True)
 
 
 @app.command("docs")
+@click.option("--out", "-o", "out", type=PATH, default=None, help="Write here instead of stdout.")
+@click.option(
+    "--check", "check", is_flag=True, default=False, help="Exit 1 when --out differs from the catalog."
+)
 def docs(
-    out: Path | None = typer.Option(None, "--out", "-o", help="Write here instead of stdout."),
-    check: bool = typer.Option(False, "--check", help="Exit 1 when --out differs from the catalog."),
+    out: Path | None,
+    check: bool,
 ) -> None:
     """Generate the metrics reference from the catalog.
 
@@ -45,4 +50,4 @@ def list_metrics() -> None:
     active_packs(load_settings())
     for spec in all_specs():
         labels = ",".join(spec.labels)
-        typer.echo(f"{spec.exposed_name:48} {spec.kind:10} {{{labels}}}")
+        click.echo(f"{spec.exposed_name:48} {spec.kind:10} {{{labels}}}")
