@@ -53,11 +53,19 @@ class InstrumentState:
     alerting: Any = None  # the AlertingSupervisor while the app runs (its engine: app.state.glowops_alerting)
 
 
-def instrument(app: Any, settings: Settings | None = None, *, checks: Iterable[HealthCheck] = (),
-               tracer: RequestHook | bool | None = None,
-               error_reporter: RequestHook | bool | None = None, log_stream: TextIO | None = None,
-               configure_logs: bool | None = None, access_log: bool = True, health: bool = True,
-               alerting: bool | None = None) -> Any:
+def instrument(
+    app: Any,
+    settings: Settings | None = None,
+    *,
+    checks: Iterable[HealthCheck] = (),
+    tracer: RequestHook | bool | None = None,
+    error_reporter: RequestHook | bool | None = None,
+    log_stream: TextIO | None = None,
+    configure_logs: bool | None = None,
+    access_log: bool = True,
+    health: bool = True,
+    alerting: bool | None = None,
+) -> Any:
     """Install request IDs, JSON logs, redaction, metrics, /metrics (and hooks, health) on ``app``.
 
     Calling it again on the same app changes nothing. Returns the app::
@@ -112,8 +120,13 @@ def instrument(app: Any, settings: Settings | None = None, *, checks: Iterable[H
         glowops_logging.configure_logging(settings, stream=log_stream)
     metrics.label_limit = settings.metrics_label_limit
 
-    _wrap_outermost(app, state, tracer=_tracer(tracer, settings),
-                    error_reporter=_error_reporter(error_reporter, settings), access_log=access_log)
+    _wrap_outermost(
+        app,
+        state,
+        tracer=_tracer(tracer, settings),
+        error_reporter=_error_reporter(error_reporter, settings),
+        access_log=access_log,
+    )
     _install_problem_handler(app)
 
     state.metrics_endpoint = MetricsEndpoint(settings)
@@ -209,9 +222,13 @@ def _wrap_outermost(app: Starlette, state: InstrumentState, **options: Any) -> N
 
 
 async def _problem_500(request: Request, exc: Exception) -> Response:
-    body = {"type": "about:blank", "title": "Internal Server Error", "status": 500,
-            "detail": "The server failed to answer this request.",
-            "request_id": request_context.current_request_id()}
+    body = {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "The server failed to answer this request.",
+        "request_id": request_context.current_request_id(),
+    }
     import orjson
 
     return Response(orjson.dumps(body), status_code=500, media_type="application/problem+json")
@@ -242,6 +259,10 @@ def _wrap_lifespan(app: Starlette, state: InstrumentState) -> None:
             if state.alerting is not None:
                 await state.alerting.stop()
                 state.alerting = None
+            view = getattr(inner_app.state, "glowops_alerting", None)
+            if view is not None and hasattr(view, "close"):
+                view.close()
+            inner_app.state.glowops_alerting = None
             if state.ops_server is not None:
                 await state.ops_server.stop()
             if state.teams_relay is not None:
@@ -261,16 +282,26 @@ def _install_console(app: Starlette, settings: Settings) -> None:
 async def _supervise_alerting(settings: Settings, app: Any) -> Any:
     """Run the embedded alert engine in the one worker/replica holding the leadership.
 
-    ``app.state.glowops_alerting`` is the running engine of this process, or None when another
-    process leads (the console reads it).
+    ``app.state.glowops_alerting`` is what the console reads: the running engine of this
+    process; under several workers, in the others, a view of the leader's samples and alerts
+    (:class:`~glowops.alerting.follower.FollowerAlerting`); else None.
     """
     from glowops.alerting.supervisor import AlertingSupervisor
 
     def publish(alerting: Any) -> None:
+        if alerting is None and settings.workers > 1:
+            from glowops.alerting.follower import FollowerAlerting
+
+            alerting = FollowerAlerting(settings)
+        previous = getattr(app.state, "glowops_alerting", None)
         app.state.glowops_alerting = alerting
+        if previous is not None and hasattr(previous, "close"):  # a follower's view
+            previous.close()
 
     supervisor = AlertingSupervisor(settings, on_change=publish)
     await supervisor.start()
+    if supervisor.alerting is None:
+        publish(None)
     return supervisor
 
 

@@ -230,5 +230,16 @@ class EmbeddedAlerting:
 
 
 def start_embedded_alerting(settings: Settings, registry: CollectorRegistry = REGISTRY) -> EmbeddedAlerting:
-    """Build the embedded alerting service for an app (call ``await .start()`` in the lifespan)."""
-    return EmbeddedAlerting(settings, registry)
+    """Build the embedded alerting service for an app (call ``await .start()`` in the lifespan).
+
+    Under several workers the engine samples what a scrape of ``/metrics`` shows (every worker's
+    values) and flushes its samples at every scrape, so that the console of any worker, which
+    reads them from the state file (:mod:`glowops.alerting.follower`), is one scrape behind.
+    """
+    from glowops.telemetry.multiproc import scrape_registry
+
+    if settings.workers > 1:
+        return EmbeddedAlerting(
+            settings, scrape_registry(settings, registry), flush_interval=settings.scrape_interval_seconds
+        )
+    return EmbeddedAlerting(settings, scrape_registry(settings, registry))

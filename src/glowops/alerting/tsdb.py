@@ -298,6 +298,9 @@ class TSDB:
         self._series_ids: dict[Labels, int] = {}  # labels -> SQLite series id
         # every series by its labels (which hold the name): one look-up per sample on append
         self._index: dict[Labels, Series] = {}
+        # what catch_up() has read: highest rowids of tsdb_times, tsdb_series, tsdb_chunks
+        self._seen_rowids = (0, 0, 0)
+        self._stored_series: dict[int, tuple[str, Labels]] = {}  # SQLite id -> (timeline, labels)
 
     def timeline(self, name: str) -> Timeline:
         tl = self.timelines.get(name)
@@ -550,11 +553,24 @@ class TSDB:
 
     def flush(self, db: sqlite3.Connection) -> int:
         """Append everything written since the last flush; the number of values written."""
-        import json
-
         db.executescript(self.SCHEMA)
         written = 0
         rows: list[tuple[int, int, bytes]] = []
+        # one transaction: a reader (catch_up) sees a flush whole or not at all
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            written = self._flush_rows(db, rows)
+            db.executemany("INSERT OR REPLACE INTO tsdb_chunks VALUES (?, ?, ?)", rows)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return written
+
+    def _flush_rows(self, db: sqlite3.Connection, rows: list[tuple[int, int, bytes]]) -> int:
+        import json
+
+        written = 0
         for tl in self.timelines.values():
             lo = max(tl.flushed, tl.base)
             if lo >= tl.end:
@@ -581,8 +597,6 @@ class TSDB:
                     rows.append((sid, s_lo, chunk.tobytes()))
                     written += len(chunk)
             tl.flushed = tl.end
-        db.executemany("INSERT OR REPLACE INTO tsdb_chunks VALUES (?, ?, ?)", rows)
-        db.commit()
         return written
 
     def prune(self, db: sqlite3.Connection) -> None:
@@ -603,14 +617,41 @@ class TSDB:
     @classmethod
     def load(cls, db: sqlite3.Connection, retention_ms: int, now_ms: int) -> TSDB:
         """Rebuild a store from SQLite (what :meth:`flush` wrote), dropping expired samples."""
+        store = cls(retention_ms)
+        store.catch_up(db, now_ms)
+        return store
+
+    def catch_up(self, db: sqlite3.Connection, now_ms: int) -> int:
+        """Read what :meth:`flush` wrote to SQLite since the previous call (or ever, at first),
+        as a worker that does not sample reads the leader's store; the number of rows read.
+
+        Rows are read by rowid: flush only appends, so rows above the highest rowid seen are the
+        new ones. All three tables are read in one transaction, one consistent snapshot of a
+        flush, which is itself one transaction.
+        """
         import json
 
-        store = cls(retention_ms)
-        db.executescript(cls.SCHEMA)
-        for name, start_pos, data in db.execute(
-            "SELECT timeline, start_pos, data FROM tsdb_times ORDER BY timeline, start_pos"
-        ):
-            tl = store.timeline(name)
+        db.executescript(self.SCHEMA)
+        seen_times, seen_series, seen_chunks = self._seen_rowids
+        db.execute("BEGIN")
+        try:
+            times = db.execute(
+                "SELECT rowid, timeline, start_pos, data FROM tsdb_times WHERE rowid > ?"
+                " ORDER BY timeline, start_pos",
+                (seen_times,),
+            ).fetchall()
+            series_rows = db.execute(
+                "SELECT id, timeline, labels FROM tsdb_series WHERE id > ?", (seen_series,)
+            ).fetchall()
+            chunks = db.execute(
+                "SELECT rowid, series_id, start_pos, data FROM tsdb_chunks WHERE rowid > ?"
+                " ORDER BY series_id, start_pos",
+                (seen_chunks,),
+            ).fetchall()
+        finally:
+            db.execute("COMMIT")
+        for rowid, name, start_pos, data in times:
+            tl = self.timeline(name)
             chunk = array("q")
             chunk.frombytes(data)
             if not tl.times:
@@ -618,28 +659,27 @@ class TSDB:
             skip = tl.end - start_pos  # overlapping rewrite of the same positions
             tl.times.extend(chunk[skip:] if skip > 0 else chunk)
             tl.flushed = tl.end
-        series_rows = db.execute("SELECT id, timeline, labels FROM tsdb_series").fetchall()
+            seen_times = max(seen_times, rowid)
         for sid, tl_name, key in series_rows:
-            found = store.timelines.get(tl_name)
-            if found is None:
+            self._stored_series[sid] = (tl_name, tuple((k, v) for k, v in json.loads(key)))
+            seen_series = max(seen_series, sid)
+        for rowid, sid, start_pos, data in chunks:
+            seen_chunks = max(seen_chunks, rowid)
+            known = self._stored_series.get(sid)
+            tl_found = self.timelines.get(known[0]) if known is not None else None
+            if known is None or tl_found is None:
                 continue
-            tl = found
-            labels: Labels = tuple((k, v) for k, v in json.loads(key))
-            series: Series | None = None
-            for start_pos, data in db.execute(
-                "SELECT start_pos, data FROM tsdb_chunks WHERE series_id = ? ORDER BY start_pos", (sid,)
-            ):
-                values = array("d")
-                values.frombytes(data)
-                if series is None:
-                    series = store.series(labels, tl, start_pos)
-                for i, value in enumerate(values):
-                    pos = start_pos + i
-                    if pos >= series.end and pos < tl.end:
-                        if value != value and struct.pack("<d", value) == _ABSENT_BYTES:
-                            continue
-                        series.put(pos, value)
-            if series is not None:
-                store._series_ids[labels] = sid
-        store.apply_retention(now_ms, slack=0.0)
-        return store
+            labels = known[1]
+            values = array("d")
+            values.frombytes(data)
+            series = self._index.get(labels) or self.series(labels, tl_found, start_pos)
+            self._series_ids[labels] = sid
+            for i, value in enumerate(values):
+                pos = start_pos + i
+                if pos >= series.end and pos < tl_found.end:
+                    if value != value and struct.pack("<d", value) == _ABSENT_BYTES:
+                        continue
+                    series.put(pos, value)
+        self._seen_rowids = (seen_times, seen_series, seen_chunks)
+        self.apply_retention(now_ms, slack=0.0)
+        return len(times) + len(series_rows) + len(chunks)

@@ -11,8 +11,9 @@ Rules (the same trust model as ``/metrics``, see :mod:`glowops.telemetry.ops_aut
 
 The cookie holds ``v1.<expires>.<nonce>.<signature>``: an HMAC-SHA256 over the first three
 parts with a key derived from the token (never the token itself), so changing the token logs
-every session out. Without a token the key is random per process. CSRF tokens are an HMAC of
-the session nonce with the same key, compared in constant time.
+every session out. Without a token the key is random: per process, or under several workers
+kept in ``state_dir/console.key`` so that every worker accepts the sessions of the others.
+CSRF tokens are an HMAC of the session nonce with the same key, compared in constant time.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from glowops.settings import Settings
+from glowops.state_secret import state_secret
 
 COOKIE_NAME = "glowops_ops_session"
 SESSION_SECONDS = 12 * 3600
@@ -55,7 +57,11 @@ class ConsoleAuth:
         token = settings.ops_token.get_secret_value() if settings.ops_token else ""
         self._token = token.encode()
         # Derive a dedicated key: a leaked session signature says nothing about the token.
-        secret = self._token or secrets.token_bytes(32)
+        secret = self._token or (
+            state_secret(settings.state_dir / "console.key").encode()
+            if settings.workers > 1
+            else secrets.token_bytes(32)
+        )
         self._key = hmac.new(secret, b"glowops-console-session-v1", hashlib.sha256).digest()
 
     @property

@@ -1,8 +1,8 @@
 """``/metrics`` in the Prometheus text format, or OpenMetrics when the scraper asks for it.
 
 Guarded by :class:`~glowops.telemetry.ops_auth.OpsGuard`. Under several worker processes
-(``PROMETHEUS_MULTIPROC_DIR`` set) each scrape aggregates every worker's files with
-prometheus-client's ``MultiProcessCollector``. With ``GLOWOPS_OPS_PORT`` set, the endpoint is
+(``PROMETHEUS_MULTIPROC_DIR`` set) each scrape aggregates every worker's files
+(:func:`glowops.telemetry.multiproc.scrape_registry`). With ``GLOWOPS_OPS_PORT`` set, the endpoint is
 not on the app at all but on a small server bound to 127.0.0.1 (:class:`OpsServer`).
 """
 
@@ -13,16 +13,15 @@ import contextlib
 import logging
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import uvicorn
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import Receive, Scope, Send
 
 from glowops.settings import Settings
 from glowops.telemetry.hooks import header
+from glowops.telemetry.multiproc import scrape_registry
 from glowops.telemetry.ops_auth import OpsGuard
 
 METRICS_PATH = "/metrics"
@@ -35,16 +34,12 @@ class MetricsEndpoint:
     def __init__(self, settings: Settings, registry: CollectorRegistry = REGISTRY) -> None:
         self.guard = OpsGuard(settings)
         self.registry = registry
-        self.multiproc_dir: Path | None = settings.prometheus_multiproc_dir
+        self.settings = settings
 
     def collect(self, accept: str) -> tuple[bytes, str]:
         """The exposition body and its content type for an ``Accept`` header value."""
         encoder, content_type = choose_encoder(accept)
-        if self.multiproc_dir is not None:
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry, path=str(self.multiproc_dir))  # type: ignore[no-untyped-call]
-            return encoder(registry), content_type
-        return encoder(self.registry), content_type
+        return encoder(scrape_registry(self.settings, self.registry)), content_type
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.guard.allows(scope):
@@ -94,8 +89,9 @@ class OpsServer:
 
     def __init__(self, app: OpsApp, port: int, host: str = "127.0.0.1") -> None:
         # log_level None: leave the levels of the host's uvicorn loggers alone
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                                lifespan="off", log_level=None)
+        config = uvicorn.Config(
+            app, host=host, port=port, log_config=None, access_log=False, lifespan="off", log_level=None
+        )
         self.server = _QuietServer(config)
         self.host = host
         self.port = port

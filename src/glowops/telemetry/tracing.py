@@ -18,6 +18,7 @@ Child spans of the request: call :func:`instrument_sqlalchemy` on the engine,
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -61,12 +62,21 @@ __all__ = [
 ]
 
 TRACER_NAME = "glowops"
-SAMPLERS = ("always_on", "always_off", "traceidratio", "parentbased_always_on",
-            "parentbased_always_off", "parentbased_traceidratio")
+SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
 # The OTLP exporter logs every failed or retried batch; one line a minute says enough when the
 # collector is down (our own drop warning says what it costs).
-_NOISY_EXPORT_LOGGERS = ("opentelemetry.exporter.otlp.proto.http.trace_exporter",
-                         "opentelemetry.exporter.otlp.common.http", "opentelemetry.sdk._shared_internal")
+_NOISY_EXPORT_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.common.http",
+    "opentelemetry.sdk._shared_internal",
+)
 _lock = threading.Lock()
 _setups: dict[tuple[Any, ...], TracingSetup] = {}
 _Client = TypeVar("_Client")
@@ -103,14 +113,18 @@ def build_sampler(name: str, arg: float | None) -> Sampler:
 
 
 def build_resource(settings: Settings) -> Resource:
-    """service.name, service.version and deployment.environment of every span."""
+    """service.name, service.version, deployment.environment and process.pid of every span
+    (the pid tells the workers of one service apart; each builds its provider itself)."""
     version = settings.effective_version
-    return Resource.create({
-        "service.name": settings.service_name,
-        "service.version": version,
-        "deployment.environment": settings.environment,
-        "deployment.environment.name": settings.environment,
-    })
+    return Resource.create(
+        {
+            "process.pid": os.getpid(),
+            "service.name": settings.service_name,
+            "service.version": version,
+            "deployment.environment": settings.environment,
+            "deployment.environment.name": settings.environment,
+        }
+    )
 
 
 def otlp_headers(settings: Settings) -> dict[str, str]:
@@ -132,16 +146,19 @@ def build_provider(settings: Settings, exporter: SpanExporter | None = None) -> 
     endpoint = settings.effective_otlp_traces_endpoint or ""
     if exporter is None:
         if not endpoint:
-            raise ConfigError("tracing needs OTEL_EXPORTER_OTLP_ENDPOINT or "
-                              "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        exporter = OTLPProtobufSpanExporter(endpoint=endpoint, headers=otlp_headers(settings),
-                                            timeout=settings.otel_export_timeout_seconds)
+            raise ConfigError(
+                "tracing needs OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+            )
+        exporter = OTLPProtobufSpanExporter(
+            endpoint=endpoint, headers=otlp_headers(settings), timeout=settings.otel_export_timeout_seconds
+        )
     provider = TracerProvider(
         sampler=build_sampler(settings.otel_traces_sampler, settings.otel_traces_sampler_arg),
         resource=build_resource(settings),
     )
-    processor = BoundedBatchSpanProcessor(exporter, policy=default_policy(settings),
-                                          max_queue_size=settings.otel_max_queue_size)
+    processor = BoundedBatchSpanProcessor(
+        exporter, policy=default_policy(settings), max_queue_size=settings.otel_max_queue_size
+    )
     provider.add_span_processor(processor)
     _quiet_export_loggers()
     return TracingSetup(provider=provider, processor=processor, endpoint=endpoint)
@@ -159,11 +176,19 @@ def setup_tracing(settings: Settings) -> TracingSetup | None:
     """
     if not settings.effective_otlp_traces_endpoint:
         return None
-    key = (settings.effective_otlp_traces_endpoint, settings.otel_exporter_otlp_headers,
-           settings.service_name, settings.service_version, settings.environment,
-           settings.otel_traces_sampler, settings.otel_traces_sampler_arg, settings.otel_max_queue_size,
-           settings.otel_export_timeout_seconds, tuple(settings.redaction_extra_keys),
-           settings.redaction_hmac_key)
+    key = (
+        settings.effective_otlp_traces_endpoint,
+        settings.otel_exporter_otlp_headers,
+        settings.service_name,
+        settings.service_version,
+        settings.environment,
+        settings.otel_traces_sampler,
+        settings.otel_traces_sampler_arg,
+        settings.otel_max_queue_size,
+        settings.otel_export_timeout_seconds,
+        tuple(settings.redaction_extra_keys),
+        settings.redaction_hmac_key,
+    )
     with _lock:
         setup = _setups.get(key)
         if setup is None:
@@ -231,8 +256,9 @@ def instrument_sqlalchemy(engine: Any, tracer_provider: trace.TracerProvider | N
     sync_engine._glowops_traced = True
 
 
-def instrument_clients(settings: Settings, *, engine: Any = None, redis: Any = None,
-                       http_clients: tuple[Any, ...] = ()) -> None:
+def instrument_clients(
+    settings: Settings, *, engine: Any = None, redis: Any = None, http_clients: tuple[Any, ...] = ()
+) -> None:
     """Everything a service's outgoing clients need, in one call (idempotent).
 
     ``X-Request-ID`` on every outgoing HTTP request; when tracing is on for ``settings``, CLIENT
