@@ -29,11 +29,10 @@ from prometheus_client import CollectorRegistry
 
 from glowops.alerting.dispatch import Timings
 from glowops.alerting.engine import RuleEngine
-from glowops.alerting.promql import NAME, labels_of
 from glowops.alerting.rules import build_catalog
 from glowops.alerting.sampler import Sampler
 from glowops.alerting.service import EmbeddedAlerting
-from glowops.alerting.tsdb import TSDB
+from glowops.promql import NAME, TSDB, labels_of
 from glowops.settings import Settings
 from glowops.telemetry.metrics import Metrics
 

@@ -281,7 +281,21 @@ class Settings(BaseSettings):
     backup_s3_bucket: str | None = None
     backup_s3_prefix: str = "glowops/"
     backup_s3_endpoint_url: str | None = None
-    backup_encryption_key: SecretStr | None = None
+    backup_encryption_key: SecretStr | None = Field(
+        default=None,
+        description="AES-256-GCM key of backup files (32 bytes, base64); also signs manifests "
+        "when no GLOWOPS_BACKUP_SIGNING_KEY is set. See `glowops backup keys`.",
+    )
+    backup_signing_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC-SHA256 key signing backup manifests (at least 32 characters). Once a "
+        "signing or encryption key is set, unsigned or wrongly signed backups fail verify/restore.",
+    )
+    backup_old_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated retired encryption/signing keys: they still verify and "
+        "decrypt older backups, never sign or encrypt new ones (key rotation).",
+    )
     backup_keep_daily: int = Field(default=7, ge=0)
     backup_keep_weekly: int = Field(default=4, ge=0)
     backup_keep_monthly: int = Field(default=12, ge=0)

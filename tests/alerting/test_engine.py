@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from glowops.alerting.engine import RuleEngine, expand_template
-from glowops.alerting.promql import NAME, PromQLError, labels_of
 from glowops.alerting.promtest import run_case
 from glowops.alerting.rule_tests import build_cases
 from glowops.alerting.rules import Thresholds, build_catalog
-from glowops.alerting.tsdb import TSDB
+from glowops.promql import NAME, TSDB, PromQLError, labels_of
 
 MIN = 60_000
 

@@ -17,9 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Gauge
 
-from glowops.alerting.promql import NAME, Evaluator, Labels, Matcher, is_stale, labels_of
 from glowops.alerting.sampler import SCRAPE_TIMELINE, Sampler
-from glowops.alerting.tsdb import TSDB, Series
+from glowops.promql import NAME, TSDB, Evaluator, Labels, Matcher, Series, is_stale, labels_of
 
 STEP = 15_000
 

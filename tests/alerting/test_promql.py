@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from glowops.alerting.promql import (
+from glowops.promql import (
     NAME,
     EvaluationError,
     MemoryStorage,

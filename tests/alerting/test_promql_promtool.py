@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from glowops.alerting.promql import NAME, Evaluator
 from glowops.alerting.promtest import load_case
 from glowops.alerting.rule_tests import InputSeries, RuleTestCase
+from glowops.promql import NAME, Evaluator
 from peers import require_binary
 
 pytestmark = pytest.mark.prometheus

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from glowops.alerting.durations import format_duration, parse_duration, scale_duration
 from glowops.alerting.routing import channels_for
 from glowops.alerting.rule_tests import build_cases, coverage_gaps, expand_values, hold, ramp
 from glowops.alerting.rules import (
@@ -15,6 +14,7 @@ from glowops.alerting.rules import (
     referenced_metrics,
     subset_violations,
 )
+from glowops.promql import format_duration, parse_duration, scale_duration
 from glowops.telemetry.catalog import CATALOG
 
 SPEC_RULES = {

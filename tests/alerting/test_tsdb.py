@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from glowops.alerting.outbox import connect
-from glowops.alerting.promql import NAME, STALE_NAN, MemorySeries, labels_of, window_from_samples
-from glowops.alerting.tsdb import TSDB
+from glowops.promql import NAME, STALE_NAN, TSDB, MemorySeries, labels_of
+from glowops.promql.storage import window_from_samples
 
 LB = labels_of({NAME: "c", "job": "x"})
 STEP = 15_000

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
 from typer.testing import CliRunner
 
 from glowops.cli import app
+
+Keys = Callable[[], list[str]]  # lists the keys of the test bucket
 
 SCHEMA = """
 CREATE TABLE customers (id serial PRIMARY KEY, email text NOT NULL UNIQUE, created timestamptz NOT NULL);

@@ -8,12 +8,14 @@ import os
 
 import pytest
 
-from glowops.backup.crypto import Encryptor, decrypt_stream, parse_key
+from glowops.backup.crypto import Encryptor, decrypt_stream, file_context, parse_key
 from glowops.backup.errors import BackupError
 
+CONTEXT = file_context("20250101T020000.000Z-ab12", "dump.pgc.enc")
 
-def encrypt(key: bytes, data: bytes, chunk: int = 1024, pieces: int = 7) -> bytes:
-    enc = Encryptor(key, chunk_size=chunk)
+
+def encrypt(key: bytes, data: bytes, chunk: int = 1024, pieces: int = 7, context: bytes = CONTEXT) -> bytes:
+    enc = Encryptor(key, context, chunk_size=chunk)
     out = bytearray()
     step = max(1, len(data) // pieces)
     for start in range(0, len(data), step):
@@ -22,8 +24,8 @@ def encrypt(key: bytes, data: bytes, chunk: int = 1024, pieces: int = 7) -> byte
     return bytes(out)
 
 
-def decrypt(key: bytes, blob: bytes) -> bytes:
-    return b"".join(decrypt_stream(key, io.BytesIO(blob)))
+def decrypt(key: bytes, blob: bytes, context: bytes = CONTEXT) -> bytes:
+    return b"".join(decrypt_stream(key, io.BytesIO(blob), context))
 
 
 @pytest.mark.parametrize("size", [0, 1, 1023, 1024, 1025, 4096, 10_000])
@@ -39,6 +41,27 @@ def test_wrong_key_is_a_clear_error() -> None:
     blob = encrypt(os.urandom(32), b"secret rows" * 500)
     with pytest.raises(BackupError, match="wrong encryption key"):
         decrypt(os.urandom(32), blob)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        file_context("20250101T020000.000Z-ab13", "dump.pgc.enc"),  # the same file under a newer id
+        file_context("20250101T020000.000Z-ab12", "globals.sql.enc"),  # another file of the backup
+    ],
+)
+def test_a_file_moved_to_another_backup_or_name_does_not_decrypt(other: bytes) -> None:
+    key = os.urandom(32)
+    blob = encrypt(key, b"attacker wants this restored as today's backup" * 100)
+    with pytest.raises(BackupError, match="moved from another backup"):
+        decrypt(key, blob, other)
+
+
+def test_files_from_before_the_context_binding_are_refused() -> None:
+    key = os.urandom(32)
+    blob = b"GLOWENC1" + encrypt(key, b"old")[8:]
+    with pytest.raises(BackupError, match="take a new backup"):
+        decrypt(key, blob)
 
 
 def test_truncation_and_tampering_are_detected() -> None:

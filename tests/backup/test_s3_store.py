@@ -3,49 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import boto3
 import pytest
-from backup_helpers import invoke, new_key, table_fingerprints
+from backup_helpers import Keys, invoke, new_key, table_fingerprints
 from typer.testing import CliRunner
 
-from peers import PG_ADMIN_URL, drop_database, free_port, new_database
-
-Keys = Callable[[], list[str]]
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch, backup_env: Path) -> Iterator[Keys]:
-    """A moto S3 server and a fresh bucket; yields a function listing the bucket's keys."""
-    from moto.server import ThreadedMotoServer
-
-    bucket = f"glowops-backups-{uuid.uuid4().hex[:8]}"  # moto's buckets outlive its server
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "GLOWOPS_BACKUP_S3_BUCKET": bucket,
-        "GLOWOPS_BACKUP_S3_PREFIX": "prod/db",
-        "GLOWOPS_BACKUP_S3_ENDPOINT_URL": endpoint,
-    }.items():
-        monkeypatch.setenv(name, value)
-    client = boto3.client("s3", endpoint_url=endpoint)
-    client.create_bucket(Bucket=bucket)
-
-    def keys() -> list[str]:
-        listing = client.list_objects_v2(Bucket=bucket)
-        return sorted(o["Key"] for o in listing.get("Contents", []))
-
-    yield keys
-    server.stop()
+from peers import PG_ADMIN_URL, drop_database, new_database
 
 
 @pytest.mark.postgres

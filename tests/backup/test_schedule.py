@@ -32,8 +32,13 @@ def _database(path: Path) -> str:
 
 
 def _settings(tmp_path: Path, **extra: object) -> Settings:
-    return Settings(state_dir=tmp_path / "var", backup_database_url=_database(tmp_path / "app.db"),
-                    scrape_interval_seconds=60, evaluation_interval_seconds=60, **extra)  # type: ignore[arg-type]
+    return Settings(
+        state_dir=tmp_path / "var",
+        backup_database_url=_database(tmp_path / "app.db"),
+        scrape_interval_seconds=60,
+        evaluation_interval_seconds=60,
+        **extra,
+    )  # type: ignore[arg-type]
 
 
 async def test_a_first_pass_backs_up_and_drills_and_a_second_finds_nothing_due(tmp_path: Path) -> None:
@@ -51,8 +56,9 @@ async def test_a_first_pass_backs_up_and_drills_and_a_second_finds_nothing_due(t
 
 
 async def test_a_failed_backup_is_reported_and_skips_the_drill(tmp_path: Path) -> None:
-    settings = Settings(state_dir=tmp_path / "var",
-                        backup_database_url=f"sqlite:///{tmp_path / 'missing' / 'none.db'}")
+    settings = Settings(
+        state_dir=tmp_path / "var", backup_database_url=f"sqlite:///{tmp_path / 'missing' / 'none.db'}"
+    )
     report = await run_pass(settings, open_store(settings))
     assert report.failed and len(report.errors) == 1
     assert "backup failed" in report.errors[0] and "drill" not in " ".join(report.lines)

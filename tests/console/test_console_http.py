@@ -9,9 +9,9 @@ from console_helpers import DASHBOARDS, TOKEN, Service, console_app, csrf_of, se
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from glowops.alerting.promql import MemoryStorage, labels_of
 from glowops.console.auth import COOKIE_NAME, ConsoleAuth
 from glowops.console.queries import QueryError, Window, evaluate_range, substitute
+from glowops.promql import MemoryStorage, labels_of
 
 
 @pytest.fixture

@@ -7,11 +7,10 @@ import re
 
 import pytest
 
-from glowops.alerting.durations import parse_duration
-from glowops.alerting.promql import parse
 from glowops.alerting.rules import Thresholds, build_catalog, referenced_metrics, subset_violations
 from glowops.dashboards.catalog import UIDS, build_dashboards, dashboard_by_uid, rule_threshold
 from glowops.dashboards.model import CONSOLE_RATE_INTERVAL, Dashboard, Panel
+from glowops.promql import parse, parse_duration
 from glowops.settings import Settings
 from glowops.telemetry.catalog import CATALOG
 

@@ -24,9 +24,11 @@ from glowops.alerting.alertmanager_config import TEAMS_RELAY_PATH
 from glowops.cli import app
 from glowops.deploy import check as c
 from glowops.deploy import render as r
+from glowops.deploy.spec import ServiceSpec, load_spec
 from peers import require_binary
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+SPEC: ServiceSpec = load_spec(DEPLOY)
 GLOWOPS = [sys.executable, "-c", "from glowops.cli import main; main()"]
 
 
@@ -42,7 +44,7 @@ def compose(files: dict[str, str]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def routes() -> set[str]:
-    return c.app_routes()
+    return c.app_routes(SPEC)
 
 
 def run_one_shot(
@@ -193,8 +195,8 @@ def _broken(compose: dict[str, Any], change: Any) -> dict[str, Any]:
 def test_cross_checks_catch_broken_alertmanager_wiring(
     compose: dict[str, Any], files: dict[str, str], routes: set[str]
 ) -> None:
-    settings = r.bundle_settings()
-    assert c.check_compose(files, settings, routes) == []
+    settings = r.bundle_settings(SPEC)
+    assert c.check_compose(files, SPEC, settings, routes) == []
 
     def started(s: Any) -> None:
         s["alertmanager"]["depends_on"]["alertmanager-config"]["condition"] = "service_started"
@@ -236,7 +238,7 @@ def test_cross_checks_catch_broken_alertmanager_wiring(
     ]
     for change, expected in cases:
         broken = {**files, "docker-compose.yml": yaml.safe_dump(_broken(compose, change))}
-        problems = c.check_compose(broken, settings, routes)
+        problems = c.check_compose(broken, SPEC, settings, routes)
         assert any(expected in p for p in problems), (expected, problems)
 
 
@@ -257,13 +259,20 @@ def test_render_removes_the_old_generated_alertmanager_file_only(tmp_path: Path)
     old.write_text(f"# {r.HEADER}\nroute: {{}}\n")
     assert any("no longer part of the bundle" in p for p in c.check_drift(c.read_bundle(tmp_path), {}))
     runner = CliRunner()
-    result = runner.invoke(app, ["deploy", "render", "--out", str(tmp_path)])
+    result = runner.invoke(
+        app, ["deploy", "render", "--spec", str(DEPLOY / "service.yaml"), "--out", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     assert not old.exists() and not old.parent.exists()
     # A file an operator wrote there by hand is theirs: kept.
     old.parent.mkdir()
     old.write_text("route: {receiver: mine}\n")
-    assert runner.invoke(app, ["deploy", "render", "--out", str(tmp_path)]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["deploy", "render", "--spec", str(DEPLOY / "service.yaml"), "--out", str(tmp_path)]
+        ).exit_code
+        == 0
+    )
     assert old.read_text() == "route: {receiver: mine}\n"
 
 
@@ -273,7 +282,12 @@ def test_deploy_check_runs_amtool_on_the_example_render(tmp_path: Path) -> None:
     require_binary("amtool")
     require_binary("promtool")
     runner = CliRunner()
-    assert runner.invoke(app, ["deploy", "render", "--out", str(tmp_path)]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["deploy", "render", "--spec", str(DEPLOY / "service.yaml"), "--out", str(tmp_path)]
+        ).exit_code
+        == 0
+    )
     result = runner.invoke(app, ["deploy", "check", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "skipped" not in result.output

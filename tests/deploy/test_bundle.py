@@ -19,10 +19,12 @@ from typer.testing import CliRunner
 from glowops.cli import app
 from glowops.deploy import check as c
 from glowops.deploy import render as r
+from glowops.deploy.spec import ServiceSpec, load_spec
 from glowops.settings import Settings
 from peers import require_binary
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+SPEC: ServiceSpec = load_spec(DEPLOY)
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +34,16 @@ def files() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def routes() -> set[str]:
-    return c.app_routes()
+    return c.app_routes(SPEC)
 
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    return r.bundle_settings()
+    return r.bundle_settings(SPEC)
 
 
 def test_checked_in_bundle_equals_a_fresh_render(files: dict[str, str]) -> None:
-    rendered = r.render()
+    rendered = r.render(SPEC)
     assert c.check_drift(files, rendered.files) == []
     assert set(rendered.files) <= set(files)
 
@@ -49,14 +51,14 @@ def test_checked_in_bundle_equals_a_fresh_render(files: dict[str, str]) -> None:
 def test_render_ignores_the_callers_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GLOWOPS_SCRAPE_INTERVAL_SECONDS", "3")
     monkeypatch.setenv("DATABASE_URL", "postgresql://someone:hunter2@elsewhere/db")
-    assert r.render().files == r.render(r.bundle_settings()).files
-    assert "hunter2" not in json.dumps(r.render().files)
+    assert r.render(SPEC).files == r.render(SPEC, r.bundle_settings(SPEC)).files
+    assert "hunter2" not in json.dumps(r.render(SPEC).files)
 
 
 def test_cross_checks_pass(files: dict[str, str], settings: Settings, routes: set[str]) -> None:
     assert {"/health/live", "/health/ready", "/metrics"} <= routes
-    assert c.check_compose(files, settings, routes) == []
-    assert c.check_k8s(files, settings, routes) == []
+    assert c.check_compose(files, SPEC, settings, routes) == []
+    assert c.check_k8s(files, SPEC, settings, routes) == []
 
 
 def test_scale_out_settings_as_the_gateway_reads_them(files: dict[str, str]) -> None:
@@ -65,29 +67,20 @@ def test_scale_out_settings_as_the_gateway_reads_them(files: dict[str, str]) -> 
     configmap = yaml.safe_load(files["k8s/configmap.yaml"])["data"]
     for source in (env, configmap):
         plain = {k: v for k, v in source.items() if "${" not in str(v)}
-        parsed = Settings(
-            _env_file=None,
-            **{  # type: ignore[call-arg]
-                c_field: value for c_field, value in _fields(plain).items()
-            },
-        )
+        parsed = c.settings_from_env(plain, SPEC.settings_class())
         assert parsed.embedded_alerting is False
-        assert parsed.redis_url == "redis://redis:6379/0"
+        assert parsed.redis_url == "redis://redis:6379/0"  # the gateway's own setting
         assert parsed.effective_otlp_traces_endpoint == "http://otel-collector:4318/v1/traces"
         assert parsed.port == 8000
     assert env["DATABASE_URL"].startswith("postgresql://glowops:${POSTGRES_PASSWORD:?")
-
-
-def _fields(env: dict[str, Any]) -> dict[str, Any]:
-    """Environment names -> Settings field names (through the aliases)."""
-    from glowops.settings import _field_for
-
-    out = {}
-    for name, value in env.items():
-        field = _field_for(Settings, name)
-        assert field is not None, name
-        out[field] = value
-    return out
+    # The backup jobs run glowops' own command, which reads the database to dump from its setting.
+    backup = compose["services"]["backup"]
+    assert backup["entrypoint"] == ["glowops"]
+    assert backup["environment"]["GLOWOPS_BACKUP_DATABASE_URL"] == env["DATABASE_URL"]
+    cron = yaml.safe_load(files["k8s/backup-cronjob.yaml"])
+    (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    url = next(item for item in container["env"] if item["name"] == "GLOWOPS_BACKUP_DATABASE_URL")
+    assert url["valueFrom"]["secretKeyRef"] == {"name": "glowops-gateway", "key": "DATABASE_URL"}
 
 
 @pytest.mark.prometheus
@@ -197,7 +190,7 @@ def test_cross_checks_catch_disagreements(
         ("docker-compose.yml", otlp_port, "collector listens on HTTP port 4318"),
     ]
     for path, change, expected in cases:
-        problems = c.check_compose(_mutated(files, path, change), settings, routes)
+        problems = c.check_compose(_mutated(files, path, change), SPEC, settings, routes)
         assert any(expected in p for p in problems), (expected, problems)
 
     def probe(d: Any) -> None:
@@ -216,7 +209,7 @@ def test_cross_checks_catch_disagreements(
         ("k8s/configmap.yaml", secret_value, "GLOWOPS_OPS_TOKEN is a secret"),
     ]
     for path, change, expected in k8s_cases:
-        problems = c.check_k8s(_mutated(files, path, change), settings, routes)
+        problems = c.check_k8s(_mutated(files, path, change), SPEC, settings, routes)
         assert any(expected in p for p in problems), (expected, problems)
 
 
@@ -241,7 +234,9 @@ def test_cronjobs_run_real_commands(files: dict[str, str]) -> None:
 
 def test_cli_render_then_check(tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["deploy", "render", "--out", str(tmp_path)])
+    result = runner.invoke(
+        app, ["deploy", "render", "--spec", str(DEPLOY / "service.yaml"), "--out", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["deploy", "check", str(tmp_path), "--no-tools"])
     assert result.exit_code == 0, result.output
@@ -251,3 +246,106 @@ def test_cli_render_then_check(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "prometheus/prometheus.yml: differs from a fresh render" in result.output
     assert "prometheus target gateway:8001 is not a compose service:port" in result.output
+
+
+def test_the_gateways_commands_are_checked_against_its_own_cli(
+    files: dict[str, str], settings: Settings, routes: set[str]
+) -> None:
+    def serve_typo(d: Any) -> None:
+        d["services"]["gateway"]["command"] = ["serv"]
+
+    def migrate_option(d: Any) -> None:
+        d["services"]["migrate"]["command"] = ["db", "upgrade", "--everything"]
+
+    for change, expected in (
+        (serve_typo, "`prisma-glow-gateway serv` is not a valid command"),
+        (migrate_option, "`prisma-glow-gateway db upgrade --everything` is not a valid command"),
+    ):
+        problems = c.check_compose(_mutated(files, "docker-compose.yml", change), SPEC, settings, routes)
+        assert any(expected in p for p in problems), (expected, problems)
+
+    def args(d: Any) -> None:
+        d["spec"]["template"]["spec"]["containers"][0]["args"] = ["backup", "run"]  # glowops', not its
+
+    problems = c.check_k8s(_mutated(files, "k8s/deployment.yaml", args), SPEC, settings, routes)
+    assert any("`prisma-glow-gateway backup run` is not a valid command" in p for p in problems), problems
+
+
+WORKER_SPEC = """
+name: worker
+package: some-worker
+app: deploy_worker_app:create_app
+settings: glowops.settings:Settings
+command: python
+serve: [-m, uvicorn, --factory, deploy_worker_app:create_app]
+# No database of its own: the one glowops backs up is the bundle's PostgreSQL.
+database_env: GLOWOPS_BACKUP_DATABASE_URL
+environment:
+  GLOWOPS_LOG_LEVEL: INFO
+secrets:
+  SENTRY_DSN: optional
+"""
+
+
+def test_another_service_gets_its_own_bundle(tmp_path: Path) -> None:
+    """Nothing in the bundle assumes the gateway: a service with glowops' plain settings, no
+    migrations and another command renders, checks clean, and names itself everywhere."""
+    (tmp_path / "service.yaml").write_text(WORKER_SPEC)
+    runner = CliRunner()
+    result = runner.invoke(app, ["deploy", "render", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["deploy", "check", str(tmp_path), "--no-tools"])
+    assert result.exit_code == 0, result.output
+    compose = yaml.safe_load((tmp_path / "docker-compose.yml").read_text())
+    assert "gateway" not in compose["services"] and "migrate" not in compose["services"]
+    worker = compose["services"]["worker"]
+    assert worker["command"] == ["-m", "uvicorn", "--factory", "deploy_worker_app:create_app"]
+    assert worker["environment"]["OTEL_SERVICE_NAME"] == "worker"
+    assert worker["environment"]["SENTRY_DSN"] == "${SENTRY_DSN:-}"
+    deployment = yaml.safe_load((tmp_path / "k8s" / "deployment.yaml").read_text())
+    assert "initContainers" not in deployment["spec"]["template"]["spec"]
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/name"] == "glowops-worker"
+    prometheus = yaml.safe_load((tmp_path / "prometheus" / "prometheus.yml").read_text())
+    assert prometheus["scrape_configs"][0]["static_configs"][0]["targets"] == ["worker:8000"]
+    assert 'ENTRYPOINT ["python"]' in (tmp_path / "Dockerfile").read_text()
+    assert "--package some-worker" in (tmp_path / "Dockerfile").read_text()
+    # A variable the worker's settings do not read is caught (the gateway's REDIS_URL here).
+    compose["services"]["worker"]["environment"]["REDIS_URL"] = "redis://redis:6379/0"
+    (tmp_path / "docker-compose.yml").write_text(yaml.safe_dump(compose))
+    result = runner.invoke(app, ["deploy", "check", str(tmp_path), "--no-tools"])
+    assert result.exit_code == 1
+    assert "compose worker: REDIS_URL is not a setting python reads" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: Gateway_1\n", "name: must be a lower-case DNS label"),
+        (
+            WORKER_SPEC.replace("app: deploy_worker_app:create_app", "app: os.system('x')"),
+            "app: must be an import string",
+        ),
+        (WORKER_SPEC.replace("[-m,", "['$(reboot)', -m,"), "is not a plain command-line argument"),
+        (WORKER_SPEC + "extra: 1\n", "extra: Extra inputs are not permitted"),
+        ("- a list\n", "must be a mapping"),
+        ("name: [\n", "not valid YAML"),
+        (
+            WORKER_SPEC.replace("glowops.settings:Settings", "glowops.settings:ConfigError"),
+            "not a glowops Settings",
+        ),
+        (WORKER_SPEC.replace("glowops.settings:Settings", "no_such_module_x:Settings"), "cannot import"),
+    ],
+)
+def test_a_bad_spec_is_one_clear_line(tmp_path: Path, text: str, expected: str) -> None:
+    (tmp_path / "service.yaml").write_text(text)
+    result = CliRunner().invoke(app, ["deploy", "render", "--out", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "docker-compose.yml").exists()
+
+
+def test_render_without_a_spec_says_where_it_looked(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["deploy", "render", "--out", str(tmp_path / "empty")])
+    assert result.exit_code == 2
+    assert "service.yaml: cannot read the service spec" in result.output

@@ -16,9 +16,8 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info, Summary
 from prometheus_client.exposition import generate_latest
 
-from glowops.alerting.promql import NAME, Labels, labels_of
 from glowops.alerting.sampler import Sampler
-from glowops.alerting.tsdb import TSDB
+from glowops.promql import NAME, TSDB, Labels, labels_of
 from glowops.telemetry.metrics import Metrics
 from glowops.telemetry.red import RedCollector
 from glowops.telemetry.sample_source import collect_without_sources, sources_of
@@ -84,10 +83,18 @@ def test_sampler_gives_the_samples_of_collect() -> None:
     got = sampled(registry)
     assert got == expected
     # spot checks a user would make in PromQL terms
-    bucket = labels_of({**TARGET, NAME: "http_request_duration_seconds_bucket", "method": "GET",
-                        "route": '/a "quoted"/{id}', "le": "+Inf"})
-    count = labels_of({**TARGET, NAME: "http_request_duration_seconds_count", "method": "GET",
-                       "route": '/a "quoted"/{id}'})
+    bucket = labels_of(
+        {
+            **TARGET,
+            NAME: "http_request_duration_seconds_bucket",
+            "method": "GET",
+            "route": '/a "quoted"/{id}',
+            "le": "+Inf",
+        }
+    )
+    count = labels_of(
+        {**TARGET, NAME: "http_request_duration_seconds_count", "method": "GET", "route": '/a "quoted"/{id}'}
+    )
     assert got[bucket] == got[count] == 4.0
     # the empty route is an absent label, as Prometheus treats ""
     assert labels_of({**TARGET, NAME: "http_requests_total", "method": "POST", "status": "500"}) in got
@@ -156,7 +163,12 @@ MULTIPROCESS = textwrap.dedent("""
 def test_multiprocess_mode_reads_collect(tmp_path: Path) -> None:
     """Under PROMETHEUS_MULTIPROC_DIR the RED metrics are prometheus-client's: no source, same samples."""
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", MULTIPROCESS, str(Path(__file__).parent)], env=env,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", MULTIPROCESS, str(Path(__file__).parent)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ok ")

@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from glowops.alerting.durations import scale_duration
 from glowops.alerting.routing import BY_FAMILY, BY_SEVERITY, CHANNELS, SEVERITIES
+from glowops.promql import scale_duration
 from glowops.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -34,11 +34,11 @@ from glowops.alerting.alertmanager_config import (
     GROUP_WAIT_BY_SEVERITY,
     REPEAT_BY_SEVERITY,
 )
-from glowops.alerting.durations import parse_duration
 from glowops.alerting.engine import Alert
 from glowops.alerting.outbox import Outbox
 from glowops.alerting.routing import SEVERITIES, channels_for
 from glowops.alerting.state import Silence, StateStore, fingerprint
+from glowops.promql import parse_duration
 
 Redactor = Callable[[Any], Any]
 

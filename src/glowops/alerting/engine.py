@@ -23,18 +23,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from glowops.alerting.promql import (
+from glowops.promql import (
     NAME,
+    TSDB,
     EvaluationError,
     Evaluator,
     Labels,
-    Node,
     PromQLError,
     Vector,
     labels_of,
     parse,
 )
-from glowops.alerting.tsdb import TSDB
+from glowops.promql.ast import Node
 
 log = logging.getLogger("glowops.alerting.engine")
 

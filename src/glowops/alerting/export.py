@@ -28,7 +28,6 @@ from typing import Any, Literal
 import yaml
 
 from glowops.alerting.alertmanager_config import build_alertmanager_config
-from glowops.alerting.durations import format_duration
 from glowops.alerting.rule_tests import rule_test_documents
 from glowops.alerting.rules import (
     RECORDING_GROUP,
@@ -38,6 +37,7 @@ from glowops.alerting.rules import (
     alert_group,
     build_catalog,
 )
+from glowops.promql import format_duration
 from glowops.settings import Settings
 
 RECORDING_FILE = "recording_rules.yml"

@@ -36,10 +36,10 @@ from typing import Any
 
 import yaml
 
-from glowops.alerting.durations import parse_duration
 from glowops.alerting.engine import Alert
 from glowops.alerting.outbox import Outbox
 from glowops.alerting.state import StateStore, fingerprint
+from glowops.promql import parse_duration
 
 RESPONSE_TIMES: dict[str, float | None] = {"P0": 15 * 60.0, "P1": 3600.0, "P2": 4 * 3600.0, "P3": None}
 # None = the next business day (09:00 UTC on the next Monday-Friday)

@@ -17,9 +17,9 @@ from typing import Annotated, Any
 import typer
 
 from glowops.alerting.cli import app
-from glowops.alerting.durations import parse_duration
 from glowops.alerting.outbox import Outbox
 from glowops.alerting.state import StateStore, parse_matcher, state_path
+from glowops.promql import parse_duration
 from glowops.settings import load_settings
 
 silence_app = typer.Typer(help="Mute alerts matching label matchers for a while.", no_args_is_help=True)

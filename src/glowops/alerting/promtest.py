@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from glowops.alerting.durations import parse_duration
 from glowops.alerting.engine import CatalogLike, RuleEngine
-from glowops.alerting.promql import NAME, labels_of
 from glowops.alerting.rule_tests import AlertCheck, RuleTestCase, expand_values, expected_alerts
 from glowops.alerting.rules import Catalog
-from glowops.alerting.tsdb import TSDB
+from glowops.promql import NAME, TSDB, labels_of, parse_duration
 
 INPUT_TIMELINE = "input"
 

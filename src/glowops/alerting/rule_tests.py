@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from glowops.alerting.durations import parse_duration
 from glowops.alerting.rules import BURN_RATE_ALERTS, Catalog, le_label, num
+from glowops.promql import parse_duration
 from glowops.telemetry.catalog import HTTP_BUCKETS
 
 Labels = Mapping[str, str]

@@ -36,8 +36,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from glowops.alerting.durations import format_duration, parse_duration
 from glowops.alerting.routing import SEVERITIES, Severity
+from glowops.promql import format_duration, parse_duration
 from glowops.telemetry.catalog import HTTP_BUCKETS
 
 FUNCTIONS: frozenset[str] = frozenset(

@@ -11,7 +11,7 @@ Two paths, same samples (``tests/telemetry/test_sample_source.py`` checks it):
   (one group per labelled child: a histogram child is 15 series);
 - every other collector goes through ``registry.collect()``.
 
-The store labels of a group and, once written, its :class:`~glowops.alerting.tsdb.Series`
+The store labels of a group and, once written, its :class:`~glowops.promql.tsdb.Series`
 objects are cached under the group (a source's group object, or (name, label values) on the
 collect() path), so a scrape of unchanged series hashes no label tuple and allocates little
 more than the floats. Cached Series stay valid until the store removes series (its ``epoch``).
@@ -23,8 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry
 
-from glowops.alerting.promql import NAME, Labels, labels_of
-from glowops.alerting.tsdb import TSDB, Series
+from glowops.promql import NAME, TSDB, Labels, Series, labels_of
 from glowops.telemetry.sample_source import SeriesGroup, collect_without_sources, sources_of
 
 SCRAPE_TIMELINE = "scrape"
@@ -74,9 +73,12 @@ class Sampler:
                     entry = group_entries.get(group)
                     if entry is None:
                         # a series label named like a target label wins (honor_labels), as below
-                        entry = group_entries[group] = _Entry(tuple(
-                            labels_of({**target, **dict(pairs), NAME: name}) for name, pairs in group.series
-                        ))
+                        entry = group_entries[group] = _Entry(
+                            tuple(
+                                labels_of({**target, **dict(pairs), NAME: name})
+                                for name, pairs in group.series
+                            )
+                        )
                     yield entry, values
             families = collect_without_sources(self.registry)
         else:

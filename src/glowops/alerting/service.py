@@ -38,7 +38,7 @@ from glowops.alerting.oncall import Escalator, load_policy
 from glowops.alerting.outbox import Outbox, connect
 from glowops.alerting.sampler import Sampler
 from glowops.alerting.state import StateStore, state_path
-from glowops.alerting.tsdb import TSDB
+from glowops.promql import TSDB
 from glowops.settings import Settings
 from glowops.telemetry import listener
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from glowops.alerting.outbox import connect
-from glowops.alerting.promql import Matcher, PromQLError
+from glowops.promql import Matcher, PromQLError
 from glowops.settings import Settings
 
 SCHEMA = """

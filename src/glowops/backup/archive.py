@@ -7,8 +7,10 @@ import threading
 from collections import deque
 from pathlib import Path
 
+from glowops.backup.crypto import file_context
 from glowops.backup.errors import BackupError
 from glowops.backup.manifest import Manifest, directory_checksum
+from glowops.backup.pgconn import tool_url
 from glowops.backup.pgtools import find_tool, summarise_stderr
 from glowops.backup.postgres import CUSTOM_NAME, DIRECTORY_NAME
 from glowops.backup.progress import Progress
@@ -35,6 +37,18 @@ def checksum_problems(manifest: Manifest, folder: Path) -> list[str]:
         main = [f for f in manifest.files if f.name.startswith(DIRECTORY_NAME + "/")]
         if directory_checksum(main) != manifest.sha256:
             problems.append("the directory checksum does not match the manifest")
+        # pg_restore reads a plaintext directory dump in place: a file the manifest does not list
+        # would reach it unchecked.
+        listed = {f.name for f in main}
+        dump_dir = folder / DIRECTORY_NAME
+        if dump_dir.is_dir():
+            extra = sorted(
+                f"{DIRECTORY_NAME}/{p.name}"
+                for p in dump_dir.iterdir()
+                if f"{DIRECTORY_NAME}/{p.name}" not in listed
+            )
+            if extra:
+                problems.append(f"files the manifest does not list: {', '.join(extra[:5])}")
     return problems
 
 
@@ -48,14 +62,14 @@ def materialize(manifest: Manifest, folder: Path, workdir: Path, key: bytes | No
     if manifest.kind == "sqlite":
         stored = next(f for f in manifest.files if _plain_name(f.name) == ARCHIVE_NAME)
         dest = workdir / "restored.sqlite"
-        decompress_to(plaintext_chunks(folder / stored.name, key), dest)
+        decompress_to(plaintext_chunks(folder / stored.name, key, _context(manifest, stored.name)), dest)
         return dest
     if manifest.format == "custom":
         stored = next(f for f in manifest.files if _plain_name(f.name) == CUSTOM_NAME)
         if not manifest.encryption:
             return folder / stored.name
         dest = workdir / CUSTOM_NAME
-        _write_plain(folder / stored.name, dest, key)
+        _write_plain(folder / stored.name, dest, key, _context(manifest, stored.name))
         return dest
     if not manifest.encryption:
         return folder / DIRECTORY_NAME
@@ -63,13 +77,18 @@ def materialize(manifest: Manifest, folder: Path, workdir: Path, key: bytes | No
     dest.mkdir(parents=True, exist_ok=True)
     for entry in manifest.files:
         if entry.name.startswith(DIRECTORY_NAME + "/"):
-            _write_plain(folder / entry.name, dest / _plain_name(Path(entry.name).name), key)
+            plain = dest / _plain_name(Path(entry.name).name)
+            _write_plain(folder / entry.name, plain, key, _context(manifest, entry.name))
     return dest
 
 
-def _write_plain(src: Path, dest: Path, key: bytes | None) -> None:
+def _context(manifest: Manifest, name: str) -> bytes:
+    return file_context(manifest.id, name)
+
+
+def _write_plain(src: Path, dest: Path, key: bytes | None, context: bytes) -> None:
     with open(dest, "wb") as out:
-        for chunk in plaintext_chunks(src, key):
+        for chunk in plaintext_chunks(src, key, context):
             out.write(chunk)
 
 
@@ -98,7 +117,21 @@ def run_pg_restore(
     ``--no-owner``; ``-j`` for directory archives. Progress counts the items it reports."""
     pg_restore = find_tool("pg_restore", server_major)
     assert pg_restore is not None
-    cmd = [pg_restore, "--exit-on-error", "--no-owner", "--verbose", f"--dbname={target_url}"]
+    with tool_url(target_url) as dburl:
+        _pg_restore(pg_restore, archive, dburl, fmt, jobs, clean, no_acl, progress)
+
+
+def _pg_restore(
+    pg_restore: str,
+    archive: Path,
+    dburl: str,
+    fmt: str,
+    jobs: int,
+    clean: bool,
+    no_acl: bool,
+    progress: Progress | None,
+) -> None:
+    cmd = [pg_restore, "--exit-on-error", "--no-owner", "--verbose", f"--dbname={dburl}"]
     if fmt == "directory" and jobs > 1:
         cmd.append(f"--jobs={jobs}")
     if clean:

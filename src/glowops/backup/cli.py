@@ -376,6 +376,63 @@ def restore(
     typer.echo(f"restored {len(counts)} tables, {sum(counts.values())} rows")
 
 
+@app.command("keys")
+def keys(
+    new: Annotated[
+        bool, typer.Option("--new", help="Print a new random key (base64 of 32 bytes) and exit.")
+    ] = False,
+) -> None:
+    """Which keys sign and encrypt backups, which retired keys still verify, and how to rotate.
+
+    Shows key ids (a hash), never a key. Rotation, without losing a single backup:
+
+    1. `glowops backup keys --new` prints a new key;
+    2. append the current key to GLOWOPS_BACKUP_OLD_KEYS (comma-separated) and put the new one in
+       GLOWOPS_BACKUP_ENCRYPTION_KEY (or GLOWOPS_BACKUP_SIGNING_KEY);
+    3. new backups are signed and encrypted with the new key; older ones still verify and restore;
+    4. once `glowops backup keys` counts no backup under a retired key id, drop that key.
+
+    Examples: `glowops backup keys`, `glowops backup keys --new`.
+    """
+    import base64
+    import os
+    from collections import Counter
+
+    from glowops.backup.keys import keyring
+
+    if new:
+        typer.echo(base64.b64encode(os.urandom(32)).decode())
+        return
+    settings, store = _context()
+    try:
+        ring = keyring(settings)
+    except BackupError as err:
+        _fail(str(err))
+    if not ring.configured:
+        typer.echo(
+            "no backup key: manifests are NOT signed and files are NOT encrypted, so a backup placed in "
+            f"{store.description} by someone else would verify and restore.\n"
+            "Set GLOWOPS_BACKUP_ENCRYPTION_KEY (create one with `glowops backup keys --new`)."
+        )
+        return
+    typer.echo(f"signing key:    {ring.signing_id} ({ring.signing_source}); signs new manifests")
+    typer.echo(
+        f"encryption key: {ring.encryption_id} (GLOWOPS_BACKUP_ENCRYPTION_KEY); encrypts new backups"
+        if ring.encryption_id
+        else "encryption key: none: new backups are signed but stored in plaintext"
+    )
+    current = {ring.signing_id, ring.encryption_id}
+    retired = sorted(set(ring.macs) | set(ring.aes) - current)
+    typer.echo(f"GLOWOPS_BACKUP_OLD_KEYS: {len(retired)} retired key id(s) that verify and decrypt only")
+    used = Counter(
+        (e.manifest.signature or {}).get("key_id", "unsigned") for e in store.entries() if e.manifest.good
+    )
+    for key_id, count in sorted(used.items()):
+        state = "current" if key_id in current else ("retired" if key_id in ring.macs else "UNKNOWN key")
+        typer.echo(f"  {count} good backup(s) signed by {key_id} ({state})")
+    typer.echo("rotate: see `glowops backup keys --help`")
+
+
 @app.command("schedule")
 def schedule(
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit (for cron / CronJob).")] = False,

@@ -2,12 +2,14 @@
 
 File layout::
 
-    b"GLOWENC1" | chunk_size (4 bytes, big endian) | nonce_prefix (8 random bytes)
+    b"GLOWENC2" | chunk_size (4 bytes, big endian) | nonce_prefix (8 random bytes)
     then records: length (4 bytes) | ciphertext+tag  for each chunk
 
 Each chunk's nonce is ``nonce_prefix || counter`` and its associated data binds the header, the
-counter and a "last chunk" flag, so reordered, dropped, swapped or truncated chunks fail to
-decrypt instead of yielding a silently shortened dump.
+file's context (``<backup id>/<file name>``, see :func:`file_context`), the counter and a "last
+chunk" flag, so reordered, dropped, swapped or truncated chunks fail to decrypt instead of
+yielding a silently shortened dump, and a file moved under another backup id or name does not
+decrypt at all. ``GLOWENC1`` files (before the context was bound) are refused.
 
 The key is 32 random bytes, base64-encoded, in ``GLOWOPS_BACKUP_ENCRYPTION_KEY``; create one with
 ``python -c "import os,base64; print(base64.b64encode(os.urandom(32)).decode())"``.
@@ -27,7 +29,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from glowops.backup.errors import BackupError
 
-MAGIC = b"GLOWENC1"
+MAGIC = b"GLOWENC2"
+_OLD_MAGIC = b"GLOWENC1"
 CHUNK = 1024 * 1024
 _HEADER = struct.Struct(">8sI8s")
 _LEN = struct.Struct(">I")
@@ -49,15 +52,21 @@ def parse_key(value: str) -> bytes:
     return key
 
 
-def _aad(header: bytes, counter: int, last: bool) -> bytes:
-    return header + struct.pack(">Q?", counter, last)
+def file_context(backup_id: str, name: str) -> bytes:
+    """The associated data naming one stored file: its backup id and its name in the manifest."""
+    return f"glowops-backup:{backup_id}/{name}".encode()
+
+
+def _aad(header: bytes, context: bytes, counter: int, last: bool) -> bytes:
+    return header + struct.pack(">I", len(context)) + context + struct.pack(">Q?", counter, last)
 
 
 class Encryptor:
     """Turns plaintext chunks into the encrypted stream; call :meth:`finish` exactly once."""
 
-    def __init__(self, key: bytes, chunk_size: int = CHUNK) -> None:
+    def __init__(self, key: bytes, context: bytes, chunk_size: int = CHUNK) -> None:
         self._aes = AESGCM(key)
+        self._context = context
         self._prefix = os.urandom(8)
         self._chunk = chunk_size
         self.header = _HEADER.pack(MAGIC, chunk_size, self._prefix)
@@ -67,7 +76,7 @@ class Encryptor:
 
     def _seal(self, data: bytes, last: bool) -> bytes:
         nonce = self._prefix + struct.pack(">I", self._counter)
-        sealed = self._aes.encrypt(nonce, data, _aad(self.header, self._counter, last))
+        sealed = self._aes.encrypt(nonce, data, _aad(self.header, self._context, self._counter, last))
         self._counter += 1
         return _LEN.pack(len(sealed)) + sealed
 
@@ -93,10 +102,15 @@ class Encryptor:
         return out
 
 
-def decrypt_stream(key: bytes, source: BinaryIO) -> Iterator[bytes]:
-    """Yield the plaintext of an encrypted stream; :class:`BackupError` if the key is wrong or
-    the data was altered or truncated."""
+def decrypt_stream(key: bytes, source: BinaryIO, context: bytes) -> Iterator[bytes]:
+    """Yield the plaintext of an encrypted stream; :class:`BackupError` if the key is wrong, the
+    data was altered or truncated, or the file belongs to another backup id or name."""
     header = source.read(_HEADER.size)
+    if header.startswith(_OLD_MAGIC):
+        raise BackupError(
+            "this file was encrypted by an older glowops that did not bind the backup id and file "
+            "name; it cannot be authenticated: take a new backup"
+        )
     if len(header) != _HEADER.size or not header.startswith(MAGIC):
         raise BackupError("not a glowops-encrypted backup file (bad header)")
     _, chunk_size, prefix = _HEADER.unpack(header)
@@ -116,7 +130,7 @@ def decrypt_stream(key: bytes, source: BinaryIO) -> Iterator[bytes]:
         plain: bytes | None = None
         for last in (False, True):
             try:
-                plain = aes.decrypt(nonce, sealed, _aad(header, counter, last))
+                plain = aes.decrypt(nonce, sealed, _aad(header, context, counter, last))
             except InvalidTag:
                 continue
             if last:
@@ -127,7 +141,10 @@ def decrypt_stream(key: bytes, source: BinaryIO) -> Iterator[bytes]:
             break
         if plain is None:
             if counter == 0:
-                raise BackupError("cannot decrypt the backup: wrong encryption key or corrupted file")
+                raise BackupError(
+                    "cannot decrypt the backup: wrong encryption key, a file moved from another "
+                    "backup or name, or a corrupted file"
+                )
             raise BackupError(f"cannot decrypt the backup: chunk {counter} is corrupted")
         yield plain
         counter += 1

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 from glowops.backup.archive import checksum_problems, materialize, run_pg_restore, toc_entries
 from glowops.backup.errors import BackupError
+from glowops.backup.keys import BackupAuthError, Keyring, keyring
 from glowops.backup.manifest import Manifest, iso
-from glowops.backup.pgconn import connect, table_counts
+from glowops.backup.pgconn import connect, table_counts, tool_url
 from glowops.backup.pgtools import find_tool, mask, summarise_stderr, with_database
 from glowops.backup.progress import Progress
-from glowops.backup.runner import encryption_key
 from glowops.backup.sqlite import counts_of, integrity_check
 from glowops.backup.store import BackupStore
 
@@ -130,7 +130,8 @@ def _amcheck(url: str, server_major: int) -> tuple[bool | None, str, float]:
     if tool is None:
         return None, "pg_amcheck is not installed: skipped", 0.0
     start = time.monotonic()
-    out = subprocess.run([tool, "--install-missing", url], capture_output=True, text=True, check=False)
+    with tool_url(url) as dburl:  # the password goes in a passfile, never in argv
+        out = subprocess.run([tool, "--install-missing", dburl], capture_output=True, text=True, check=False)
     seconds = time.monotonic() - start
     if out.returncode == 0:
         return True, "no corruption found in heap tables and B-tree indexes", seconds
@@ -154,7 +155,7 @@ async def verify_backup(
         raise BackupError(
             f"backup {manifest.id} failed when it was taken ({manifest.error}); nothing to verify"
         )
-    key = encryption_key(settings)
+    ring = keyring(settings)
     report = DrillReport(
         manifest.id,
         manifest.kind,
@@ -163,15 +164,26 @@ async def verify_backup(
         tables=len(manifest.tables),
         rows=sum(manifest.tables.values()),
     )
-    with store.verify_lock(manifest.id), store.fetch(manifest.id) as folder:
-        store.scratch.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="verify-", dir=store.scratch) as tmp:
-            await _verify(
-                settings, manifest, folder, Path(tmp), key, report, drill, drill_url, jobs, show_progress
-            )
+    if _authentic(ring, manifest, report):
+        key = ring.decryption_key(manifest)
+        with store.verify_lock(manifest.id), store.fetch(manifest) as folder:
+            store.scratch.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix="verify-", dir=store.scratch) as tmp:
+                await _verify(
+                    settings, manifest, folder, Path(tmp), key, report, drill, drill_url, jobs, show_progress
+                )
     report.ok = all(c.ok for c in report.checks)
     store.write_report(manifest.id, report.to_dict(), report.markdown())
     return report
+
+
+def _authentic(ring: Keyring, manifest: Manifest, report: DrillReport) -> bool:
+    """The signature check, first: a forged backup is reported failed before it is fetched."""
+    try:
+        verdict = ring.authenticate(manifest)
+    except BackupAuthError as err:
+        return report.add("signature", False, str(err))
+    return report.add("signature", True, verdict)
 
 
 async def _verify(

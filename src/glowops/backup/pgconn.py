@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
@@ -77,24 +79,30 @@ def _pgpass_escape(value: str) -> str:
 
 
 @contextlib.contextmanager
-def tool_url(url: str, workdir: Path) -> Iterator[str]:
-    """The connection string to hand a client tool: the password moves from the URL (visible in
-    ``ps``) to a private libpq passfile that is removed afterwards."""
+def tool_url(url: str, workdir: Path | None = None) -> Iterator[str]:
+    """The connection string to hand a client tool (pg_dump, pg_dumpall, pg_restore,
+    pg_amcheck, psql): the password moves from the URL (``user:password@`` or ``?password=``,
+    visible to every local user in ``/proc/*/cmdline``) to a libpq passfile in a private
+    directory (0700, file 0600) that is removed afterwards."""
     parts = urlsplit(url)
-    if parts.password is None:
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    in_query = next((v for k, v in query if k == "password"), None)
+    password = unquote(parts.password) if parts.password is not None else in_query
+    if password is None:
         yield url
         return
-    netloc = parts.netloc.rsplit("@", 1)[1]
+    netloc = parts.netloc.rsplit("@", 1)[-1]
     if parts.username:
         netloc = f"{parts.username}@{netloc}"
-    workdir.mkdir(parents=True, exist_ok=True)
-    passfile = workdir / f".pgpass-{os.getpid()}"
-    fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+    private = Path(tempfile.mkdtemp(prefix="glowops-pgpass-", dir=workdir))  # mode 0700
+    passfile = private / "pgpass"
+    fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.write(f"*:*:*:*:{_pgpass_escape(unquote(parts.password))}\n")
-    query = [*parse_qsl(parts.query), ("passfile", str(passfile))]
+        fh.write(f"*:*:*:*:{_pgpass_escape(password)}\n")
+    query = [(k, v) for k, v in query if k not in ("password", "passfile")] + [("passfile", str(passfile))]
     try:
         yield urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), ""))
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            passfile.unlink()
+        shutil.rmtree(private, ignore_errors=True)

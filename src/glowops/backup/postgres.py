@@ -20,6 +20,7 @@ from typing import Literal
 
 import asyncpg  # type: ignore[import-untyped]
 
+from glowops.backup.crypto import file_context
 from glowops.backup.errors import BackupError
 from glowops.backup.manifest import FileEntry, directory_checksum
 from glowops.backup.pgconn import connect, count_rows, list_tables, tool_url
@@ -80,8 +81,9 @@ async def dump_postgres(
     include_globals: bool = False,
     key: bytes | None = None,
     progress: Progress | None = None,
+    backup_id: str = "",
 ) -> DumpResult:
-    """Dump the database at ``url`` (libpq form) into ``staging``."""
+    """Dump the database at ``url`` (libpq form) into ``staging`` (files bound to ``backup_id``)."""
     if fmt == "custom" and jobs > 1:
         raise BackupError("parallel dumps (--jobs > 1) need --format directory")
     conn = await connect(url)
@@ -99,12 +101,14 @@ async def dump_postgres(
             with tool_url(url, staging) as dburl:
                 cmd = [pg_dump, f"--dbname={dburl}", f"--snapshot={snapshot}", *compress_args]
                 if fmt == "custom":
-                    entries, counts = await _dump_custom(cmd, conn, tables, staging, key, progress)
+                    entries, counts = await _dump_custom(cmd, conn, tables, staging, key, progress, backup_id)
                 else:
-                    entries, counts = await _dump_directory(cmd, conn, tables, staging, jobs, key, progress)
+                    entries, counts = await _dump_directory(
+                        cmd, conn, tables, staging, jobs, key, progress, backup_id
+                    )
         main_sha = entries[0].sha256 if fmt == "custom" else directory_checksum(entries)
         if include_globals:
-            entries.append(await _dump_globals(url, server_num // 10000, staging, key))
+            entries.append(await _dump_globals(url, server_num // 10000, staging, key, backup_id))
         return DumpResult(entries, main_sha, server_text, dump_text, compression, counts)
     finally:
         await conn.close()
@@ -117,8 +121,10 @@ async def _dump_custom(
     staging: Path,
     key: bytes | None,
     progress: Progress | None,
+    backup_id: str,
 ) -> tuple[list[FileEntry], dict[str, int]]:
-    writer = HashingWriter(staging / (CUSTOM_NAME + (ENC_SUFFIX if key else "")), key)
+    name = CUSTOM_NAME + (ENC_SUFFIX if key else "")
+    writer = HashingWriter(staging / name, key, file_context(backup_id, name))
     on_bytes = progress.advance if progress is not None else None
     stderr_path = staging / ".pg_dump.stderr"
     proc = _spawn([*cmd, "--format=custom"], stderr_path, subprocess.PIPE)
@@ -149,6 +155,7 @@ async def _dump_directory(
     jobs: int,
     key: bytes | None,
     progress: Progress | None,
+    backup_id: str,
 ) -> tuple[list[FileEntry], dict[str, int]]:
     target = staging / (".plain-dump" if key else DIRECTORY_NAME)
     stderr_path = staging / ".pg_dump.stderr"
@@ -171,7 +178,9 @@ async def _dump_directory(
         out = staging / DIRECTORY_NAME
         out.mkdir()
         for path in sorted(target.iterdir()):
-            entry = await asyncio.to_thread(store_file, path, out, key)
+            entry = await asyncio.to_thread(
+                store_file, path, out, key, lambda n: file_context(backup_id, f"{DIRECTORY_NAME}/{n}")
+            )
             entries.append(FileEntry(f"{DIRECTORY_NAME}/{entry.name}", entry.size, entry.sha256))
         shutil.rmtree(target)
     else:
@@ -183,11 +192,14 @@ async def _dump_directory(
     return entries, counts
 
 
-async def _dump_globals(url: str, server_major: int, staging: Path, key: bytes | None) -> FileEntry:
+async def _dump_globals(
+    url: str, server_major: int, staging: Path, key: bytes | None, backup_id: str
+) -> FileEntry:
     """Roles and tablespaces (``pg_dumpall --globals-only``), without password hashes."""
     pg_dumpall = find_tool("pg_dumpall", server_major)
     assert pg_dumpall is not None
-    writer = HashingWriter(staging / (GLOBALS_NAME + (ENC_SUFFIX if key else "")), key)
+    name = GLOBALS_NAME + (ENC_SUFFIX if key else "")
+    writer = HashingWriter(staging / name, key, file_context(backup_id, name))
     stderr_path = staging / ".pg_dumpall.stderr"
     with tool_url(url, staging) as dburl:
         # --no-role-passwords: backups never carry password hashes, and a non-superuser may run it.

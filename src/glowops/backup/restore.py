@@ -19,10 +19,10 @@ import asyncpg  # type: ignore[import-untyped]
 
 from glowops.backup.archive import checksum_problems, materialize, run_pg_restore, toc_entries
 from glowops.backup.errors import BackupError
+from glowops.backup.keys import keyring
 from glowops.backup.pgconn import connect, table_counts, user_object_count
 from glowops.backup.pgtools import database_name, mask, with_database
 from glowops.backup.progress import Progress
-from glowops.backup.runner import encryption_key
 from glowops.backup.sqlite import counts_of, restore_sqlite, sqlite_counts, sqlite_path
 from glowops.backup.store import BackupStore
 
@@ -76,7 +76,9 @@ async def restore_backup(
         raise BackupError(
             f"backup {manifest.id} failed when it was taken ({manifest.error}); it cannot be restored"
         )
-    key = encryption_key(settings)
+    ring = keyring(settings)
+    ring.authenticate(manifest)  # before anything else: a forged backup gets no further
+    key = ring.decryption_key(manifest)
     if manifest.kind == "sqlite":
         if not target.startswith("sqlite"):
             raise BackupError(
@@ -105,7 +107,7 @@ async def restore_backup(
     )
     if confirm is not None and not confirm(question):
         raise BackupError("restore cancelled")
-    with store.fetch(manifest.id) as folder:
+    with store.fetch(manifest) as folder:
         problems = await asyncio.to_thread(checksum_problems, manifest, folder)
         if problems:
             raise BackupError(

@@ -11,8 +11,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from glowops.backup.crypto import ALGORITHM, parse_key
+from glowops.backup.crypto import ALGORITHM
 from glowops.backup.errors import BackupError
+from glowops.backup.keys import keyring
 from glowops.backup.manifest import Kind, Manifest, iso, new_backup_id
 from glowops.backup.pgtools import mask
 from glowops.backup.postgres import DumpFormat, DumpResult, dump_postgres
@@ -29,14 +30,6 @@ def tool_version() -> str:
         return "glowops " + metadata.version("glowops")
     except metadata.PackageNotFoundError:
         return "glowops (unknown version)"
-
-
-def encryption_key(settings: Settings) -> bytes | None:
-    """The configured key, checked before any work starts."""
-    secret = settings.backup_encryption_key
-    if secret is None or not secret.get_secret_value():
-        return None
-    return parse_key(secret.get_secret_value())
 
 
 def source_url(settings: Settings, database_url: str | None) -> str:
@@ -66,7 +59,8 @@ async def run_backup(settings: Settings, store: BackupStore, options: RunOptions
     """Back up the database; return the good manifest or raise :class:`BackupError` after
     recording a ``failed`` manifest (when the store can still take one)."""
     opts = options or RunOptions()
-    key = encryption_key(settings)
+    ring = keyring(settings)
+    key = ring.encryption
     url = source_url(settings, opts.database_url)
     kind: Kind = "sqlite" if url.startswith("sqlite") else "postgresql"
     if kind == "postgresql" and not url.startswith(("postgresql://", "postgres://")):
@@ -89,7 +83,9 @@ async def run_backup(settings: Settings, store: BackupStore, options: RunOptions
             result: DumpResult
             if kind == "sqlite":
                 manifest.format = "sqlite"
-                result = await asyncio.to_thread(dump_sqlite, sqlite_path(url), staging, key, progress)
+                result = await asyncio.to_thread(
+                    dump_sqlite, sqlite_path(url), staging, key, progress, manifest.id
+                )
             else:
                 manifest.format = opts.fmt
                 result = await dump_postgres(
@@ -100,6 +96,7 @@ async def run_backup(settings: Settings, store: BackupStore, options: RunOptions
                     include_globals=opts.include_globals,
                     key=key,
                     progress=progress,
+                    backup_id=manifest.id,
                 )
         manifest.files = result.files
         manifest.sha256 = result.sha256
@@ -112,6 +109,7 @@ async def run_backup(settings: Settings, store: BackupStore, options: RunOptions
         manifest.status = "ok"
         manifest.finished_at = iso(datetime.now(UTC))
         manifest.duration_seconds = round(time.monotonic() - clock, 3)
+        ring.sign(manifest)
         await asyncio.to_thread(store.commit, manifest, staging)
         return manifest
     except BaseException as err:
@@ -125,6 +123,7 @@ async def run_backup(settings: Settings, store: BackupStore, options: RunOptions
         with contextlib.suppress(Exception):
             store.delete(manifest.id)  # anything a failed commit left behind
         try:
+            ring.sign(manifest)
             store.record_failure(manifest)
         except Exception as record_err:
             note = f" (the failure could not be recorded either: {mask(str(record_err))})"

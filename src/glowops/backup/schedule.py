@@ -64,8 +64,13 @@ class PassReport:
         return bool(self.errors)
 
 
-async def run_pass(settings: Settings, store: BackupStore, *, show_progress: bool = False,
-                   now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> PassReport:
+async def run_pass(
+    settings: Settings,
+    store: BackupStore,
+    *,
+    show_progress: bool = False,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> PassReport:
     """Back up when the newest good backup is ~24 h old (then prune), and run the restore drill
     when none passed in the last 30 days. A failed backup skips the prune and the drill."""
     from glowops.backup.drill import verify_backup
@@ -96,7 +101,8 @@ async def run_pass(settings: Settings, store: BackupStore, *, show_progress: boo
             report.errors.append(f"{now().isoformat()} drill failed: {err}")
             return report
         line = f"{now().isoformat()} drill of {drill.backup_id}: " + (
-            "passed" if drill.ok else f"FAILED: {drill.failure}")
+            "passed" if drill.ok else f"FAILED: {drill.failure}"
+        )
         (report.lines if drill.ok else report.errors).append(line)
     return report
 
@@ -112,9 +118,14 @@ class BackupScheduler:
     one retries (a full disk today must not end tomorrow's backups).
     """
 
-    def __init__(self, settings: Settings, store_factory: Callable[[Settings], BackupStore] | None = None,
-                 *, check_every: float = CHECK_EVERY_SECONDS,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store_factory: Callable[[Settings], BackupStore] | None = None,
+        *,
+        check_every: float = CHECK_EVERY_SECONDS,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         from glowops.backup.store import open_store
 
         self.settings = settings

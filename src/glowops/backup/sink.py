@@ -22,11 +22,12 @@ ENC_SUFFIX = ".enc"
 class HashingWriter:
     """A write-only file that hashes (and encrypts) what passes through it."""
 
-    def __init__(self, path: Path, key: bytes | None = None) -> None:
+    def __init__(self, path: Path, key: bytes | None = None, context: bytes = b"") -> None:
+        """``context`` is the file's associated data (:func:`glowops.backup.crypto.file_context`)."""
         self.path = path
         self._fh = open(path, "wb")  # noqa: SIM115 (closed in close())
         self._hash = hashlib.sha256()
-        self._enc = Encryptor(key) if key is not None else None
+        self._enc = Encryptor(key, context) if key is not None else None
         self.size = 0
         self.plain_bytes = 0
         self.head = b""  # the first plaintext bytes, to check a file signature
@@ -70,10 +71,11 @@ def copy_stream(
             on_bytes(len(data))
 
 
-def store_file(src: Path, dest_dir: Path, key: bytes | None) -> FileEntry:
-    """Copy ``src`` into ``dest_dir`` (encrypted when ``key``), hashing on the way."""
+def store_file(src: Path, dest_dir: Path, key: bytes | None, context: Callable[[str], bytes]) -> FileEntry:
+    """Copy ``src`` into ``dest_dir`` (encrypted when ``key``), hashing on the way; ``context``
+    gives the associated data of the stored name."""
     name = src.name + (ENC_SUFFIX if key is not None else "")
-    writer = HashingWriter(dest_dir / name, key)
+    writer = HashingWriter(dest_dir / name, key, context(name))
     try:
         with open(src, "rb") as fh:
             copy_stream(fh, writer)  # type: ignore[arg-type]
@@ -94,8 +96,9 @@ def hash_file(path: Path) -> FileEntry:
     return FileEntry(path.name, size, digest.hexdigest())
 
 
-def plaintext_chunks(path: Path, key: bytes | None) -> Iterable[bytes]:
-    """The plaintext of a stored file, decrypting when it carries the ``.enc`` suffix."""
+def plaintext_chunks(path: Path, key: bytes | None, context: bytes = b"") -> Iterable[bytes]:
+    """The plaintext of a stored file, decrypting (with associated data ``context``) when it
+    carries the ``.enc`` suffix."""
     with open(path, "rb") as fh:
         if path.name.endswith(ENC_SUFFIX):
             if key is None:
@@ -105,7 +108,7 @@ def plaintext_chunks(path: Path, key: bytes | None) -> Iterable[bytes]:
                     f"{path.name} is encrypted: set GLOWOPS_BACKUP_ENCRYPTION_KEY to the key the backup "
                     "was made with"
                 )
-            yield from decrypt_stream(key, fh)  # type: ignore[arg-type]
+            yield from decrypt_stream(key, fh, context)  # type: ignore[arg-type]
         else:
             while chunk := fh.read(READ_SIZE):
                 yield chunk

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from glowops.backup.crypto import file_context
 from glowops.backup.errors import BackupError
 from glowops.backup.manifest import FileEntry
 from glowops.backup.postgres import DumpResult
@@ -52,9 +53,13 @@ def sqlite_counts(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def dump_sqlite(
-    source: Path, staging: Path, key: bytes | None = None, progress: Progress | None = None
+    source: Path,
+    staging: Path,
+    key: bytes | None = None,
+    progress: Progress | None = None,
+    backup_id: str = "",
 ) -> DumpResult:
-    """Back up the SQLite file ``source`` into ``staging``."""
+    """Back up the SQLite file ``source`` into ``staging`` (files bound to ``backup_id``)."""
     if not source.is_file():
         raise BackupError(f"the SQLite database {source} does not exist")
     copy = staging / ".copy.sqlite"
@@ -69,7 +74,8 @@ def dump_sqlite(
             src.close()
     except sqlite3.Error as err:
         raise BackupError(f"SQLite backup of {source} failed: {err}") from None
-    writer = HashingWriter(staging / (ARCHIVE_NAME + (ENC_SUFFIX if key else "")), key)
+    name = ARCHIVE_NAME + (ENC_SUFFIX if key else "")
+    writer = HashingWriter(staging / name, key, file_context(backup_id, name))
     try:
         gz = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip member, readable by gunzip
         with open(copy, "rb") as fh:

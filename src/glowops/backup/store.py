@@ -10,6 +10,11 @@ Layout (both stores)::
 
 Backups are produced in a local staging directory (``<backup dir>/.staging/<id>``) and then
 committed: renamed into place (local) or uploaded (S3), the manifest always last.
+
+Ids and file names read from a store are outside data: an id must have the one backup id
+format and match its directory (or key prefix), and every local path built from a name goes
+through :func:`glowops.paths.contained`. Fetching copies exactly the files the manifest lists,
+nothing else found under the backup's prefix.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from glowops.backup.atomic import atomic_write_bytes, fsync_dir
 from glowops.backup.errors import BackupError
-from glowops.backup.manifest import MANIFEST_NAME, REPORT_JSON, REPORT_MD, Manifest
+from glowops.backup.manifest import MANIFEST_NAME, REPORT_JSON, REPORT_MD, Manifest, check_id
+from glowops.paths import UnsafePath, contained
 
 if TYPE_CHECKING:
     from glowops.settings import Settings
@@ -65,7 +71,7 @@ class BackupStore(ABC):
 
     def staging(self, backup_id: str) -> Path:
         """A fresh local directory to produce the backup's files in."""
-        path = self.scratch / ".staging" / backup_id
+        path = contained(self.scratch / ".staging", check_id(backup_id))
         path.mkdir(parents=True, exist_ok=False)
         return path
 
@@ -86,8 +92,8 @@ class BackupStore(ABC):
         """Every backup with a manifest, oldest first."""
 
     @abstractmethod
-    def fetch(self, backup_id: str) -> contextlib.AbstractContextManager[Path]:
-        """A local directory holding the backup's stored files for the duration of the block."""
+    def fetch(self, manifest: Manifest) -> contextlib.AbstractContextManager[Path]:
+        """A local directory holding the files ``manifest`` lists, for the duration of the block."""
 
     @abstractmethod
     def write_report(self, backup_id: str, report: dict[str, Any], markdown: str) -> None:
@@ -132,7 +138,10 @@ class LocalStore(BackupStore):
         self.description = f"the backup directory {root}"
 
     def _dir(self, backup_id: str) -> Path:
-        return self.root / backup_id
+        try:
+            return contained(self.root, check_id(backup_id))
+        except ValueError as err:
+            raise BackupError(f"refusing a backup directory outside {self.root}: {err}") from None
 
     def commit(self, manifest: Manifest, staging: Path) -> None:
         final = self._dir(manifest.id)
@@ -153,7 +162,9 @@ class LocalStore(BackupStore):
             try:
                 manifest = Manifest.from_json(path.read_bytes())
             except (OSError, ValueError, TypeError):
-                continue  # unreadable manifest: not a usable backup
+                continue  # unreadable manifest (or hostile id / file name): not a usable backup
+            if manifest.id != path.parent.name or path.parent.is_symlink():
+                continue  # a manifest moved under another id is not that backup
             report = None
             report_path = path.parent / REPORT_JSON
             if report_path.is_file():
@@ -168,8 +179,14 @@ class LocalStore(BackupStore):
         return out
 
     @contextlib.contextmanager
-    def fetch(self, backup_id: str) -> Iterator[Path]:
-        yield self._dir(backup_id)
+    def fetch(self, manifest: Manifest) -> Iterator[Path]:
+        folder = self._dir(manifest.id)
+        for entry in manifest.files:
+            try:
+                contained(folder, entry.name)
+            except UnsafePath as err:
+                raise BackupError(f"backup {manifest.id}: {err}") from None
+        yield folder
 
     def write_report(self, backup_id: str, report: dict[str, Any], markdown: str) -> None:
         folder = self._dir(backup_id)
@@ -201,7 +218,10 @@ class LocalStore(BackupStore):
         found = [
             p
             for p in self.root.iterdir()
-            if p.is_dir() and not p.name.startswith(".") and not (p / MANIFEST_NAME).exists()
+            if p.is_dir()
+            and not p.is_symlink()  # a planted link: removing "it" would follow it elsewhere
+            and not p.name.startswith(".")
+            and not (p / MANIFEST_NAME).exists()
         ]
         staging = self.root / ".staging"
         if staging.is_dir():
@@ -225,6 +245,7 @@ class S3Store(BackupStore):
         self._cache: dict[str, tuple[str, Any]] = {}  # key -> (etag, parsed body)
 
     def _key(self, backup_id: str, name: str) -> str:
+        check_id(backup_id)
         return f"{self.prefix}{backup_id}/{name}"
 
     def commit(self, manifest: Manifest, staging: Path) -> None:
@@ -274,10 +295,14 @@ class S3Store(BackupStore):
             if not key.endswith("/" + MANIFEST_NAME):
                 continue
             backup_id = key[len(self.prefix) :].split("/", 1)[0]
+            if key != f"{self.prefix}{backup_id}/{MANIFEST_NAME}":
+                continue  # a manifest deeper down (prefix/<id>/x/manifest.json) is no backup
             try:
                 manifest = Manifest.from_dict(self._json(key, obj["ETag"]))
             except (ValueError, TypeError):
-                continue
+                continue  # unreadable, or a hostile id / file name
+            if manifest.id != backup_id:
+                continue  # a manifest copied under another id is not that backup
             report_obj = objects.get(self._key(backup_id, REPORT_JSON))
             report = self._json(report_obj["Key"], report_obj["ETag"]) if report_obj else None
             lock = objects.get(self._key(backup_id, S3_LOCK_NAME))
@@ -287,19 +312,25 @@ class S3Store(BackupStore):
         return out
 
     @contextlib.contextmanager
-    def fetch(self, backup_id: str) -> Iterator[Path]:
+    def fetch(self, manifest: Manifest) -> Iterator[Path]:
         self.scratch.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=f"fetch-{backup_id}-", dir=self.scratch) as tmp:
-            base = self._key(backup_id, "")
-            for key in self._objects():
-                if key.startswith(base):
-                    rel = key[len(base) :]
-                    if rel in (MANIFEST_NAME, REPORT_JSON, REPORT_MD, S3_LOCK_NAME):
-                        continue
-                    dest = Path(tmp) / rel
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    self.client.download_file(self.bucket, key, str(dest))
-            yield Path(tmp)
+        with tempfile.TemporaryDirectory(prefix=f"fetch-{check_id(manifest.id)}-", dir=self.scratch) as tmp:
+            root = Path(tmp)
+            for entry in manifest.files:
+                try:
+                    dest = contained(root, entry.name)
+                except UnsafePath as err:
+                    raise BackupError(f"backup {manifest.id}: {err}") from None
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    self.client.download_file(self.bucket, self._key(manifest.id, entry.name), str(dest))
+                except Exception as err:
+                    # A missing object shows up as "missing" in the checksum step.
+                    if "404" not in str(err) and "Not Found" not in str(err):
+                        raise BackupError(
+                            f"download of {entry.name} from {self.description} failed: {err}"
+                        ) from err
+            yield root
 
     def write_report(self, backup_id: str, report: dict[str, Any], markdown: str) -> None:
         self.client.put_object(
@@ -313,6 +344,7 @@ class S3Store(BackupStore):
         )
 
     def delete(self, backup_id: str) -> None:
+        check_id(backup_id)
         manifest_key = self._key(backup_id, MANIFEST_NAME)
         self.client.delete_object(Bucket=self.bucket, Key=manifest_key)
         keys = [k for k in self._objects() if k.startswith(self._key(backup_id, ""))]

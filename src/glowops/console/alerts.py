@@ -3,7 +3,7 @@
 Silences and acknowledgements go through the same :class:`~glowops.alerting.state.StateStore`
 calls as ``glowops alerts silence add`` and ``glowops alerts ack`` (matchers parsed by
 :func:`~glowops.alerting.state.parse_matcher`, durations by
-:func:`~glowops.alerting.durations.parse_duration`), so the CLI and the console see each
+:func:`~glowops.promql.durations.parse_duration`), so the CLI and the console see each
 other's changes and the engine applies them at its next evaluation.
 """
 
@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from glowops.alerting.durations import parse_duration
 from glowops.alerting.engine import Alert
 from glowops.alerting.state import Ack, Silence, StateStore, fingerprint, parse_matcher
 from glowops.dashboards.model import Dashboard
+from glowops.promql import parse_duration
 
 SILENCE_DURATIONS = ("30m", "1h", "2h", "4h", "1d")
 

@@ -3,7 +3,7 @@
 The queries are the catalog's, written once for Grafana; two placeholders are substituted:
 ``$__rate_interval`` becomes :data:`~glowops.dashboards.model.CONSOLE_RATE_INTERVAL` and
 ``$org_id`` the selected organisation (regex-escaped) or ``.*``. Evaluation uses the embedded
-alert engine's :class:`~glowops.alerting.promql.Evaluator`, one instant query per step, as
+alert engine's :class:`~glowops.promql.Evaluator`, one instant query per step, as
 Prometheus' ``query_range`` does. At most :data:`MAX_POINTS` steps per range keep an answer
 within a few milliseconds per series.
 """
@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from glowops.alerting.promql import NAME, Evaluator, Labels, PromQLError, Storage, parse
 from glowops.dashboards.model import CONSOLE_RATE_INTERVAL, ORG_VAR, RATE_INTERVAL, Panel
+from glowops.promql import NAME, Evaluator, Labels, PromQLError, Storage, parse
 
 # range name -> (seconds, step seconds): 60 to 120 points each.
 RANGES: dict[str, tuple[int, int]] = {
@@ -159,6 +159,6 @@ def org_ids(series_labels: Iterable[Labels], limit: int = 200) -> list[str]:
 
 
 def stored_labels(by_name: Mapping[str, Mapping[Labels, Any]]) -> Iterable[Labels]:
-    """Every label set of a :class:`~glowops.alerting.tsdb.TSDB` (its ``by_name`` index)."""
+    """Every label set of a :class:`~glowops.promql.tsdb.TSDB` (its ``by_name`` index)."""
     for family in by_name.values():
         yield from family

@@ -31,9 +31,9 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as dash_models
 
-from glowops.alerting.durations import format_duration
 from glowops.dashboards.defaults import DEFAULT_DASHBOARDS_PATH, DEFAULT_PROMETHEUS_URL
 from glowops.dashboards.model import Dashboard, Panel, Threshold
+from glowops.promql import format_duration
 from glowops.settings import Settings
 
 DATASOURCE_UID = "glowops-prometheus"

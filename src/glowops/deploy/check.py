@@ -1,15 +1,16 @@
 """``glowops deploy check``: the bundle agrees with a fresh render and with the service itself.
 
 Each check returns problems as one-line strings (empty: all good). Besides the drift check, the
-cross-checks read the files as an operator would and compare them with what the gateway really
-serves: its routes (the app is built and its routes listed), its settings (every variable the
-compose file or the manifests set is one :class:`~glowops.settings.Settings` reads), its CLI
-(every command a CronJob runs answers ``--help``).
+cross-checks read the files as an operator would and compare them with what the service (named
+by the bundle's ``service.yaml``) really serves: its routes (the app is built and its routes
+listed), its settings (every variable the compose file or the manifests set is one its settings
+class reads, or glowops' for the containers that run ``glowops``), its command and glowops' (every
+command a container or CronJob runs answers ``--help``).
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
 import re
 import shlex
 import tempfile
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, SecretStr
 
 from glowops.deploy import render as r
+from glowops.deploy.spec import ServiceSpec, load_spec
 from glowops.settings import Settings
 
 _INTERPOLATION = re.compile(r"^\$\{[A-Z0-9_]+(:?[-?][^}]*)?\}$")
@@ -62,7 +64,7 @@ def check_drift(files: Mapping[str, str], rendered: Mapping[str, str]) -> list[s
     """Files that differ from (or are missing in) a fresh render, or that it no longer writes."""
     problems = []
     for name in r.OBSOLETE_FILES:
-        if name in files and files[name].startswith(f"# {r.HEADER}"):
+        if name in files and r.is_generated(files[name]):
             problems.append(f"{name}: no longer part of the bundle, delete it ({r.OBSOLETE_FILES[name]})")
     for name, text in rendered.items():
         if name not in files:
@@ -86,10 +88,19 @@ def settings_env_names(settings_cls: type[Settings] = Settings) -> set[str]:
     return names
 
 
+# Database URLs hold a password: only an interpolated one may stand in a file.
+_DATABASE_URL_NAMES = frozenset({"GLOWOPS_BACKUP_DATABASE_URL", "GLOWOPS_LEADER_DATABASE_URL"})
+
+
+def database_url_names(spec: ServiceSpec) -> set[str]:
+    """The variables holding a database URL (with its password) in the bundle."""
+    return {spec.database_env, *_DATABASE_URL_NAMES}
+
+
 def secret_env_names(settings_cls: type[Settings] = Settings) -> set[str]:
     """The variables of SecretStr settings (their values never belong in a file)."""
     prefix = str(settings_cls.model_config.get("env_prefix", ""))
-    names: set[str] = {"DATABASE_URL", "GLOWOPS_DATABASE_URL"}  # holds the password
+    names: set[str] = set(_DATABASE_URL_NAMES)
     for name, info in settings_cls.model_fields.items():
         if "SecretStr" not in str(info.annotation) and info.annotation is not SecretStr:
             continue
@@ -100,16 +111,20 @@ def secret_env_names(settings_cls: type[Settings] = Settings) -> set[str]:
     return names
 
 
-def app_routes(settings: Settings | None = None) -> set[str]:
-    """The paths the gateway serves with the bundle's settings (the app is built, not started)."""
+def app_routes(spec: ServiceSpec, settings: Settings | None = None) -> set[str]:
+    """The paths the service serves with the bundle's settings (the app is built, not started)."""
+    from starlette.applications import Starlette
     from starlette.routing import Mount
 
-    module, _, factory = r.SERVICE_APP.partition(":")
-    create_app = getattr(importlib.import_module(module), factory)
-
     with tempfile.TemporaryDirectory(prefix="glowops-routes-") as tmp:
-        base = settings or r.bundle_settings()
-        app = create_app(base.model_copy(update={"state_dir": Path(tmp), "backup_database_url": ""}))
+        base = settings or r.bundle_settings(spec)
+        target = spec.app_factory()
+        # A factory is built with the bundle's settings (what decides which routes are mounted).
+        app = (
+            target
+            if isinstance(target, Starlette)
+            else target(base.model_copy(update={"state_dir": Path(tmp), "backup_database_url": ""}))
+        )
         paths: set[str] = set()
 
         def walk(routes: Iterable[Any], prefix: str = "") -> None:
@@ -121,6 +136,32 @@ def app_routes(settings: Settings | None = None) -> set[str]:
 
         walk(app.routes)
     return paths
+
+
+def service_command_problems(spec: ServiceSpec, args: list[str]) -> str | None:
+    """None when ``COMMAND ARGS --help`` succeeds for the service's own command (run as the image
+    would: the console script installed beside this Python, else on PATH)."""
+    return _command_problems(spec.command, tuple(args))
+
+
+@functools.lru_cache(maxsize=256)
+def _command_problems(command: str, args: tuple[str, ...]) -> str | None:
+    # Cached: one `--help` per distinct command line and process (each starts an interpreter).
+    import shutil
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / command
+    executable = str(script) if script.is_file() else shutil.which(command)
+    if executable is None:
+        return f"`{command}` is not installed here: cannot check `{' '.join([command, *args])}`"
+    result = subprocess.run(
+        [executable, *args, "--help"], capture_output=True, text=True, timeout=120, check=False
+    )
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).strip()[-200:]
+        return f"`{' '.join([command, *args])}` is not a valid command: {output}"
+    return None
 
 
 def command_problems(args: list[str]) -> str | None:
@@ -175,17 +216,18 @@ def referenced_variables(value: str) -> set[str]:
     return {match.group(1) for match in _REFERENCE.finditer(value)}
 
 
-def settings_from_env(env: Mapping[str, str]) -> Settings:
-    """Settings from an environment mapping (compose's, resolved), never the caller's environment."""
+def settings_from_env(env: Mapping[str, str], settings_cls: type[Settings] = Settings) -> Settings:
+    """``settings_cls`` from an environment mapping (compose's, resolved), never the caller's
+    environment."""
     from glowops.settings import _field_for
 
     values: dict[str, Any] = {}
     for name, value in env.items():
-        field_name = _field_for(Settings, name)
+        field_name = _field_for(settings_cls, name)
         if field_name is None:
             raise ValueError(f"{name} is not a setting glowops reads")
         values[field_name] = value
-    return r.BundleSettings(**values)
+    return r.given_values_only(settings_cls)(**values)
 
 
 def example_alertmanager_config(
@@ -200,7 +242,7 @@ def example_alertmanager_config(
     service = compose["services"][r.ALERTMANAGER_CONFIG]
     dotenv = EXAMPLE_ENV if env is None else env
     resolved = {name: interpolate(str(value), dotenv) for name, value in service["environment"].items()}
-    settings = settings_from_env(resolved)
+    settings = settings_from_env(resolved, Settings)
     # The warnings are returned; the export's log lines would only repeat them (or the relay note).
     logger = logging.getLogger("glowops.alerting.alertmanager_config")
     level = logger.level
@@ -212,8 +254,8 @@ def example_alertmanager_config(
     return export.config, export.warnings
 
 
-def _is_secret_free(name: str, value: str, secrets: set[str]) -> bool:
-    if name in {"DATABASE_URL", "GLOWOPS_DATABASE_URL"}:
+def _is_secret_free(name: str, value: str, secrets: set[str], databases: set[str]) -> bool:
+    if name in databases:
         password = urlsplit(value).password
         return password is None or _INTERPOLATION.match(password) is not None
     if name in secrets or _SECRET_NAME.search(name):
@@ -221,15 +263,22 @@ def _is_secret_free(name: str, value: str, secrets: set[str]) -> bool:
     return True
 
 
-def check_compose(files: Mapping[str, str], settings: Settings, routes: set[str]) -> list[str]:
-    """Cross-check docker-compose.yml with Settings, the app's routes and the other configs."""
+def check_compose(
+    files: Mapping[str, str], spec: ServiceSpec, settings: Settings, routes: set[str]
+) -> list[str]:
+    """Cross-check docker-compose.yml with the service's settings, routes and command, and the
+    other configs."""
     from glowops.telemetry.exposition import METRICS_PATH
 
     problems: list[str] = []
     compose = r.parse(files, "docker-compose.yml")
     services: dict[str, Any] = compose["services"]
-    known = settings_env_names()
-    secrets = secret_env_names()
+    # The service and its migrate one-shot read the service's settings; backup and
+    # alertmanager-config run glowops' own command, which reads glowops' settings.
+    service_known = settings_env_names(type(settings))
+    glowops_known = settings_env_names()
+    secrets = secret_env_names(type(settings))
+    databases = database_url_names(spec)
     declared_volumes = set(compose.get("volumes") or {})
     declared_secrets = set(compose.get("secrets") or {})
     env_example = files.get(".env.example", "")
@@ -238,7 +287,7 @@ def check_compose(files: Mapping[str, str], settings: Settings, routes: set[str]
         image = service.get("image", "")
         if "build" not in service and (":" not in image or image.endswith(":latest")):
             problems.append(f"compose {name}: image {image!r} is not pinned to a tag")
-        for dep, spec in (service.get("depends_on") or {}).items():
+        for dep, condition in (service.get("depends_on") or {}).items():
             if dep not in services:
                 problems.append(f"compose {name}: depends on unknown service {dep!r}")
                 continue
@@ -248,7 +297,7 @@ def check_compose(files: Mapping[str, str], settings: Settings, routes: set[str]
                 wanted = "service_healthy"
             else:
                 wanted = "service_started"
-            if spec.get("condition") != wanted:
+            if condition.get("condition") != wanted:
                 problems.append(f"compose {name}: depends_on {dep} should use condition {wanted}")
         for volume in service.get("volumes", []):
             source = volume.split(":", 1)[0]
@@ -261,51 +310,72 @@ def check_compose(files: Mapping[str, str], settings: Settings, routes: set[str]
             if secret not in declared_secrets:
                 problems.append(f"compose {name}: secret {secret!r} is not declared")
         for var, value in (service.get("environment") or {}).items():
-            if not _is_secret_free(var, str(value), secrets):
+            if not _is_secret_free(var, str(value), secrets, databases):
                 problems.append(f"compose {name}: {var} holds a secret value inline")
-        exempt = name in (r.GATEWAY, r.BACKUP, r.COLLECTOR) or _one_shot(service)
+        exempt = name in (spec.name, r.BACKUP, r.COLLECTOR) or _one_shot(service)
         if not exempt and "healthcheck" not in service:
             problems.append(f"compose {name}: no healthcheck")
         for value in (service.get("environment") or {}).values():
             for variable in sorted(referenced_variables(str(value))):
                 if f"\n{variable}=" not in env_example:
                     problems.append(f"compose {name}: {variable} is not listed in .env.example")
-    for secret, spec in (compose.get("secrets") or {}).items():
-        variable = spec.get("environment")
+    for secret, declared in (compose.get("secrets") or {}).items():
+        variable = declared.get("environment")
         if variable and f"\n{variable}=" not in env_example:
             problems.append(f"compose secret {secret}: {variable} is not listed in .env.example")
-    for name in (r.GATEWAY, r.BACKUP, r.ALERTMANAGER_CONFIG):
+    for name, known, reader in (
+        (spec.name, service_known, spec.command),
+        (r.MIGRATE, service_known, spec.command),
+        (r.BACKUP, glowops_known, r.GLOWOPS_COMMAND),
+        (r.ALERTMANAGER_CONFIG, glowops_known, r.GLOWOPS_COMMAND),
+    ):
         for var in services.get(name, {}).get("environment") or {}:
             if var.upper() not in known:
-                problems.append(f"compose {name}: {var} is not a setting glowops reads")
+                problems.append(f"compose {name}: {var} is not a setting {reader} reads")
+    for name, args in ((spec.name, spec.serve), (r.MIGRATE, spec.migrate)):
+        if name not in services:
+            if args:
+                problems.append(f"compose: no service {name!r}")
+            continue
+        command = [str(word) for word in services[name].get("command") or []]
+        problem = service_command_problems(spec, command)
+        if problem:
+            problems.append(f"compose {name}: {problem}")
+        elif services[name].get("entrypoint") not in (None, [spec.command]):
+            problems.append(f"compose {name}: the entrypoint is not {spec.command}")
+    for name in (r.BACKUP, r.ALERTMANAGER_CONFIG):
+        if name in services and services[name].get("entrypoint") != [r.GLOWOPS_COMMAND]:
+            problems.append(f"compose {name}: runs a glowops command, its entrypoint must be glowops")
 
-    gateway = services.get(r.GATEWAY, {})
+    gateway = services.get(spec.name, {})
     env = gateway.get("environment") or {}
     port = int(env.get("GLOWOPS_PORT", settings.port))
     if port != settings.port:
-        problems.append(f"compose gateway: GLOWOPS_PORT {port} != the bundle port {settings.port}")
+        problems.append(f"compose {spec.name}: GLOWOPS_PORT {port} != the bundle port {settings.port}")
     if not any(str(p).endswith(f":{port}") for p in gateway.get("ports", [])):
-        problems.append(f"compose gateway: port {port} is not published")
+        problems.append(f"compose {spec.name}: port {port} is not published")
     probe = " ".join(gateway.get("healthcheck", {}).get("test", []))
     match = re.search(r"http://[^'\" ]+", probe)
     if match is None:
-        problems.append("compose gateway: the healthcheck probes no URL")
+        problems.append(f"compose {spec.name}: the healthcheck probes no URL")
     else:
         url = urlsplit(match.group(0))
         if url.port != port or url.path not in routes:
-            problems.append(f"compose gateway: healthcheck {match.group(0)} is not a route on port {port}")
+            problems.append(
+                f"compose {spec.name}: healthcheck {match.group(0)} is not a route on port {port}"
+            )
 
     # Prometheus: the scrape target is the gateway service, the path its metrics route.
     prom = r.parse(files, "prometheus/prometheus.yml")
     for job in prom["scrape_configs"]:
         if job.get("metrics_path") != METRICS_PATH or METRICS_PATH not in routes:
             problems.append(
-                f"prometheus job {job['job_name']}: metrics_path is not the gateway's {METRICS_PATH}"
+                f"prometheus job {job['job_name']}: metrics_path is not the service's {METRICS_PATH}"
             )
         for static in job.get("static_configs", []):
             for target in static["targets"]:
                 host, tport = _host_port(target)
-                if host not in services or (host == r.GATEWAY and tport != port):
+                if host not in services or (host == spec.name and tport != port):
                     problems.append(f"prometheus target {target} is not a compose service:port")
         cred = job.get("authorization", {}).get("credentials_file")
         if cred and Path(cred).name not in services[r.PROMETHEUS].get("secrets", []):
@@ -320,7 +390,7 @@ def check_compose(files: Mapping[str, str], settings: Settings, routes: set[str]
                 if host not in services:
                     problems.append(f"prometheus: alertmanager target {target} is not a compose service")
 
-    problems += _check_alertmanager(compose, routes)
+    problems += _check_alertmanager(compose, spec, routes)
     problems += _check_grafana(files, services)
     problems += _check_collector(files, services, env)
     return problems
@@ -348,7 +418,7 @@ def _named_mounts(service: Mapping[str, Any]) -> dict[str, tuple[str, bool]]:
     return result
 
 
-def _check_alertmanager(compose: Mapping[str, Any], routes: set[str]) -> list[str]:
+def _check_alertmanager(compose: Mapping[str, Any], spec: ServiceSpec, routes: set[str]) -> list[str]:
     """The one-shot renders alertmanager.yml where Alertmanager reads it, with every channel."""
     from glowops.alerting.alertmanager_config import TEAMS_RELAY_PATH, parse_version
     from glowops.alerting.export import ALERTMANAGER_FILE
@@ -370,8 +440,8 @@ def _check_alertmanager(compose: Mapping[str, Any], routes: set[str]) -> list[st
     problem = command_problems(command)
     if problem:
         problems.append(f"{where}: {problem}")
-    if renderer.get("image") != services.get(r.GATEWAY, {}).get("image"):
-        problems.append(f"{where}: does not run the gateway image (the same code as the gateway)")
+    if renderer.get("image") != services.get(spec.name, {}).get("image"):
+        problems.append(f"{where}: does not run the {spec.name} image (the same code as the service)")
     written = _named_mounts(renderer).get(out)
     if written is None or written[1]:
         problems.append(f"{where}: --out {out} is not a writable named volume")
@@ -421,10 +491,10 @@ def _check_alertmanager(compose: Mapping[str, Any], routes: set[str]) -> list[st
     for receiver in config["receivers"]:
         for hook in receiver.get("webhook_configs", []):
             host, hport = _host_port(hook["url"])
-            if urlsplit(hook["url"]).path == TEAMS_RELAY_PATH and host != r.GATEWAY:
-                problems.append(f"alertmanager: the Teams relay {hook['url']} is not the gateway service")
-            elif host == r.GATEWAY and (hport != r.GATEWAY_PORT or urlsplit(hook["url"]).path not in routes):
-                problems.append(f"alertmanager: webhook {hook['url']} is not a route of the gateway")
+            if urlsplit(hook["url"]).path == TEAMS_RELAY_PATH and host != spec.name:
+                problems.append(f"alertmanager: the Teams relay {hook['url']} is not the {spec.name} service")
+            elif host == spec.name and (hport != r.SERVICE_PORT or urlsplit(hook["url"]).path not in routes):
+                problems.append(f"alertmanager: webhook {hook['url']} is not a route of {spec.name}")
     return problems
 
 
@@ -520,14 +590,16 @@ def _k8s_docs(files: Mapping[str, str]) -> dict[str, Any]:
     return {name[4:]: r.parse(files, name) for name in files if name.startswith("k8s/")}
 
 
-def check_k8s(files: Mapping[str, str], settings: Settings, routes: set[str]) -> list[str]:
-    """Cross-check the manifests with Settings, the app's routes and the CLI."""
+def check_k8s(files: Mapping[str, str], spec: ServiceSpec, settings: Settings, routes: set[str]) -> list[str]:
+    """Cross-check the manifests with the service's settings, routes and command, and glowops' CLI."""
     from glowops.telemetry.exposition import METRICS_PATH
 
     problems: list[str] = []
     docs = _k8s_docs(files)
-    known = settings_env_names()
-    secrets = secret_env_names()
+    service_known = settings_env_names(type(settings))
+    glowops_known = settings_env_names()
+    secrets = secret_env_names(type(settings))
+    databases = database_url_names(spec)
     kustomization = docs.get("kustomization.yaml", {})
     for resource in kustomization.get("resources", []):
         if resource not in docs:
@@ -538,20 +610,24 @@ def check_k8s(files: Mapping[str, str], settings: Settings, routes: set[str]) ->
 
     for cm in by_kind.get("ConfigMap", []):
         for var, value in cm.get("data", {}).items():
-            if var.upper() not in known:
-                problems.append(f"k8s ConfigMap: {var} is not a setting glowops reads")
-            if not _is_secret_free(var, str(value), secrets) or var in secrets:
+            if var.upper() not in service_known:
+                problems.append(f"k8s ConfigMap: {var} is not a setting {spec.command} reads")
+            if not _is_secret_free(var, str(value), secrets, databases) or var in secrets | databases:
                 problems.append(f"k8s ConfigMap: {var} is a secret and belongs in a Secret")
 
     def containers(pod: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [*pod.get("initContainers", []), *pod.get("containers", [])]
 
-    pods: list[tuple[str, dict[str, Any]]] = []
+    # (name, pod, runs the service's command): Deployments run the service, CronJobs glowops.
+    pods: list[tuple[str, dict[str, Any], bool]] = []
     for dep in by_kind.get("Deployment", []):
-        pods.append((dep["metadata"]["name"], dep["spec"]["template"]["spec"]))
+        pods.append((dep["metadata"]["name"], dep["spec"]["template"]["spec"], True))
     for cron in by_kind.get("CronJob", []):
-        pods.append((cron["metadata"]["name"], cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]))
-    for name, pod in pods:
+        pods.append(
+            (cron["metadata"]["name"], cron["spec"]["jobTemplate"]["spec"]["template"]["spec"], False)
+        )
+    for name, pod, runs_service in pods:
+        known, reader = (service_known, spec.command) if runs_service else (glowops_known, r.GLOWOPS_COMMAND)
         if not pod.get("securityContext", {}).get("runAsNonRoot"):
             problems.append(f"k8s {name}: pod does not set runAsNonRoot")
         for container in containers(pod):
@@ -562,10 +638,14 @@ def check_k8s(files: Mapping[str, str], settings: Settings, routes: set[str]) ->
                 problems.append(f"{where}: no resources")
             for item in container.get("env", []):
                 if item["name"].upper() not in known:
-                    problems.append(f"{where}: {item['name']} is not a setting glowops reads")
-                if "value" in item and not _is_secret_free(item["name"], str(item["value"]), secrets):
+                    problems.append(f"{where}: {item['name']} is not a setting {reader} reads")
+                if "value" in item and not _is_secret_free(
+                    item["name"], str(item["value"]), secrets, databases
+                ):
                     problems.append(f"{where}: {item['name']} holds a secret value inline")
-                if item["name"].upper() in secrets and "secretKeyRef" not in item.get("valueFrom", {}):
+                if item["name"].upper() in secrets | databases and "secretKeyRef" not in item.get(
+                    "valueFrom", {}
+                ):
                     problems.append(f"{where}: {item['name']} must come from a Secret")
             command = container.get("command") or []
             if command[:1] == ["/bin/sh"]:
@@ -577,15 +657,16 @@ def check_k8s(files: Mapping[str, str], settings: Settings, routes: set[str]) ->
                     if problem:
                         problems.append(f"{where}: {problem}")
             elif container.get("args"):
-                problem = command_problems(list(container["args"]))
+                args = [str(word) for word in container["args"]]
+                problem = service_command_problems(spec, args) if runs_service else command_problems(args)
                 if problem:
                     problems.append(f"{where}: {problem}")
 
     for dep in by_kind.get("Deployment", []):
-        spec = dep["spec"]
-        if spec.get("replicas", 1) < 2:
+        dep_spec = dep["spec"]
+        if dep_spec.get("replicas", 1) < 2:
             problems.append("k8s Deployment: fewer than 2 replicas")
-        template = spec["template"]
+        template = dep_spec["template"]
         gateway = template["spec"]["containers"][0]
         ports = {p["name"]: p["containerPort"] for p in gateway.get("ports", [])}
         if ports.get("http") != settings.port:
@@ -630,11 +711,13 @@ def check_k8s(files: Mapping[str, str], settings: Settings, routes: set[str]) ->
     return problems
 
 
-def check_bundle(directory: Path, *, drift: bool = True) -> list[str]:
-    """Every problem of the bundle in ``directory`` (empty list: it is fine)."""
+def check_bundle(directory: Path, spec: ServiceSpec | None = None, *, drift: bool = True) -> list[str]:
+    """Every problem of the bundle in ``directory`` (empty list: it is fine). ``spec``: the
+    service it runs (default: the bundle's ``service.yaml``)."""
     files = read_bundle(directory)
-    settings = r.bundle_settings()
-    rendered = r.render(settings)
+    spec = spec or load_spec(directory)
+    settings = r.bundle_settings(spec)
+    rendered = r.render(spec, settings)
     problems = check_drift(files, rendered.files) if drift else []
     missing = [
         name
@@ -647,7 +730,7 @@ def check_bundle(directory: Path, *, drift: bool = True) -> list[str]:
     ]
     if missing:
         return [*problems, *(f"{name}: missing" for name in missing)]
-    routes = app_routes(settings)
-    problems += check_compose(files, settings, routes)
-    problems += check_k8s(files, settings, routes)
+    routes = app_routes(spec, settings)
+    problems += check_compose(files, spec, settings, routes)
+    problems += check_k8s(files, spec, settings, routes)
     return problems

@@ -9,6 +9,9 @@ from typing import Annotated
 
 import typer
 
+from glowops.deploy.spec import SPEC_FILE, ServiceSpec
+from glowops.settings import ConfigError
+
 app = typer.Typer(
     help="The scale-out bundle: docker-compose, Kubernetes manifests, Prometheus, Alertmanager, "
     "Grafana and OpenTelemetry Collector configs, rendered from the catalogs.",
@@ -16,60 +19,88 @@ app = typer.Typer(
 )
 
 
+_SPEC_HELP = (
+    "The service spec (service.yaml: which app, settings class, command, image; see "
+    "glowops.deploy.spec). Default: service.yaml in the bundle directory."
+)
+
+
+def _spec(path: Path | None, directory: Path) -> ServiceSpec:
+    from glowops.deploy.spec import load_spec
+
+    try:
+        spec = load_spec(path or directory / SPEC_FILE)
+        spec.settings_class()  # importable and a Settings class, before anything is written
+        return spec
+    except ConfigError as err:
+        typer.echo(f"glowops deploy: {err}", err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command("render")
 def render_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the bundle into.")] = Path(
         "deploy"
     ),
+    spec_path: Annotated[Path | None, typer.Option("--spec", help=_SPEC_HELP)] = None,
 ) -> None:
-    """Write every file of the bundle from the alert and dashboard catalogs.
+    """Write every file of the bundle for the service ``service.yaml`` describes.
 
-    The bundle's settings are glowops' defaults plus the scale-out topology, never the current
+    The bundle's settings are the service's defaults plus the scale-out topology, never the current
     environment: the output is the same on every machine. Secrets are referenced, never written
-    (compose: deploy/.env; Kubernetes: the Secret glowops-gateway).
+    (compose: deploy/.env; Kubernetes: the Secret glowops-<name>). A new service writes its
+    service.yaml (name, package, app, settings, command, serve, migrate, environment, secrets)
+    into an empty directory and renders there.
 
-    Example: `glowops deploy render --out deploy/`
+    Examples: `glowops deploy render --out deploy/`;
+    `glowops deploy render --spec worker/service.yaml --out worker/deploy/`
     """
-    from glowops.deploy.render import HEADER, OBSOLETE_FILES, render
+    from glowops.deploy.render import OBSOLETE_FILES, is_generated, render
 
-    rendered = render()
+    spec = _spec(spec_path, out)
+    rendered = render(spec)
     for warning in rendered.warnings:
         typer.echo(f"note: {warning}", err=True)
     for name, text in rendered.files.items():
         path = out / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+    if spec_path is not None and not (out / SPEC_FILE).exists():
+        # The bundle keeps the spec it was rendered from: `deploy check` reads it there.
+        (out / SPEC_FILE).write_text(spec_path.read_text(encoding="utf-8"), encoding="utf-8")
     for name, why in OBSOLETE_FILES.items():
         path = out / name
         # Only what an earlier render wrote: a file someone put there by hand stays.
-        if path.is_file() and path.read_text(encoding="utf-8").startswith(f"# {HEADER}"):
+        if path.is_file() and is_generated(path.read_text(encoding="utf-8")):
             path.unlink()
             if path.parent != out and not any(path.parent.iterdir()):
                 path.parent.rmdir()
             typer.echo(f"removed {path}: {why}", err=True)
-    typer.echo(f"wrote {len(rendered.files)} files into {out}")
+    typer.echo(f"wrote {len(rendered.files)} files for {spec.name} into {out}")
 
 
 @app.command("check")
 def check_command(
     directory: Annotated[Path, typer.Argument(help="The bundle directory.")] = Path("deploy"),
+    spec_path: Annotated[Path | None, typer.Option("--spec", help=_SPEC_HELP)] = None,
     tools: Annotated[
         bool, typer.Option("--tools/--no-tools", help="Also run promtool and amtool when installed.")
     ] = True,
 ) -> None:
     """Check the bundle: no drift from a fresh render, and ports, paths and names agree.
 
-    Cross-checks: the scrape target is the gateway service and port, probes and health checks
-    hit real routes, every variable set is a setting glowops reads, no secret is inline, the
-    CronJobs run real commands, the collector pipelines use defined components. Exit 1 on a
-    problem. Example: `glowops deploy check deploy/`
+    Cross-checks: the scrape target is the service and its port, probes and health checks hit
+    real routes, every variable set is a setting the service (or glowops, for the backup jobs)
+    reads, no secret is inline, every command a container or CronJob runs exists, the collector
+    pipelines use defined components. Exit 1 on a problem, 2 on a bad spec.
+    Example: `glowops deploy check deploy/`
     """
     from glowops.deploy.check import check_bundle
 
     if not directory.is_dir():
         typer.echo(f"{directory}: not a directory", err=True)
         raise typer.Exit(2)
-    problems = check_bundle(directory)
+    problems = check_bundle(directory, _spec(spec_path, directory))
     if tools:
         problems += _tools(directory)
     for problem in problems:

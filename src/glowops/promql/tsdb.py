@@ -27,16 +27,9 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from glowops.alerting.promql import (
-    NAME,
-    STALE_NAN,
-    Labels,
-    Matcher,
-    RateWindow,
-    extrapolated_rate,
-    is_stale,
-    label_value,
-)
+from glowops.promql.functions import extrapolated_rate
+from glowops.promql.model import NAME, STALE_NAN, Labels, is_stale, label_value
+from glowops.promql.storage import Matcher, RateWindow
 
 _ABSENT_BITS = 0x7FF0000000000003
 ABSENT_NAN: float = struct.unpack("<d", struct.pack("<Q", _ABSENT_BITS))[0]
@@ -221,7 +214,7 @@ class Series:
         """``rate``/``increase`` over ``[start, end]`` (None with fewer than two samples).
 
         The common case (no gaps) inline, without building a :class:`RateWindow`; the same
-        arithmetic as :func:`glowops.alerting.promql.extrapolated_rate`.
+        arithmetic as :func:`glowops.promql.functions.extrapolated_rate`.
         """
         if self.gaps:
             window = self.rate_window(start, end)
@@ -414,7 +407,7 @@ class TSDB:
         of its timeline (the usual case) shares the window's times, so the extrapolation factor
         is computed once per timeline; only a counter near zero (the zero-point clamp) needs its
         own. Series with gaps or a partial window take the general path. Same arithmetic, in the
-        same order, as :func:`glowops.alerting.promql.extrapolated_rate`.
+        same order, as :func:`glowops.promql.functions.extrapolated_rate`.
         """
         produced: list[Series] = []
         values: list[float] = []
