@@ -5,7 +5,7 @@ Under ``serve --workers N`` one worker runs the engine (:mod:`glowops.alerting.s
 request for the console lands on any worker. The leader flushes its samples to
 ``state_dir/alerting.db`` at every scrape, and saves its alert state at every evaluation; a
 :class:`FollowerAlerting` reads the new rows of both (:meth:`TSDB.catch_up
-<glowops.alerting.tsdb.TSDB.catch_up>`), at most once per ``refresh_seconds``. It has the
+<glowops.promql.tsdb.TSDB.catch_up>`), at most once per ``refresh_seconds``. It has the
 attributes of :class:`~glowops.alerting.service.EmbeddedAlerting` the console reads (``store``,
 ``engine.alerts()``, ``state``), so the console serves the same pages from any worker, one
 scrape behind the leader. Silences and acknowledgements written here go to the same file, where
@@ -25,7 +25,7 @@ from glowops.alerting.engine import Alert
 from glowops.alerting.outbox import connect
 from glowops.alerting.service import ENGINE_STATE_KEY
 from glowops.alerting.state import StateStore, state_path
-from glowops.alerting.tsdb import TSDB
+from glowops.promql.tsdb import TSDB
 from glowops.settings import Settings
 
 __all__ = ["FollowerAlerting"]
