@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from glowops.alerting.slicing import Steps, run_steps
 from glowops.promql import (
     NAME,
     TSDB,
@@ -198,11 +199,17 @@ class RuleEngine:
     # --- evaluation ---------------------------------------------------------------------------
     def evaluate(self, t: int) -> EvaluationResult:
         """Evaluate every rule at ``t`` (ms since the epoch)."""
+        return run_steps(self.evaluate_steps(t))
+
+    def evaluate_steps(self, t: int) -> Steps[EvaluationResult]:
+        """:meth:`evaluate` as a generator that yields after each rule (see
+        :mod:`glowops.alerting.slicing`); it returns the same result."""
         errors: list[str] = []
         self.evaluator.reset_cache()
-        self._record(t, errors)
+        yield from self._record(t, errors)
         self.evaluator.reset_cache()  # recording outputs now exist at t
         for compiled in self.alerting:
+            yield
             try:
                 vector = self._vector(compiled.node, t)
             except (EvaluationError, PromQLError) as err:
@@ -216,10 +223,11 @@ class RuleEngine:
         value = self.evaluator.evaluate(node, t)
         return [((), value)] if isinstance(value, float) else value
 
-    def _record(self, t: int, errors: list[str]) -> None:
+    def _record(self, t: int, errors: list[str]) -> Steps[None]:
         outputs: list[tuple[Labels, float]] = []
         vanished: list[Labels] = []
         for compiled in self.recording:
+            yield
             try:
                 vector = self._vector(compiled.node, t)
             except (EvaluationError, PromQLError) as err:

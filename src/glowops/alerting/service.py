@@ -13,6 +13,9 @@ turn alerts into outbox messages; the outbox is drained continuously (retries as
 due). Samples, alert state, groups and the outbox live in ``state_dir/alerting.db``, so a
 restart keeps history, pending ``for`` clocks, and undelivered notifications.
 
+Sampling and evaluation run on the event loop in slices of at most ~2 ms
+(:mod:`glowops.alerting.slicing`), so a request waits for one slice at worst, never a whole cycle.
+
 The clock is injectable (``clock``): tests drive :meth:`EmbeddedAlerting.tick` with their own time.
 """
 
@@ -23,7 +26,7 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +40,7 @@ from glowops.alerting.notify.base import Notifier, build_notifiers
 from glowops.alerting.oncall import Escalator, load_policy
 from glowops.alerting.outbox import Outbox, connect
 from glowops.alerting.sampler import Sampler
+from glowops.alerting.slicing import SLICE_SECONDS, Steps, drive, run_steps, yield_to_loop
 from glowops.alerting.state import StateStore, state_path
 from glowops.promql import TSDB
 from glowops.settings import Settings
@@ -124,6 +128,8 @@ class EmbeddedAlerting:
         self.deliverer = Deliverer(self.outbox, self.notifiers, on_outcome=on_outcome)
         self.record_metrics = record_metrics
         self.flush_interval = flush_interval
+        self.slice_seconds = SLICE_SECONDS
+        self.pause: Callable[[], Awaitable[None]] = yield_to_loop  # between slices of a cycle
         self._next_scrape = 0.0
         self._next_eval = 0.0
         self._next_flush = now + flush_interval
@@ -138,13 +144,15 @@ class EmbeddedAlerting:
         report = CycleReport()
         started = time.perf_counter()
         t_ms = round(now * 1000)
+        # Sampling and evaluation run in slices of the event loop (glowops.alerting.slicing):
+        # requests arriving during a cycle wait for one slice, not for the whole cycle.
         if now >= self._next_scrape:
             self.sampler.retarget(instance=listener.instance(self._default_instance))
-            report.sampled = self.sampler.sample(t_ms)
+            report.sampled = await drive(self.sampler.sample_steps(t_ms), self.slice_seconds, self.pause)
             self._next_scrape = now + self.settings.scrape_interval_seconds
         if now >= self._next_eval:
             self._next_eval = now + self.settings.evaluation_interval_seconds
-            report.enqueued = self.evaluate(now)
+            report.enqueued = await drive(self._evaluate_steps(now), self.slice_seconds, self.pause)
             report.evaluated = True
         for ack in self.state.unnotified_acks():
             report.enqueued += len(self.dispatcher.acknowledge(ack.alertname, now))
@@ -162,8 +170,21 @@ class EmbeddedAlerting:
 
     def evaluate(self, now: float) -> int:
         """One evaluation of the catalog, then dispatch and escalation; messages enqueued."""
-        started = time.perf_counter()
-        result = self.engine.evaluate(round(now * 1000))
+        return run_steps(self._evaluate_steps(now))
+
+    def _evaluate_steps(self, now: float) -> Steps[int]:
+        busy = 0.0  # seconds spent evaluating, without the time other tasks ran between steps
+        steps = self.engine.evaluate_steps(round(now * 1000))
+        while True:
+            started = time.perf_counter()
+            try:
+                next(steps)
+            except StopIteration as done:
+                result: EvaluationResult = done.value
+                break
+            busy += time.perf_counter() - started
+            yield
+        started = time.perf_counter() - busy
         self.last_result = result
         self.state.put(ENGINE_STATE_KEY, self.engine.snapshot())
         alerts = list(result.alerts)

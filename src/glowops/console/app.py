@@ -454,8 +454,10 @@ class Console:
         if alerting is None:
             return _no_samples()
         try:
-            # Evaluated on the event loop on purpose: the sampler writes the store there too,
-            # so a read never sees a half-written scrape. Bounded to ~120 steps per query.
+            # Evaluated on the event loop, where the sampler writes the store, in slices: a read
+            # between two slices may see a scrape half-written, and the series not yet written
+            # answer with their previous sample (as Prometheus does during an ingest). Bounded
+            # to ~120 steps per query.
             data = panel_data(
                 alerting.store,
                 panel,
