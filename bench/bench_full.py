@@ -35,7 +35,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from bench.bench_http import ASGIApp, _devnull, _time, bare_app, usual_app
+from bench.bench_http import ASGIApp, _devnull, _time, bare_app, print_table, usual_app
 
 
 class NullOTLPExporter(SpanExporter):
@@ -72,8 +72,15 @@ class NullTransport(BaseHTTPTransport):
         self.bytes = 0
         self.spans = 0
 
-    def request(self, method: str, url: str, *, headers: dict[str, str] | None = None,
-                timeout: float | None = None, data: bytes | None = None) -> BaseHTTPResult:
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+        data: bytes | None = None,
+    ) -> BaseHTTPResult:
         self.requests += 1
         self.bytes += len(data or b"")
         return _Accepted(status_code=200, reason="OK")
@@ -124,8 +131,14 @@ def glowops_full_app(dsn: str, transport: NullTransport) -> tuple[ASGIApp, Any]:
     exporter.export = counting_export  # type: ignore[method-assign]
     tracing = build_provider(settings, exporter=exporter)
     app = bare_app()
-    glowops.instrument(app, settings, log_stream=_devnull, tracer=ServerSpanHook(tracing.tracer()),
-                       error_reporter=errors.setup_error_tracking(settings), health=False)
+    glowops.instrument(
+        app,
+        settings,
+        log_stream=_devnull,
+        tracer=ServerSpanHook(tracing.tracer()),
+        error_reporter=errors.setup_error_tracking(settings),
+        health=False,
+    )
     return app, tracing
 
 
@@ -139,16 +152,22 @@ def usual_otel_app(exporter: NullOTLPExporter) -> tuple[ASGIApp, TracerProvider]
     return app, provider
 
 
-def _interleave(apps: dict[str, ASGIApp], rounds: int, requests: int,
-                flushes: dict[str, Callable[[], object]] | None = None) -> dict[str, float]:
-    """Median µs/request of each app over interleaved rounds.
+def _interleave(
+    apps: dict[str, ASGIApp],
+    rounds: int,
+    requests: int,
+    flushes: dict[str, Callable[[], object]] | None = None,
+) -> dict[str, tuple[float, float]]:
+    """Median (wall µs/request, CPU µs/request) of each app over interleaved rounds.
 
     ``flushes[name]`` runs inside the timed round after the requests: it exports the spans the
     round produced, so their redaction and encoding count for the stack that made them. (The
     export thread gets little of the GIL while a tight loop of requests runs; without the flush,
-    part of one stack's export work would run during the next stack's round.)
+    part of one stack's export work would run during the next stack's round.) CPU time is the
+    process's, every thread included: the export thread's work counts.
     """
-    samples: dict[str, list[float]] = {name: [] for name in apps}
+    walls: dict[str, list[float]] = {name: [] for name in apps}
+    cpus: dict[str, list[float]] = {name: [] for name in apps}
     flushes = flushes or {}
 
     async def go() -> None:
@@ -158,18 +177,20 @@ def _interleave(apps: dict[str, ASGIApp], rounds: int, requests: int,
                 flushes[name]()
         for _ in range(rounds):
             for name, app in apps.items():
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 await _time(app, requests)
                 if name in flushes:
                     flushes[name]()
-                samples[name].append((time.perf_counter() - started) / requests * 1e6)
+                walls[name].append((time.perf_counter() - started) / requests * 1e6)
+                cpus[name].append((time.process_time() - cpu) / requests * 1e6)
 
     asyncio.run(go())
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return {name: (statistics.median(walls[name]), statistics.median(cpus[name])) for name in apps}
 
 
 def run(rounds: int, requests: int) -> dict[str, tuple[float, float]]:
-    """{stack: (median µs/request, ratio to the bare app of the same phase)}."""
+    """{stack: (median wall µs/request, median CPU µs/request)}; phase 2 under the names
+    "bare (phase 2)" and "usual+sentry"."""
     import sentry_sdk
 
     dsn = null_sentry()
@@ -183,8 +204,12 @@ def run(rounds: int, requests: int) -> dict[str, tuple[float, float]]:
     sentry_sdk.get_client().close(timeout=2)
     sentry_sdk.init(dsn=dsn, traces_sample_rate=1.0)  # the spec's configuration
     usual_sentry, usual_sentry_provider = usual_otel_app(NullOTLPExporter())
-    phase2 = _interleave({"bare": bare_app(), "usual+sentry": usual_sentry}, rounds, requests,
-                         {"usual+sentry": usual_sentry_provider.force_flush})
+    phase2 = _interleave(
+        {"bare": bare_app(), "usual+sentry": usual_sentry},
+        rounds,
+        requests,
+        {"usual+sentry": usual_sentry_provider.force_flush},
+    )
     sentry_sdk.flush(timeout=5)
     sentry_sdk.get_client().close(timeout=2)
     for provider in (usual_provider, usual_sentry_provider):
@@ -192,18 +217,20 @@ def run(rounds: int, requests: int) -> dict[str, tuple[float, float]]:
     glowops_tracing.provider.shutdown()
     spans = glowops_transport.spans
     per_span = glowops_transport.bytes / max(spans, 1)
-    print(f"glowops spans encoded: {spans} for {rounds * requests + 200} requests in "
-          f"{glowops_transport.requests} OTLP requests ({per_span:.0f} bytes/span); "
-          f"usual spans encoded: {usual_exporter.spans}")
+    print(
+        f"glowops spans encoded: {spans} for {rounds * requests + 200} requests in "
+        f"{glowops_transport.requests} OTLP requests ({per_span:.0f} bytes/span); "
+        f"usual spans encoded: {usual_exporter.spans}"
+    )
     expected = rounds * requests + 200
     if spans != expected or usual_exporter.spans != 4 * expected:
-        print(f"WARNING: spans were dropped (glowops {spans}, usual {usual_exporter.spans} for "
-              f"{expected} requests): the export queue overflowed, the figures undercount the export work")
-    results = {name: (value, value / phase1["bare"]) for name, value in phase1.items()}
-    results["bare (phase 2)"] = (phase2["bare"], 1.0)
-    results["usual+sentry"] = (phase2["usual+sentry"], phase2["usual+sentry"] / phase2["bare"])
-    # against a bare app without Sentry's process-wide patching (the figure a user compares)
-    results["usual+sentry/b1"] = (phase2["usual+sentry"], phase2["usual+sentry"] / phase1["bare"])
+        print(
+            f"WARNING: spans were dropped (glowops {spans}, usual {usual_exporter.spans} for "
+            f"{expected} requests): the export queue overflowed, the figures undercount the export work"
+        )
+    results = dict(phase1)
+    results["bare (phase 2)"] = phase2["bare"]
+    results["usual+sentry"] = phase2["usual+sentry"]
     return results
 
 
@@ -213,9 +240,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=3000)
     args = parser.parse_args(argv)
     results = run(args.rounds, args.requests)
-    print(f"{'stack':<16}{'µs/request':>12}{'x bare':>9}   ({args.rounds} rounds x {args.requests} requests)")
-    for name, (value, ratio) in results.items():
-        print(f"{name:<16}{value:>12.1f}{ratio:>8.2f}x")
+    phase2 = {"bare (phase 2)": results.pop("bare (phase 2)"), "usual+sentry": results.pop("usual+sentry")}
+    print("phase 1 (glowops' Sentry set-up, no patching):")
+    print_table(results, args.rounds, args.requests, width=16)
+    print("phase 2 (Sentry initialised the usual way; ratios against this phase's bare):")
+    print_table(phase2, args.rounds, args.requests, width=16)
 
 
 if __name__ == "__main__":

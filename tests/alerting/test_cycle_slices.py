@@ -13,7 +13,7 @@ import pytest
 from embedded_helpers import Harness, receiver_settings
 from fastapi import FastAPI
 
-from glowops.alerting.slicing import Steps, drive
+from glowops.slicing import Steps, drive
 
 pytestmark = pytest.mark.anyio
 

@@ -23,7 +23,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from glowops.alerting.slicing import Steps, run_steps
 from glowops.promql import (
     NAME,
     TSDB,
@@ -36,6 +35,7 @@ from glowops.promql import (
     parse,
 )
 from glowops.promql.ast import Node
+from glowops.slicing import Steps, run_steps
 
 log = logging.getLogger("glowops.alerting.engine")
 
@@ -203,7 +203,7 @@ class RuleEngine:
 
     def evaluate_steps(self, t: int) -> Steps[EvaluationResult]:
         """:meth:`evaluate` as a generator that yields after each rule (see
-        :mod:`glowops.alerting.slicing`); it returns the same result."""
+        :mod:`glowops.slicing`); it returns the same result."""
         errors: list[str] = []
         self.evaluator.reset_cache()
         yield from self._record(t, errors)

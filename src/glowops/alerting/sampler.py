@@ -23,8 +23,8 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry
 
-from glowops.alerting.slicing import Steps, run_steps
 from glowops.promql import NAME, TSDB, Labels, Series, labels_of
+from glowops.slicing import Steps, run_steps
 from glowops.telemetry.sample_source import SeriesGroup, collect_without_sources, sources_of
 
 SCRAPE_TIMELINE = "scrape"
@@ -112,7 +112,7 @@ class Sampler:
 
     def sample_steps(self, t_ms: int) -> Steps[int]:
         """:meth:`sample` as a generator that yields every :data:`GROUPS_PER_STEP` groups of
-        series (see :mod:`glowops.alerting.slicing`); it returns the same count."""
+        series (see :mod:`glowops.slicing`); it returns the same count."""
         store = self.store
         pos = store.advance(SCRAPE_TIMELINE, t_ms)
         if pos is None:

@@ -14,7 +14,7 @@ due). Samples, alert state, groups and the outbox live in ``state_dir/alerting.d
 restart keeps history, pending ``for`` clocks, and undelivered notifications.
 
 Sampling and evaluation run on the event loop in slices of at most ~2 ms
-(:mod:`glowops.alerting.slicing`), so a request waits for one slice at worst, never a whole cycle.
+(:mod:`glowops.slicing`), so a request waits for one slice at worst, never a whole cycle.
 
 The clock is injectable (``clock``): tests drive :meth:`EmbeddedAlerting.tick` with their own time.
 """
@@ -40,10 +40,11 @@ from glowops.alerting.notify.base import Notifier, build_notifiers
 from glowops.alerting.oncall import Escalator, load_policy
 from glowops.alerting.outbox import Outbox, connect
 from glowops.alerting.sampler import Sampler
-from glowops.alerting.slicing import SLICE_SECONDS, Steps, drive, run_steps, yield_to_loop
 from glowops.alerting.state import StateStore, state_path
 from glowops.promql import TSDB
+from glowops.promql.tsdb import FlushBatch
 from glowops.settings import Settings
+from glowops.slicing import SLICE_SECONDS, Steps, drive, run_steps, yield_to_loop
 from glowops.telemetry import listener
 
 log = logging.getLogger("glowops.alerting.service")
@@ -144,7 +145,7 @@ class EmbeddedAlerting:
         report = CycleReport()
         started = time.perf_counter()
         t_ms = round(now * 1000)
-        # Sampling and evaluation run in slices of the event loop (glowops.alerting.slicing):
+        # Sampling and evaluation run in slices of the event loop (glowops.slicing):
         # requests arriving during a cycle wait for one slice, not for the whole cycle.
         if now >= self._next_scrape:
             self.sampler.retarget(instance=listener.instance(self._default_instance))
@@ -158,7 +159,7 @@ class EmbeddedAlerting:
             report.enqueued += len(self.dispatcher.acknowledge(ack.alertname, now))
             self.state.mark_ack_notified(ack.id)
         if now >= self._next_flush:
-            self.flush(now)
+            await self._flush_sliced(now)
         report.seconds = time.perf_counter() - started
         delivery = await self.deliverer.run_once(now)
         report.delivered = delivery.sent
@@ -214,6 +215,22 @@ class EmbeddedAlerting:
         """Persist new samples, drop expired ones."""
         self.store.apply_retention(round(now * 1000))
         self.store.flush(self.db)
+        self._after_flush(now)
+
+    async def _flush_sliced(self, now: float) -> None:
+        """:meth:`flush` without holding the loop: the rows are copied in slices, SQLite writes
+        them in a worker thread (it runs without the GIL)."""
+        self.store.apply_retention(round(now * 1000))
+        batch = await drive(self.store.flush_steps(), self.slice_seconds, self.pause)
+        await asyncio.to_thread(self._write_and_prune, batch, now)
+        self._next_flush = now + self.flush_interval
+
+    def _write_and_prune(self, batch: FlushBatch, now: float) -> None:
+        self.store.write_flush(self.db, batch)
+        self.store.prune(self.db)
+        self.outbox.purge_sent(now - 7 * 86400)
+
+    def _after_flush(self, now: float) -> None:
         self.store.prune(self.db)
         self.outbox.purge_sent(now - 7 * 86400)
         self._next_flush = now + self.flush_interval

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from glowops.promql.functions import extrapolated_rate
 from glowops.promql.model import NAME, STALE_NAN, Labels, is_stale, label_value
 from glowops.promql.storage import Matcher, RateWindow
+from glowops.slicing import Steps, run_steps
 
 _ABSENT_BITS = 0x7FF0000000000003
 ABSENT_NAN: float = struct.unpack("<d", struct.pack("<Q", _ABSENT_BITS))[0]
@@ -276,6 +277,20 @@ class Series:
 class _SelectCache:
     generation: int = -1
     results: dict[tuple[Matcher, ...], list[Series]] = field(default_factory=dict)
+
+
+@dataclass
+class FlushBatch:
+    """The rows of one flush, copied out of the store (:meth:`TSDB.flush_steps`)."""
+
+    times: list[tuple[str, int, bytes]] = field(default_factory=list)
+    chunks: list[tuple[int, int, bytes]] = field(default_factory=list)  # (series id, start, values)
+    new_series: list[tuple[Labels, str, str]] = field(default_factory=list)  # labels, timeline, key
+    new_chunks: list[tuple[Labels, int, bytes]] = field(default_factory=list)  # for new_series, same order
+    values: int = 0
+
+
+_SERIES_PER_STEP = 256
 
 
 class TSDB:
@@ -546,51 +561,68 @@ class TSDB:
 
     def flush(self, db: sqlite3.Connection) -> int:
         """Append everything written since the last flush; the number of values written."""
-        db.executescript(self.SCHEMA)
-        written = 0
-        rows: list[tuple[int, int, bytes]] = []
-        # one transaction: a reader (catch_up) sees a flush whole or not at all
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            written = self._flush_rows(db, rows)
-            db.executemany("INSERT OR REPLACE INTO tsdb_chunks VALUES (?, ?, ?)", rows)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        return written
+        batch = run_steps(self.flush_steps())
+        self.write_flush(db, batch)
+        return batch.values
 
-    def _flush_rows(self, db: sqlite3.Connection, rows: list[tuple[int, int, bytes]]) -> int:
+    def flush_steps(self) -> Steps[FlushBatch]:
+        """What :meth:`flush` writes, copied out of the store in steps (a generator yielding every
+        few hundred series, see :mod:`glowops.slicing`); :meth:`write_flush` writes it.
+
+        The copy is taken on the thread that writes the store; the write needs no store access,
+        so it may run in a worker thread (SQLite works without the GIL).
+        """
         import json
 
-        written = 0
+        batch = FlushBatch()
+        countdown = _SERIES_PER_STEP
         for tl in self.timelines.values():
             lo = max(tl.flushed, tl.base)
             if lo >= tl.end:
                 continue
-            db.execute(
-                "INSERT OR REPLACE INTO tsdb_times VALUES (?, ?, ?)",
-                (tl.name, lo, tl.times[lo - tl.base :].tobytes()),
-            )
+            batch.times.append((tl.name, lo, tl.times[lo - tl.base :].tobytes()))
             for family in self.by_name.values():
                 for series in family.values():
                     if series.timeline is not tl or series.end <= lo:
                         continue
+                    countdown -= 1
+                    if not countdown:
+                        yield
+                        countdown = _SERIES_PER_STEP
                     sid = self._series_ids.get(series.labels)
-                    if sid is None:
-                        key = json.dumps(series.labels)
-                        db.execute(
-                            "INSERT OR IGNORE INTO tsdb_series (timeline, labels) VALUES (?, ?)",
-                            (tl.name, key),
-                        )
-                        sid = db.execute("SELECT id FROM tsdb_series WHERE labels = ?", (key,)).fetchone()[0]
-                        self._series_ids[series.labels] = sid
                     s_lo = max(lo, series.start)
                     chunk = series.values[s_lo - series.start :]
-                    rows.append((sid, s_lo, chunk.tobytes()))
-                    written += len(chunk)
+                    if sid is None:
+                        batch.new_series.append((series.labels, tl.name, json.dumps(series.labels)))
+                        batch.new_chunks.append((series.labels, s_lo, chunk.tobytes()))
+                    else:
+                        batch.chunks.append((sid, s_lo, chunk.tobytes()))
+                    batch.values += len(chunk)
             tl.flushed = tl.end
-        return written
+        return batch
+
+    def write_flush(self, db: sqlite3.Connection, batch: FlushBatch) -> None:
+        """Write a batch from :meth:`flush_steps` in one transaction: a reader (:meth:`catch_up`)
+        sees a flush whole or not at all."""
+        db.executescript(self.SCHEMA)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("INSERT OR REPLACE INTO tsdb_times VALUES (?, ?, ?)", batch.times)
+            chunks = list(batch.chunks)
+            for (labels, tl_name, key), (_, s_lo, data) in zip(
+                batch.new_series, batch.new_chunks, strict=True
+            ):
+                db.execute(
+                    "INSERT OR IGNORE INTO tsdb_series (timeline, labels) VALUES (?, ?)", (tl_name, key)
+                )
+                sid = db.execute("SELECT id FROM tsdb_series WHERE labels = ?", (key,)).fetchone()[0]
+                self._series_ids[labels] = sid
+                chunks.append((sid, s_lo, data))
+            db.executemany("INSERT OR REPLACE INTO tsdb_chunks VALUES (?, ?, ?)", chunks)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     def prune(self, db: sqlite3.Connection) -> None:
         """Delete persisted chunks that lie wholly before the in-memory retention."""
