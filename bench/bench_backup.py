@@ -124,8 +124,11 @@ def main(argv: list[str] | None = None) -> None:
             ours.append(timed([GLOWOPS, "backup", "run", "--database-url", url, "--quiet"], env))
             inproc.append(in_process(url, work / "inproc"))
             shutil.rmtree(work / "inproc")
-            print(f"  round {n + 1}: pg_dump -Fc {plain[-1]:.1f} s, `glowops backup run` {ours[-1]:.1f} s, "
-                  f"run_backup() in-process {inproc[-1]:.1f} s", flush=True)
+            print(
+                f"  round {n + 1}: pg_dump -Fc {plain[-1]:.1f} s, `glowops backup run` {ours[-1]:.1f} s, "
+                f"run_backup() in-process {inproc[-1]:.1f} s",
+                flush=True,
+            )
         manifests = sorted((work / "store").glob("*/manifest.json"))
         last = json.loads(manifests[-1].read_text())
         for extra in manifests[:-1]:
@@ -134,11 +137,15 @@ def main(argv: list[str] | None = None) -> None:
         verify_seconds = timed(verify, env)
         report = json.loads((manifests[-1].parent / "drill-report.json").read_text())
         p, o, i = statistics.median(plain), statistics.median(ours), statistics.median(inproc)
-        print(f"\ndatabase: {db_bytes / 1048576:.0f} MiB, {sum(last['tables'].values()):,} rows in "
-              f"{len(last['tables'])} tables")
+        print(
+            f"\ndatabase: {db_bytes / 1048576:.0f} MiB, {sum(last['tables'].values()):,} rows in "
+            f"{len(last['tables'])} tables"
+        )
         print(f"pg_dump -Fc (median of {args.rounds}): {p:.1f} s, archive {plain_size / 1048576:.0f} MiB")
-        print(f"glowops backup run (median of {args.rounds}): {o:.1f} s, archive "
-              f"{last['size_bytes'] / 1048576:.0f} MiB -> speed {p / o:.2f}x pg_dump's")
+        print(
+            f"glowops backup run (median of {args.rounds}): {o:.1f} s, archive "
+            f"{last['size_bytes'] / 1048576:.0f} MiB -> speed {p / o:.2f}x pg_dump's"
+        )
         print(f"run_backup() in-process (median): {i:.1f} s -> speed {p / i:.2f}x pg_dump's")
         print(f"CLI start-up (`glowops backup --help`): {startup:.1f} s")
         print(f"verify (checksum + TOC + drill + pg_amcheck): {verify_seconds:.1f} s, ok={report['ok']}")

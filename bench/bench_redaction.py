@@ -38,12 +38,21 @@ def access_events(count: int, secret: bool = False) -> list[dict[str, Any]]:
     for i in range(count):
         event: dict[str, Any] = {
             "timestamp": f"2025-11-02T10:{i // 60 % 60:02d}:{i % 60:02d}.{i % 1_000_000:06d}Z",
-            "level": "info", "event": "request", "logger": "glowops.access", "service": "gateway",
-            "environment": "production", "version": "1.4.2",
+            "level": "info",
+            "event": "request",
+            "logger": "glowops.access",
+            "service": "gateway",
+            "environment": "production",
+            "version": "1.4.2",
             "request_id": uuid.UUID(int=rng.getrandbits(128)).hex,
-            "user_id": f"u_{rng.randrange(500)}", "org_id": f"org_{rng.randrange(20)}", "method": "GET",
-            "route": "/api/v1/documents/{doc_id}", "path": f"/api/v1/documents/{rng.randrange(100_000)}",
-            "status": 200, "duration_ms": round(rng.uniform(1, 200), 3), "bytes": rng.randrange(100, 9000),
+            "user_id": f"u_{rng.randrange(500)}",
+            "org_id": f"org_{rng.randrange(20)}",
+            "method": "GET",
+            "route": "/api/v1/documents/{doc_id}",
+            "path": f"/api/v1/documents/{rng.randrange(100_000)}",
+            "status": 200,
+            "duration_ms": round(rng.uniform(1, 200), 3),
+            "bytes": rng.randrange(100, 9000),
         }
         if secret:
             event["note"] = f"retry with Bearer tok{rng.getrandbits(64):x}abc"
@@ -60,7 +69,7 @@ _LINES = [
     '{{"event": "document_processed", "document_id": "{u}", "stage": "extract", "duration_ms": {b}.5, '
     '"pages": {s}, "status": "ok"}}',
     '  File "/app/src/gateway/routes/documents.py", line {n}, in read_document',
-    "    raise HTTPException(status_code=404, detail=\"Document not found\")",
+    '    raise HTTPException(status_code=404, detail="Document not found")',
     "worker 3 finished job {u} in {b} ms (queue depth {s}, retries 0, version 1.4.{s})",
     "connecting to postgresql://gateway@db.internal:5432/prisma ok, pool size {s}",
     "span {h} parent {h2} trace {u2} sampled=true",
@@ -83,9 +92,15 @@ def mixed_text(size: int) -> str:
     while total < size:
         i += 1
         template = rng.choice(_SECRETS) if i % 25 == 0 else rng.choice(_LINES)
-        line = template.format(s=rng.randrange(60), n=rng.randrange(1000), b=rng.randrange(100, 9000),
-                               u=uuid.UUID(int=rng.getrandbits(128)), u2=f"{rng.getrandbits(128):032x}",
-                               h=f"{rng.getrandbits(64):016x}", h2=f"{rng.getrandbits(64):016x}")
+        line = template.format(
+            s=rng.randrange(60),
+            n=rng.randrange(1000),
+            b=rng.randrange(100, 9000),
+            u=uuid.UUID(int=rng.getrandbits(128)),
+            u2=f"{rng.getrandbits(128):032x}",
+            h=f"{rng.getrandbits(64):016x}",
+            h2=f"{rng.getrandbits(64):016x}",
+        )
         out.append(line)
         total += len(line) + 1
     return "\n".join(out)
@@ -113,7 +128,7 @@ def run(quick: bool = False) -> dict[str, float]:
     clean_us = _median_us_per_item(policy.redact_event, clean, rounds)
     secret_us = _median_us_per_item(policy.redact_event, dirty, rounds)
     text = mixed_text(1_000_000 if quick else 4_000_000)
-    chunks = [text[i:i + 200_000] for i in range(0, len(text), 200_000)]
+    chunks = [text[i : i + 200_000] for i in range(0, len(text), 200_000)]
     start = time.perf_counter()
     for chunk in chunks:
         policy.redact_text(chunk)
@@ -121,8 +136,13 @@ def run(quick: bool = False) -> dict[str, float]:
     lines = text.splitlines()
     line_us = _median_us_per_item(policy.redact_text, lines[:20_000], max(1, rounds // 2))
     line_mbs = sum(len(x) + 1 for x in lines[:20_000]) / (line_us * len(lines[:20_000]))
-    return {"clean_event_us": clean_us, "secret_event_us": secret_us, "text_mb_s": text_mbs,
-            "line_us": line_us, "line_mb_s": line_mbs}
+    return {
+        "clean_event_us": clean_us,
+        "secret_event_us": secret_us,
+        "text_mb_s": text_mbs,
+        "line_us": line_us,
+        "line_mb_s": line_mbs,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -131,13 +151,25 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     figures = run(quick=args.quick)
     rows = [
-        ("clean access-log event", f"{figures['clean_event_us']:.2f} µs", f"≤ {EVENT_TARGET_US:g} µs",
-         figures["clean_event_us"] <= EVENT_TARGET_US),
+        (
+            "clean access-log event",
+            f"{figures['clean_event_us']:.2f} µs",
+            f"≤ {EVENT_TARGET_US:g} µs",
+            figures["clean_event_us"] <= EVENT_TARGET_US,
+        ),
         ("event with one secret", f"{figures['secret_event_us']:.2f} µs", "-", True),
-        ("free text, 200 KB blocks", f"{figures['text_mb_s']:.1f} MB/s", f"≥ {TEXT_TARGET_MBS:g} MB/s",
-         figures["text_mb_s"] >= TEXT_TARGET_MBS),
-        ("free text, line by line", f"{figures['line_mb_s']:.1f} MB/s ({figures['line_us']:.2f} µs/line)",
-         "-", True),
+        (
+            "free text, 200 KB blocks",
+            f"{figures['text_mb_s']:.1f} MB/s",
+            f"≥ {TEXT_TARGET_MBS:g} MB/s",
+            figures["text_mb_s"] >= TEXT_TARGET_MBS,
+        ),
+        (
+            "free text, line by line",
+            f"{figures['line_mb_s']:.1f} MB/s ({figures['line_us']:.2f} µs/line)",
+            "-",
+            True,
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  {'result':<28}  {'target':<12}  ok")

@@ -85,8 +85,14 @@ def postgres_database(prefix: str = "glowops_test") -> Iterator[str]:
         drop_database(url)
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20, log: Path | None = None) -> None:
-    """Wait until ``url`` answers 200; fail early (with the tail of ``log``) if ``proc`` exits."""
+def wait_ready(
+    url: str, proc: subprocess.Popen[bytes], timeout: float = 180, log: Path | None = None
+) -> None:
+    """Wait until ``url`` answers 200; fail early (with the tail of ``log``) if ``proc`` exits.
+
+    The bound is generous on purpose: a process that died fails at once, and one that is merely
+    slow on a loaded CI machine must not fail the suite.
+    """
     import httpx
 
     def tail() -> str:

@@ -83,7 +83,9 @@ def test_lists_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_service_specific_dsn_wins_over_global() -> None:
     both = Settings(
-        service_name="gateway", sentry_dsn="https://a@s.example.com/1", gateway_sentry_dsn="https://b@s.example.com/2"
+        service_name="gateway",
+        sentry_dsn="https://a@s.example.com/1",
+        gateway_sentry_dsn="https://b@s.example.com/2",
     )
     assert both.effective_sentry_dsn == "https://b@s.example.com/2"
     assert (

@@ -41,8 +41,9 @@ def get_logger(name: str | None = None, **initial: Any) -> Any:
     return _get_logger(name, **initial)
 
 
-def instrument_clients(settings: Settings, *, engine: Any = None, redis: Any = None,
-                       http_clients: tuple[Any, ...] = ()) -> None:
+def instrument_clients(
+    settings: Settings, *, engine: Any = None, redis: Any = None, http_clients: tuple[Any, ...] = ()
+) -> None:
     """Spans and request-ID propagation on a service's database engine, Redis and HTTP clients."""
     from glowops.telemetry.tracing import instrument_clients as _instrument_clients
 

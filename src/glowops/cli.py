@@ -29,6 +29,7 @@ COMMANDS: tuple[tuple[str, str, str, bool], ...] = (
     ("doctor", "glowops.health.cli", "top", True),
     ("metrics", "glowops.telemetry.cli", "app", False),
     ("alerts", "glowops.alerting.cli", "app", False),
+    ("oncall", "glowops.alerting.oncall_cli", "app", False),
     ("dashboards", "glowops.dashboards.cli", "app", False),
     ("backup", "glowops.backup.cli", "app", False),
     ("release", "glowops.release_cli", "app", False),

@@ -102,9 +102,12 @@ def create(version: str | None = _VERSION, dry_run: bool = _DRY_RUN) -> None:
 @app.command("set-commits")
 def set_commits(
     version: str | None = _VERSION,
-    auto: bool = typer.Option(True, "--auto/--local",
-                              help="--auto: commits from Sentry's repository integration (the spec's step); "
-                              "--local: from this git checkout."),
+    auto: bool = typer.Option(
+        True,
+        "--auto/--local",
+        help="--auto: commits from Sentry's repository integration (the spec's step); "
+        "--local: from this git checkout.",
+    ),
     commit: str | None = typer.Option(None, "--commit", help="Explicit range: 'org/repo@from..to'."),
     dry_run: bool = _DRY_RUN,
 ) -> None:

@@ -11,7 +11,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from glowops.alerting.alertmanager_config import TEAMS_RELAY_PATH, build_alertmanager_config, parse_version
+from glowops.alerting.alertmanager_config import build_alertmanager_config, parse_version
+from glowops.alerting.channels import TEAMS_RELAY_PATH
 from glowops.alerting.docs import render_markdown
 from glowops.alerting.export import alerting_rules, prometheus_config, recording_rules, write_bundle
 from glowops.alerting.rules import build_catalog

@@ -45,10 +45,14 @@ async def test_the_follower_takes_over_within_one_retry_interval(tmp_path: Path)
     assert seen[-1] == ("second", None)
 
 
-async def test_an_unreachable_database_means_no_engine_and_a_retry(tmp_path: Path,
-                                                                   caplog: pytest.LogCaptureFixture) -> None:
-    settings = Settings(state_dir=tmp_path, leader_database_url="postgresql://app:pw@127.0.0.1:1/glow",
-                        health_check_timeout_seconds=0.2)
+async def test_an_unreachable_database_means_no_engine_and_a_retry(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(
+        state_dir=tmp_path,
+        leader_database_url="postgresql://app:pw@127.0.0.1:1/glow",
+        health_check_timeout_seconds=0.2,
+    )
     supervisor = AlertingSupervisor(settings, retry_seconds=60)
     await supervisor.start()
     try:

@@ -12,7 +12,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 import glowops
-from glowops.alerting.alertmanager_config import TEAMS_RELAY_PATH
+from glowops.alerting.channels import TEAMS_RELAY_PATH
 from glowops.settings import Settings
 
 pytestmark = pytest.mark.anyio

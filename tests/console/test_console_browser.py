@@ -98,7 +98,7 @@ def console(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
             [sys.executable, str(HERE / "console_server.py")], env=env, stdout=out, stderr=out
         )
     try:
-        wait_ready(f"{base}/health", proc, timeout=30, log=log)
+        wait_ready(f"{base}/health", proc, log=log)
         docs = (
             ROOT / "docs" / "img" if request.config.getoption("--update-screenshots", default=False) else None
         )

@@ -115,7 +115,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen([GATEWAY, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_ready(f"http://127.0.0.1:{app_port}/", server, timeout=60)
+        wait_ready(f"http://127.0.0.1:{app_port}/", server)
         with (
             ServerThread(webhook_receiver(inbox), hook_port),
             Process(

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from glowops.alerting.alertmanager_config import TEAMS_RELAY_PATH
+from glowops.alerting.channels import TEAMS_RELAY_PATH
 from glowops.cli import app
 from glowops.deploy import check as c
 from glowops.deploy import render as r

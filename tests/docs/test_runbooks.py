@@ -121,10 +121,14 @@ GENERAL: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "deployment": {
-        "sections": (), "facts": ("prisma-glow-gateway db upgrade", "glowops backup run", "/health/ready")},
+        "sections": (),
+        "facts": ("prisma-glow-gateway db upgrade", "glowops backup run", "/health/ready"),
+    },
     "rollback": {"sections": (), "facts": ("glowops backup restore", "expand")},
     "database-migration": {
-        "sections": (), "facts": ("prisma-glow-gateway db upgrade", "prisma-glow-gateway db current")},
+        "sections": (),
+        "facts": ("prisma-glow-gateway db upgrade", "prisma-glow-gateway db current"),
+    },
     "key-rotation": {"sections": (), "facts": ("security-incident.md", "glowops alerts test-notify")},
 }
 

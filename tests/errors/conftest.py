@@ -45,8 +45,14 @@ def reporting_app(sentry_server: SentryServer) -> Iterator[Callable[..., Reporti
         spans = InMemorySpanExporter()
         tracing = build_provider(settings, exporter=spans)
         stream = io.StringIO()
-        glowops.instrument(app, settings, tracer=ServerSpanHook(tracing.tracer()), error_reporter=hook,
-                           log_stream=stream, health=False)
+        glowops.instrument(
+            app,
+            settings,
+            tracer=ServerSpanHook(tracing.tracer()),
+            error_reporter=hook,
+            log_stream=stream,
+            health=False,
+        )
         made.append(Reporting(app, hook, tracing, spans, stream))
         return made[-1]
 

@@ -63,8 +63,12 @@ class SentryServer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                server._record(match.group(1), self.headers.get("Content-Encoding", ""),
-                               self.headers.get("X-Sentry-Auth", ""), body)
+                server._record(
+                    match.group(1),
+                    self.headers.get("Content-Encoding", ""),
+                    self.headers.get("X-Sentry-Auth", ""),
+                    body,
+                )
                 answer = b'{"id":"accepted"}' if server.status == 200 else b'{"detail":"invalid key"}'
                 self.send_response(server.status)
                 self.send_header("Content-Type", "application/json")

@@ -26,7 +26,7 @@ SECRETS = {
     "query_api_key": "qs-secret-value-81723",
     "query_email": "query.person@example.org",
     "header_bearer": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
-                     "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
     "header_api_key": "hdr-key-secret-44190",
     "cookie_session": "cookie-session-secret-5521",
     "user_email": "user.email@example.net",
@@ -49,8 +49,10 @@ def failing_app() -> FastAPI:
         password = SECRETS["local_password"]  # local variables are captured... and scrubbed
         token = SECRETS["local_token"]
         email = SECRETS["user_email"]
-        raise RuntimeError(f"report failed for {SECRETS['message_email']} card {SECRETS['message_card']}"
-                           f" ({len(password) + len(token) + len(email)})")
+        raise RuntimeError(
+            f"report failed for {SECRETS['message_email']} card {SECRETS['message_card']}"
+            f" ({len(password) + len(token) + len(email)})"
+        )
 
     @app.get("/missing")
     async def missing() -> None:
@@ -82,7 +84,8 @@ def assert_no_secret(payload: bytes | str) -> None:
 
 
 async def test_unhandled_exception_reported_once_with_context_and_nothing_secret(
-        sentry_server: SentryServer, reporting_app: Callable[..., Reporting]) -> None:
+    sentry_server: SentryServer, reporting_app: Callable[..., Reporting]
+) -> None:
     reporting = reporting_app(failing_app())
     async with reporting.client() as client:
         response = await client.get(f"/orgs/o-7/reports{QUERY}", headers=HEADERS)
@@ -113,8 +116,9 @@ async def test_unhandled_exception_reported_once_with_context_and_nothing_secret
         assert_no_secret(body)
 
 
-async def test_client_errors_are_not_reported(sentry_server: SentryServer,
-                                              reporting_app: Callable[..., Reporting]) -> None:
+async def test_client_errors_are_not_reported(
+    sentry_server: SentryServer, reporting_app: Callable[..., Reporting]
+) -> None:
     reporting = reporting_app(failing_app())
     async with reporting.client() as client:
         assert (await client.get("/missing")).status_code == 404
@@ -130,7 +134,8 @@ async def test_client_errors_are_not_reported(sentry_server: SentryServer,
 
 
 async def test_a_flood_of_one_error_is_rate_limited_and_the_suppressed_count_reported(
-        sentry_server: SentryServer, reporting_app: Callable[..., Reporting]) -> None:
+    sentry_server: SentryServer, reporting_app: Callable[..., Reporting]
+) -> None:
     reporting = reporting_app(failing_app(), sentry_rate_limit_per_minute=3)
     now = [1000.0]
     reporting.hook.limiter.clock = lambda: now[0]
@@ -152,7 +157,8 @@ async def test_a_flood_of_one_error_is_rate_limited_and_the_suppressed_count_rep
 
 
 async def test_same_secrets_same_redacted_text_in_log_span_and_sentry(
-        sentry_server: SentryServer, reporting_app: Callable[..., Reporting]) -> None:
+    sentry_server: SentryServer, reporting_app: Callable[..., Reporting]
+) -> None:
     reporting = reporting_app(failing_app())
     async with reporting.client() as client:
         await client.get("/orgs/o-7/reports", headers={"X-Request-ID": "req-same"})

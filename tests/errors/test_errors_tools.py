@@ -52,7 +52,8 @@ def test_send_test_error_reports_unreachable_and_missing_dsn() -> None:
 
 
 def test_send_test_error_leaves_the_process_client_alone(
-        sentry_server: SentryServer, reporting_app: Callable[..., Reporting]) -> None:
+    sentry_server: SentryServer, reporting_app: Callable[..., Reporting]
+) -> None:
     import sentry_sdk
 
     reporting_app(FastAPI())
@@ -67,8 +68,12 @@ def test_no_dsn_no_sentry() -> None:
 
 
 def test_gateway_dsn_wins_and_options_are_trimmed(sentry_server: SentryServer) -> None:
-    settings = Settings(service_name="gateway", gateway_sentry_dsn=sentry_server.dsn,
-                        sentry_dsn="https://other@sentry.example.com/9", sentry_release="r1")
+    settings = Settings(
+        service_name="gateway",
+        gateway_sentry_dsn=sentry_server.dsn,
+        sentry_dsn="https://other@sentry.example.com/9",
+        sentry_release="r1",
+    )
     scrubber = errors._scrubber(settings)
     options = errors.sentry_options(settings, settings.effective_sentry_dsn or "", scrubber)
     assert options["dsn"] == sentry_server.dsn
@@ -105,9 +110,21 @@ class _ReleaseAPI(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length) or b"{}")
         _ReleaseAPI.calls.append((self.command, self.path, self.headers.get("Authorization", ""), body))
         version = body.get("version", "v1")
-        out = json.dumps({"version": version, "shortVersion": version, "dateCreated": "2025-01-01T00:00:00Z",
-                          "dateReleased": None, "newGroups": 0, "projects": [], "lastEvent": None,
-                          "url": None, "ref": None, "commitCount": 0, "authors": []}).encode()
+        out = json.dumps(
+            {
+                "version": version,
+                "shortVersion": version,
+                "dateCreated": "2025-01-01T00:00:00Z",
+                "dateReleased": None,
+                "newGroups": 0,
+                "projects": [],
+                "lastEvent": None,
+                "url": None,
+                "ref": None,
+                "commitCount": 0,
+                "authors": [],
+            }
+        ).encode()
         self.send_response(201 if self.command == "POST" else 200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
@@ -143,10 +160,16 @@ def test_release_dry_run_prints_the_spec_commands_with_the_token_masked(sentry_e
     outputs = [runner.invoke(release_app, [*args, "--dry-run"]) for args in commands]
     assert all(result.exit_code == 0 for result in outputs), [r.output for r in outputs]
     lines = [result.output.strip() for result in outputs]
-    head = (f"SENTRY_AUTH_TOKEN=***REDACTED*** sentry-cli --url {sentry_env} releases "
-            "--org glow --project gateway")
-    assert lines == [f"{head} new v1.2.3", f"{head} set-commits v1.2.3 --auto", f"{head} finalize v2",
-                     f"{head} set-commits v1.2.3 --commit glow/api@a..b"]
+    head = (
+        f"SENTRY_AUTH_TOKEN=***REDACTED*** sentry-cli --url {sentry_env} releases "
+        "--org glow --project gateway"
+    )
+    assert lines == [
+        f"{head} new v1.2.3",
+        f"{head} set-commits v1.2.3 --auto",
+        f"{head} finalize v2",
+        f"{head} set-commits v1.2.3 --commit glow/api@a..b",
+    ]
     assert _ReleaseAPI.calls == []  # nothing ran
 
 
@@ -172,8 +195,9 @@ def test_release_without_credentials_is_a_clear_error(monkeypatch: pytest.Monkey
 
 
 # --- diagnostics ---------------------------------------------------------------------------------------
-async def test_diagnostic_routes_raise_and_sleep(sentry_server: SentryServer,
-                                                 reporting_app: Callable[..., Reporting]) -> None:
+async def test_diagnostic_routes_raise_and_sleep(
+    sentry_server: SentryServer, reporting_app: Callable[..., Reporting]
+) -> None:
     app = FastAPI()
     mount_diagnostics(app)
     mount_diagnostics(app)  # idempotent
@@ -194,7 +218,8 @@ async def test_diagnostic_routes_raise_and_sleep(sentry_server: SentryServer,
 
 
 def test_doctor_send_test_error_reports_the_dsns_answer(
-        sentry_server: SentryServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sentry_server: SentryServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from glowops.cli import app as cli_app
 
     for name in ("DATABASE_URL", "GLOWOPS_DATABASE_URL", "REDIS_URL", "SUPABASE_URL", "OPENAI_API_KEY"):

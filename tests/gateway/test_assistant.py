@@ -132,8 +132,12 @@ class FakeOpenAI:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append(
-                    {"path": self.path, "auth": self.headers.get("Authorization"), "body": body,
-                     "request_id": self.headers.get("X-Request-ID")}
+                    {
+                        "path": self.path,
+                        "auth": self.headers.get("Authorization"),
+                        "body": body,
+                        "request_id": self.headers.get("X-Request-ID"),
+                    }
                 )
                 if fake.fail:
                     self._send(500, {"error": {"message": "overloaded", "type": "server_error"}})

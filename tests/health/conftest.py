@@ -31,13 +31,15 @@ def saas() -> Iterator[FakeSaaS]:
 
 @pytest.fixture
 def base_settings(tmp_path: Path) -> dict[str, object]:
-    """Settings overrides every health test starts from: a private data dir, fast timeouts."""
+    """Settings overrides every health test starts from: a private data dir, no caching."""
     sqlite3.connect(tmp_path / "app.db").close()
     return {
         "state_dir": tmp_path,
         "database_url": f"sqlite:///{tmp_path / 'app.db'}",
-        "health_check_timeout_seconds": 0.5,
-        "health_deadline_seconds": 1.0,
+        # Generous: a healthy peer on a loaded CI machine must not time out. Tests of a hung
+        # peer set their own short timeout (a peer that never answers times out at any load).
+        "health_check_timeout_seconds": 10.0,
+        "health_deadline_seconds": 20.0,
         "health_cache_ttl_seconds": 0.0,
         "health_failure_ttl_seconds": 0.0,
         "service_version": "1.2.3",

@@ -32,8 +32,9 @@ def settings_with(base: dict[str, object], **overrides: object) -> GatewaySettin
     return GatewaySettings(**{**base, **overrides})  # type: ignore[arg-type]
 
 
-def make_app(settings: GatewaySettings,
-             registry: HealthRegistry | None = None) -> tuple[Starlette, HealthEndpoints]:
+def make_app(
+    settings: GatewaySettings, registry: HealthRegistry | None = None
+) -> tuple[Starlette, HealthEndpoints]:
     """A tiny Starlette app with nothing but the health routes and the gateway's declared checks."""
     app = Starlette()
     return app, install_health(app, settings, registry, checks=gateway_checks(settings))

@@ -17,7 +17,8 @@ HEALTH_JSON = {"accept": "application/health+json"}
 
 
 async def test_every_answer_has_cache_control_no_store_in_both_formats(
-        base_settings: dict[str, object]) -> None:
+    base_settings: dict[str, object],
+) -> None:
     settings = settings_with(base_settings, redis_url=f"redis://127.0.0.1:{closed_port()}/0")
     app, health = make_app(settings)
     seen = set()
@@ -71,9 +72,11 @@ async def test_health_json_follows_the_ietf_draft(base_settings: dict[str, objec
         entry = entries[0]
         assert {"componentType", "observedValue", "observedUnit", "status", "time"} <= set(entry), key
         assert entry["status"] in ("pass", "warn", "fail")
-    assert body["checks"]["redis:responseTime"][0] | {"status": "fail", "output": "connection refused",
-                                                      "componentType": "datastore"} == \
+    assert (
         body["checks"]["redis:responseTime"][0]
+        | {"status": "fail", "output": "connection refused", "componentType": "datastore"}
+        == body["checks"]["redis:responseTime"][0]
+    )
     assert body["checks"]["disk:utilization"][0]["observedUnit"] == "percent"
     assert plain.headers["content-type"] == "application/json"
     assert plain.json()["status"] == "unhealthy"
@@ -93,8 +96,12 @@ async def test_a_non_critical_warning_is_warn_with_200(base_settings: dict[str, 
     assert answer.status_code == 200
     assert answer.json()["status"] == "warn"
     assert answer.json()["checks"]["queue_depth:depth"][0] == {
-        **answer.json()["checks"]["queue_depth:depth"][0], "status": "warn", "observedValue": 950,
-        "observedUnit": "jobs", "output": "queue backing up"}
+        **answer.json()["checks"]["queue_depth:depth"][0],
+        "status": "warn",
+        "observedValue": 950,
+        "observedUnit": "jobs",
+        "output": "queue backing up",
+    }
 
 
 async def test_details_need_the_ops_token(base_settings: dict[str, object]) -> None:
@@ -123,21 +130,31 @@ async def test_without_a_token_only_loopback_callers_see_details(base_settings: 
 
 
 async def test_no_answer_ever_contains_a_secret_or_host_from_a_connection_error(
-        base_settings: dict[str, object], caplog: pytest.LogCaptureFixture) -> None:
+    base_settings: dict[str, object], caplog: pytest.LogCaptureFixture
+) -> None:
     settings = settings_with(
         base_settings,
         database_url=f"postgresql://app:{SECRET}@{SECRET_HOST}:5432/glow",
         redis_url=f"redis://:{SECRET}@{SECRET_HOST}:6379/0",
-        supabase_url=f"http://{SECRET_HOST}", supabase_anon_key=SECRET,
-        openai_api_key=f"sk-{SECRET}", openai_base_url=f"http://{SECRET_HOST}/v1",
-        ops_token="ops-token", health_check_timeout_seconds=2.0, health_deadline_seconds=3.0)
+        supabase_url=f"http://{SECRET_HOST}",
+        supabase_anon_key=SECRET,
+        openai_api_key=f"sk-{SECRET}",
+        openai_base_url=f"http://{SECRET_HOST}/v1",
+        ops_token="ops-token",
+        health_check_timeout_seconds=2.0,
+        health_deadline_seconds=3.0,
+    )
     app, health = make_app(settings)
     texts: list[str] = []
     caplog.set_level(logging.WARNING, logger="glowops.health")
     async with asgi_client(app) as client:
         for path in PATHS:
-            for headers in ({}, HEALTH_JSON, {"authorization": "Bearer ops-token"},
-                            {**HEALTH_JSON, "authorization": "Bearer ops-token", "x-request-id": "probe-42"}):
+            for headers in (
+                {},
+                HEALTH_JSON,
+                {"authorization": "Bearer ops-token"},
+                {**HEALTH_JSON, "authorization": "Bearer ops-token", "x-request-id": "probe-42"},
+            ):
                 answer = await client.get(path, headers=headers)
                 texts.append(answer.text + str(answer.headers))
         authorized = {"authorization": "Bearer ops-token"}
@@ -158,20 +175,25 @@ async def test_no_answer_ever_contains_a_secret_or_host_from_a_connection_error(
     assert any("request_id=probe-42" in message for message in failures)
 
 
-async def test_the_log_line_of_a_failure_carries_the_request_id(base_settings: dict[str, object],
-                                                                caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_log_line_of_a_failure_carries_the_request_id(
+    base_settings: dict[str, object], caplog: pytest.LogCaptureFixture
+) -> None:
     app, health = make_app(settings_with(base_settings, redis_url=f"redis://127.0.0.1:{closed_port()}/0"))
     caplog.set_level(logging.WARNING, logger="glowops.health")
     async with asgi_client(app) as client:
         await client.get("/health/ready", headers={"x-request-id": "req-7f3a"})
     await health.runner.aclose()
     lines = [r.getMessage() for r in caplog.records if r.name == "glowops.health"]
-    assert any("redis failed: connection refused" in line and "request_id=req-7f3a" in line
-               and "detail=" in line for line in lines), lines
+    assert any(
+        "redis failed: connection refused" in line and "request_id=req-7f3a" in line and "detail=" in line
+        for line in lines
+    ), lines
 
 
 async def test_health_db_is_503_when_the_database_is_down(base_settings: dict[str, object]) -> None:
-    app, health = make_app(settings_with(base_settings, database_url=f"postgresql://app@127.0.0.1:{closed_port()}/x"))
+    app, health = make_app(
+        settings_with(base_settings, database_url=f"postgresql://app@127.0.0.1:{closed_port()}/x")
+    )
     async with asgi_client(app) as client:
         answer = await client.get("/health/db")
     await health.runner.aclose()
@@ -181,8 +203,9 @@ async def test_health_db_is_503_when_the_database_is_down(base_settings: dict[st
     assert body["checks"]["database"]["output"] == "connection refused"
 
 
-async def test_a_missing_sqlite_file_is_reported_not_created(base_settings: dict[str, object],
-                                                            tmp_path: Any) -> None:
+async def test_a_missing_sqlite_file_is_reported_not_created(
+    base_settings: dict[str, object], tmp_path: Any
+) -> None:
     missing = tmp_path / "nowhere.db"
     app, health = make_app(settings_with(base_settings, database_url=f"sqlite:///{missing}"))
     async with asgi_client(app) as client:

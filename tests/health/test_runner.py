@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,16 @@ from glowops.health.checks import DiskCheck, PostgresCheck
 from glowops.health.errors import classify
 
 pytestmark = pytest.mark.anyio
+
+
+class FakeClock:
+    """The runner's cache clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 async def test_single_flight_one_run_for_a_burst_and_a_shorter_ttl_for_failures() -> None:
@@ -34,11 +43,12 @@ async def test_single_flight_one_run_for_a_burst_and_a_shorter_ttl_for_failures(
         await asyncio.sleep(0.05)
         raise CheckFailed("broken")
 
-    runner = HealthRunner(registry, ttl=10.0, failure_ttl=0.2)
+    clock = FakeClock()
+    runner = HealthRunner(registry, ttl=10.0, failure_ttl=0.2, clock=clock)
     reports = await asyncio.gather(*(runner.run() for _ in range(200)))
     assert calls == {"ok": 1, "bad": 1}
     assert {r.status for r in reports} == {Status.WARN}
-    await asyncio.sleep(0.25)  # the failure expired, the success did not
+    clock.now += 0.25  # the failure expired, the success did not
     report = await runner.run()
     assert calls == {"ok": 1, "bad": 2}
     ok_result = report.get("ok")
@@ -52,17 +62,16 @@ async def test_a_timed_out_check_does_not_cancel_or_slow_its_siblings() -> None:
 
     @registry.check("slow", timeout=0.1)
     async def slow() -> None:
-        await asyncio.sleep(5)
+        await asyncio.Event().wait()  # never answers: a runner that waited for it would hang
 
-    @registry.check("steady", timeout=1.0)
+    @registry.check("steady", timeout=30.0)
     async def steady() -> None:
         await asyncio.sleep(0.3)  # outlives the slow check's timeout
         finished.append(True)
 
-    runner = HealthRunner(registry, ttl=0, failure_ttl=0, deadline=2.0)
-    started = time.monotonic()
-    report = await runner.run()
-    assert time.monotonic() - started < 0.5
+    runner = HealthRunner(registry, ttl=0, failure_ttl=0, deadline=60.0)
+    async with asyncio.timeout(60):  # the failure mode is a hang: end it with a clear error
+        report = await runner.run()
     slow_result, steady_result = report.get("slow"), report.get("steady")
     assert slow_result is not None and slow_result.output == "timeout"
     assert steady_result is not None and steady_result.status is Status.PASS
@@ -73,18 +82,21 @@ async def test_a_timed_out_check_does_not_cancel_or_slow_its_siblings() -> None:
 
 async def test_the_deadline_bounds_the_answer_and_the_run_still_fills_the_cache() -> None:
     registry = HealthRegistry()
+    release = asyncio.Event()
 
-    @registry.check("late", timeout=1.0)
+    @registry.check("late", timeout=60.0)
     async def late() -> None:
-        await asyncio.sleep(0.4)
+        await release.wait()  # answers only after the first report was given
 
-    runner = HealthRunner(registry, ttl=10, deadline=0.1)
-    started = time.monotonic()
-    first = await runner.run()
-    assert time.monotonic() - started < 0.3
+    runner = HealthRunner(registry, ttl=600, deadline=0.1)
+    async with asyncio.timeout(60):
+        first = await runner.run()
     late_result = first.get("late")
     assert late_result is not None and late_result.output == "timeout"
-    await asyncio.sleep(0.5)
+    release.set()
+    async with asyncio.timeout(60):  # the check goes on in the background and fills the cache
+        while (await runner.run()).get("late").output == "timeout":  # type: ignore[union-attr]
+            await asyncio.sleep(0.01)
     second = await runner.run()
     late_result = second.get("late")
     assert late_result is not None and late_result.status is Status.PASS and late_result.cached
@@ -95,12 +107,14 @@ async def test_sync_checks_run_off_the_event_loop_in_the_health_pool() -> None:
     seen: list[str] = []
     registry = HealthRegistry()
 
-    @registry.check("blocking")
+    gate = threading.Event()
+
+    @registry.check("blocking", timeout=120.0)
     def blocking() -> None:
         seen.append(threading.current_thread().name)
-        time.sleep(0.2)
+        gate.wait(60)  # released by the event loop: only possible if the check is off the loop
 
-    runner = HealthRunner(registry, ttl=0, failure_ttl=0)
+    runner = HealthRunner(registry, ttl=0, failure_ttl=0, deadline=120.0)
     ticks = 0
 
     async def ticker() -> None:
@@ -108,12 +122,14 @@ async def test_sync_checks_run_off_the_event_loop_in_the_health_pool() -> None:
         while True:
             await asyncio.sleep(0.01)
             ticks += 1
+            if ticks >= 3:
+                gate.set()
 
     task = asyncio.create_task(ticker())
     await runner.run()
     task.cancel()
     assert seen and seen[0].startswith("glowops-health")
-    assert ticks >= 10  # the loop kept running while the check slept
+    assert gate.is_set()  # the loop kept running while the check blocked
     await runner.aclose()
 
 
@@ -125,7 +141,7 @@ async def test_hung_sync_checks_never_pile_up_threads() -> None:
     @registry.check("hung", timeout=0.05)
     def hung() -> None:
         runs.append(1)
-        release.wait(3)
+        release.wait(120)
 
     runner = HealthRunner(registry, ttl=0, failure_ttl=0)
     threads_before = threading.active_count()
@@ -136,7 +152,9 @@ async def test_hung_sync_checks_never_pile_up_threads() -> None:
     assert runner.threads_in_use == 1
     assert threading.active_count() <= threads_before + 1
     release.set()
-    await asyncio.sleep(0.05)
+    async with asyncio.timeout(60):  # the stuck thread returns its slot once released
+        while runner.threads_in_use:
+            await asyncio.sleep(0.01)
     result = (await runner.run()).get("hung")
     assert result is not None and result.status is Status.PASS
     assert len(runs) == 2
@@ -230,27 +248,40 @@ def _raised(exc: BaseException, cause: BaseException) -> BaseException:
         return err
 
 
-@pytest.mark.parametrize(("exc", "message"), [
-    (socket.gaierror(-2, "Name or service not known for db.internal"), "dns failure"),
-    (_raised(RedisConnectionError("Error 111 connecting to 10.0.0.1:6379."),
-             ConnectionRefusedError(111, "Connection refused")), "connection refused"),
-    (TimeoutError(), "timeout"),
-    (_raised(RuntimeError("wrapper"), ConnectionResetError(104, "reset by peer")), "connection reset"),
-    (type("InvalidPasswordError", (Exception,), {})("password authentication failed for user app"),
-     "authentication failed"),
-    (Exception("-WRONGPASS invalid username-password pair"), "authentication failed"),
-    (CheckFailed("backup too old", detail="/srv/backups/x"), "backup too old"),
-    (ValueError("postgresql://app:hunter2@db/x"), "check error"),
-])
+@pytest.mark.parametrize(
+    ("exc", "message"),
+    [
+        (socket.gaierror(-2, "Name or service not known for db.internal"), "dns failure"),
+        (
+            _raised(
+                RedisConnectionError("Error 111 connecting to 10.0.0.1:6379."),
+                ConnectionRefusedError(111, "Connection refused"),
+            ),
+            "connection refused",
+        ),
+        (TimeoutError(), "timeout"),
+        (_raised(RuntimeError("wrapper"), ConnectionResetError(104, "reset by peer")), "connection reset"),
+        (
+            type("InvalidPasswordError", (Exception,), {})("password authentication failed for user app"),
+            "authentication failed",
+        ),
+        (Exception("-WRONGPASS invalid username-password pair"), "authentication failed"),
+        (CheckFailed("backup too old", detail="/srv/backups/x"), "backup too old"),
+        (ValueError("postgresql://app:hunter2@db/x"), "check error"),
+    ],
+)
 def test_exceptions_become_fixed_messages(exc: BaseException, message: str) -> None:
     assert classify(exc) == message
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize(("url", "message"), [
-    ("postgresql+asyncpg://no_such_role@127.0.0.1:5432/postgres", "authentication failed"),
-    ("postgresql+asyncpg://postgres@127.0.0.1:5432/no_such_database", "database not found"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql+asyncpg://no_such_role@127.0.0.1:5432/postgres", "authentication failed"),
+        ("postgresql+asyncpg://postgres@127.0.0.1:5432/no_such_database", "database not found"),
+    ],
+)
 async def test_real_postgres_refusals_get_their_own_message(url: str, message: str) -> None:
     from peers import port_open
 

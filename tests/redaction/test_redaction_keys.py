@@ -7,20 +7,84 @@ import pytest
 from glowops.redaction import MASK, RedactionPolicy, is_sensitive_key, normalise_key
 
 SECRET_KEYS = [
-    "password", "Password", "PASSWORD", "passwd", "pwd", "db_password", "password_hash", "passphrase",
-    "secret", "client_secret", "clientSecret", "CLIENT-SECRET", "aws_secret_access_key", "secretKey",
-    "token", "access_token", "accessToken", "refresh_token", "id_token", "csrf-token", "X-Auth-Token",
-    "api_key", "apiKey", "APIKEY", "X-Api-Key", "x_api_key", "x.api.key", "openai_api_key",
-    "authorization", "Authorization", "Proxy-Authorization", "auth",
-    "cookie", "Cookie", "set-cookie", "Set-Cookie", "cookies",
-    "session", "sessionid", "SESSION_ID", "jsessionid",
-    "ssn", "tax_id", "taxId", "private_key", "privateKey", "ssh_private_key", "credentials", "credential",
-    "dsn", "jwt", "otp", "mfa_code",
+    "password",
+    "Password",
+    "PASSWORD",
+    "passwd",
+    "pwd",
+    "db_password",
+    "password_hash",
+    "passphrase",
+    "secret",
+    "client_secret",
+    "clientSecret",
+    "CLIENT-SECRET",
+    "aws_secret_access_key",
+    "secretKey",
+    "token",
+    "access_token",
+    "accessToken",
+    "refresh_token",
+    "id_token",
+    "csrf-token",
+    "X-Auth-Token",
+    "api_key",
+    "apiKey",
+    "APIKEY",
+    "X-Api-Key",
+    "x_api_key",
+    "x.api.key",
+    "openai_api_key",
+    "authorization",
+    "Authorization",
+    "Proxy-Authorization",
+    "auth",
+    "cookie",
+    "Cookie",
+    "set-cookie",
+    "Set-Cookie",
+    "cookies",
+    "session",
+    "sessionid",
+    "SESSION_ID",
+    "jsessionid",
+    "ssn",
+    "tax_id",
+    "taxId",
+    "private_key",
+    "privateKey",
+    "ssh_private_key",
+    "credentials",
+    "credential",
+    "dsn",
+    "jwt",
+    "otp",
+    "mfa_code",
 ]
 VISIBLE_KEYS = [
-    "author", "Author", "authority", "authored_by", "max_tokens", "total_tokens", "prompt_tokens",
-    "completion_tokens", "tokens", "tokenizer", "token_count", "token_type", "secretary", "key", "keys",
-    "monkey", "keyboard", "status", "user_id", "message", "path", "sessions_active", "passenger",
+    "author",
+    "Author",
+    "authority",
+    "authored_by",
+    "max_tokens",
+    "total_tokens",
+    "prompt_tokens",
+    "completion_tokens",
+    "tokens",
+    "tokenizer",
+    "token_count",
+    "token_type",
+    "secretary",
+    "key",
+    "keys",
+    "monkey",
+    "keyboard",
+    "status",
+    "user_id",
+    "message",
+    "path",
+    "sessions_active",
+    "passenger",
 ]
 
 
@@ -46,7 +110,10 @@ def test_normalisation_drops_case_and_separators() -> None:
 def test_extra_keys_match_like_builtin_ones() -> None:
     policy = RedactionPolicy(extra_keys=["X-Tenant-Ref", " "])
     assert policy.redact({"x_tenant_ref": "t-1", "tenantRef": "kept", "xTenantRef": 7}) == {
-        "x_tenant_ref": MASK, "tenantRef": "kept", "xTenantRef": MASK}
+        "x_tenant_ref": MASK,
+        "tenantRef": "kept",
+        "xTenantRef": MASK,
+    }
     assert RedactionPolicy().redact({"x_tenant_ref": "t-1"}) == {"x_tenant_ref": "t-1"}
 
 
@@ -55,7 +122,8 @@ def test_url_only_names_are_secret_in_urls_but_not_as_dict_keys() -> None:
     assert policy.redact({"key": "cache:users:1", "sig": "abc"}) == {"key": "cache:users:1", "sig": "abc"}
     url = "https://maps.example.com/api?key=AbCdEf123456&sig=deadbeef&X-Amz-Signature=f00d&zoom=3"
     assert policy.redact_url(url) == (
-        f"https://maps.example.com/api?key={MASK}&sig={MASK}&X-Amz-Signature={MASK}&zoom=3")
+        f"https://maps.example.com/api?key={MASK}&sig={MASK}&X-Amz-Signature={MASK}&zoom=3"
+    )
 
 
 def test_secret_keys_in_lists_tuples_and_deep_nesting() -> None:

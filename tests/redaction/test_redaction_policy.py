@@ -27,11 +27,22 @@ from glowops.redaction import (
 from glowops.settings import Settings
 
 EVENT: dict[str, Any] = {
-    "timestamp": "2025-11-02T10:00:00.123456Z", "level": "info", "event": "login failed for jane@example.com",
-    "request_id": "4bf92f3577b34da6a3ce929d0e0e4736", "user_id": "u_1", "status": 401, "duration_ms": 1.5,
-    "password": "hunter2", "headers": {"Authorization": "Bearer abcdef123456", "Accept": "text/html"},
-    "tags": ("a", "card 4111 1111 1111 1111"), "ids": {1, 2}, "when": datetime.date(2025, 11, 2),
-    "amount": decimal.Decimal("12.50"), "uid": uuid.UUID(int=5), "ok": True, "nothing": None,
+    "timestamp": "2025-11-02T10:00:00.123456Z",
+    "level": "info",
+    "event": "login failed for jane@example.com",
+    "request_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+    "user_id": "u_1",
+    "status": 401,
+    "duration_ms": 1.5,
+    "password": "hunter2",
+    "headers": {"Authorization": "Bearer abcdef123456", "Accept": "text/html"},
+    "tags": ("a", "card 4111 1111 1111 1111"),
+    "ids": {1, 2},
+    "when": datetime.date(2025, 11, 2),
+    "amount": decimal.Decimal("12.50"),
+    "uid": uuid.UUID(int=5),
+    "ok": True,
+    "nothing": None,
 }
 
 
@@ -44,8 +55,19 @@ def test_redact_returns_a_redacted_copy_and_never_mutates() -> None:
     assert out["headers"] == {"Authorization": MASK, "Accept": "text/html"}
     assert out["event"] == f"login failed for {MASK}"
     assert out["tags"] == ("a", f"card {MASK}")
-    for key in ("timestamp", "request_id", "status", "duration_ms", "ids", "when", "amount", "uid", "ok",
-                "nothing", "user_id"):
+    for key in (
+        "timestamp",
+        "request_id",
+        "status",
+        "duration_ms",
+        "ids",
+        "when",
+        "amount",
+        "uid",
+        "ok",
+        "nothing",
+        "user_id",
+    ):
         assert out[key] == EVENT[key]
 
 
@@ -65,8 +87,14 @@ def test_idempotent() -> None:
 
 def test_containers_keep_their_kind() -> None:
     point = namedtuple("point", "x y")
-    data = {"p": point(1, "jane@example.com"), "f": frozenset({"x"}), "o": OrderedDict(a=1), "b": b"pwd",
-            "ba": bytearray(b"jane@example.com"), "s": SecretStr("x")}
+    data = {
+        "p": point(1, "jane@example.com"),
+        "f": frozenset({"x"}),
+        "o": OrderedDict(a=1),
+        "b": b"pwd",
+        "ba": bytearray(b"jane@example.com"),
+        "s": SecretStr("x"),
+    }
     out = RedactionPolicy().redact(data)
     assert out["p"] == point(1, MASK) and type(out["p"]) is point
     assert out["f"] == frozenset({"x"})
@@ -144,8 +172,14 @@ def test_long_texts_below_the_cap_are_scanned_to_the_end() -> None:
 
 def test_pseudonyms_are_keyed_stable_and_correlate_text_with_fields() -> None:
     policy = RedactionPolicy(hmac_key=b"k1")
-    out = policy.redact({"email": "Jane@Example.com", "user_email": " jane@example.com ",
-                         "note": "mail jane@example.com", "password": "x"})
+    out = policy.redact(
+        {
+            "email": "Jane@Example.com",
+            "user_email": " jane@example.com ",
+            "note": "mail jane@example.com",
+            "password": "x",
+        }
+    )
     pseudonym = out["email"]
     assert re.fullmatch(r"pseud:[0-9a-f]{16}", pseudonym)
     assert out == {"email": pseudonym, "user_email": pseudonym, "note": f"mail {pseudonym}", "password": MASK}
@@ -165,23 +199,36 @@ def test_configured_pseudonymised_keys() -> None:
 
 def test_headers_and_urls() -> None:
     policy = RedactionPolicy()
-    headers = [(b"authorization", b"Bearer abc123456"), (b"x-api-key", b"k"), (b"referer", b"https://u:p@x/y"),
-               (b"accept", b"*/*")]
+    headers = [
+        (b"authorization", b"Bearer abc123456"),
+        (b"x-api-key", b"k"),
+        (b"referer", b"https://u:p@x/y"),
+        (b"accept", b"*/*"),
+    ]
     assert policy.redact_headers(headers) == [
-        (b"authorization", MASK.encode()), (b"x-api-key", MASK.encode()),
-        (b"referer", f"https://u:{MASK}@x/y".encode()), (b"accept", b"*/*")]
+        (b"authorization", MASK.encode()),
+        (b"x-api-key", MASK.encode()),
+        (b"referer", f"https://u:{MASK}@x/y".encode()),
+        (b"accept", b"*/*"),
+    ]
     assert redact_headers({"Cookie": "a=b", "Host": "x"}, policy) == {"Cookie": MASK, "Host": "x"}
     assert redact_url("https://a:b@h/p?password=x&y=1", policy) == f"https://a:{MASK}@h/p?password={MASK}&y=1"
 
 
 def test_default_policy_reads_settings_and_is_cached() -> None:
-    settings = Settings(redaction_extra_keys=["tenant_secret_ref", "x-ref"],
-                        redaction_hmac_key=SecretStr("s3cret"),
-                        redaction_pseudonymize_keys=["email", "login"])
+    settings = Settings(
+        redaction_extra_keys=["tenant_secret_ref", "x-ref"],
+        redaction_hmac_key=SecretStr("s3cret"),
+        redaction_pseudonymize_keys=["email", "login"],
+    )
     policy = default_policy(settings)
-    assert policy is default_policy(Settings(redaction_extra_keys=["tenant_secret_ref", "x-ref"],
-                                             redaction_hmac_key=SecretStr("s3cret"),
-                                             redaction_pseudonymize_keys=["email", "login"]))
+    assert policy is default_policy(
+        Settings(
+            redaction_extra_keys=["tenant_secret_ref", "x-ref"],
+            redaction_hmac_key=SecretStr("s3cret"),
+            redaction_pseudonymize_keys=["email", "login"],
+        )
+    )
     assert policy is not default_policy(Settings())
     out = policy.redact({"x_ref": 1, "login": "bob", "email": "a@b.co"})
     assert out["x_ref"] == MASK
@@ -196,10 +243,15 @@ def test_default_policy_from_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     assert out == {"Customer-Ref": MASK, "internal_note": MASK}
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"max_depth": 0}, "max_depth"), ({"max_depth": 10_000}, "max_depth"),
-    ({"max_string_length": 10}, "max_string_length"), ({"hmac_key": b""}, "hmac_key"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_depth": 0}, "max_depth"),
+        ({"max_depth": 10_000}, "max_depth"),
+        ({"max_string_length": 10}, "max_string_length"),
+        ({"hmac_key": b""}, "hmac_key"),
+    ],
+)
 def test_bad_options_are_clear_errors(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         RedactionPolicy(**kwargs)

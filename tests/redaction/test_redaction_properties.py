@@ -49,11 +49,28 @@ def _luhn_complete(body: str) -> str:
 
 @st.composite
 def cards(draw: st.DrawFn) -> str:
-    prefix, length = draw(st.sampled_from([
-        ("4", 16), ("4", 13), ("4", 19), ("51", 16), ("55", 16), ("2221", 16), ("2720", 16), ("34", 15),
-        ("37", 15), ("6011", 16), ("65", 16), ("644", 16), ("3528", 16), ("3589", 19), ("36", 14),
-        ("300", 14),
-    ]))
+    prefix, length = draw(
+        st.sampled_from(
+            [
+                ("4", 16),
+                ("4", 13),
+                ("4", 19),
+                ("51", 16),
+                ("55", 16),
+                ("2221", 16),
+                ("2720", 16),
+                ("34", 15),
+                ("37", 15),
+                ("6011", 16),
+                ("65", 16),
+                ("644", 16),
+                ("3528", 16),
+                ("3589", 19),
+                ("36", 14),
+                ("300", 14),
+            ]
+        )
+    )
     number = _luhn_complete(prefix + draw(_digits(length - len(prefix) - 1)))
     style = draw(st.sampled_from(["plain", " ", "-"]))
     if style == "plain":
@@ -62,7 +79,7 @@ def cards(draw: st.DrawFn) -> str:
         return style.join([number[:4], number[4:10], number[10:]])
     if length == 14:
         return style.join([number[:4], number[4:10], number[10:]])
-    return style.join(number[i:i + 4] for i in range(0, length, 4))
+    return style.join(number[i : i + 4] for i in range(0, length, 4))
 
 
 @st.composite
@@ -99,8 +116,12 @@ def provider_keys(draw: st.DrawFn) -> str:
     if kind == "stripe":
         return draw(st.sampled_from(["sk_live_", "rk_live_", "sk_test_"])) + draw(_alnum(24, 99))
     if kind == "slack":
-        return (draw(st.sampled_from(["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-"])) + draw(_digits(12)) + "-"
-                + draw(_alnum(24, 32)))
+        return (
+            draw(st.sampled_from(["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-"]))
+            + draw(_digits(12))
+            + "-"
+            + draw(_alnum(24, 32))
+        )
     if kind == "openai":
         body = draw(_alnum(17, 60)) + draw(st.sampled_from(string.digits)) + "Aa"
         return draw(st.sampled_from(["sk-", "sk-proj-"])) + "".join(draw(st.permutations(list(body))))
@@ -129,8 +150,26 @@ def phones(draw: st.DrawFn) -> str:
 @st.composite
 def secrets_in_context(draw: st.DrawFn) -> tuple[str, list[str]]:
     """(text holding the secret, the secret substrings that must not survive)."""
-    kind = draw(st.sampled_from(["ssn", "card", "email", "jwt", "key", "phone", "bearer", "basic", "url",
-                                 "query", "kv", "pem", "slack", "ein"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "ssn",
+                "card",
+                "email",
+                "jwt",
+                "key",
+                "phone",
+                "bearer",
+                "basic",
+                "url",
+                "query",
+                "kv",
+                "pem",
+                "slack",
+                "ein",
+            ]
+        )
+    )
     if kind == "ssn":
         value = draw(ssns())
         return value, [value]
@@ -161,21 +200,50 @@ def secrets_in_context(draw: st.DrawFn) -> tuple[str, list[str]]:
         scheme = draw(st.sampled_from(["https", "postgresql", "redis", "amqp"]))
         return f"{scheme}://svc:{token}@db.example.com:5432/app", [token]
     if kind == "query":
-        name = draw(st.sampled_from(["token", "api_key", "password", "secret", "signature", "sig",
-                                     "access_token", "key", "X-Amz-Signature", "client_secret"]))
+        name = draw(
+            st.sampled_from(
+                [
+                    "token",
+                    "api_key",
+                    "password",
+                    "secret",
+                    "signature",
+                    "sig",
+                    "access_token",
+                    "key",
+                    "X-Amz-Signature",
+                    "client_secret",
+                ]
+            )
+        )
         sep = draw(st.sampled_from(["&", ";"]))
         return f"https://api.example.com/v1/items?page=2{sep}{name}={token}{sep}size=10", [token]
     if kind == "kv":
-        name = draw(st.sampled_from(["password", "passwd", "api_key", "apiKey", "X-Api-Key",
-                                     "client_secret", "refresh_token", "Authorization", "cookie",
-                                     "session_id", "private_key"]))
+        name = draw(
+            st.sampled_from(
+                [
+                    "password",
+                    "passwd",
+                    "api_key",
+                    "apiKey",
+                    "X-Api-Key",
+                    "client_secret",
+                    "refresh_token",
+                    "Authorization",
+                    "cookie",
+                    "session_id",
+                    "private_key",
+                ]
+            )
+        )
         form = draw(st.sampled_from(["{}={}", "{}: {}", '"{}": "{}"', "'{}': '{}'"]))
         return form.format(name, token), [token]
     if kind == "pem":
         body = base64.b64encode(draw(st.binary(min_size=48, max_size=120))).decode()
-        lines = [body[i:i + 64] for i in range(0, len(body), 64)]
-        label = draw(st.sampled_from(["RSA PRIVATE KEY", "PRIVATE KEY", "EC PRIVATE KEY",
-                                      "OPENSSH PRIVATE KEY"]))
+        lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+        label = draw(
+            st.sampled_from(["RSA PRIVATE KEY", "PRIVATE KEY", "EC PRIVATE KEY", "OPENSSH PRIVATE KEY"])
+        )
         block = f"-----BEGIN {label}-----\n" + "\n".join(lines) + f"\n-----END {label}-----"
         return block, [line for line in lines if len(line) >= 16]
     if kind == "slack":
@@ -261,23 +329,62 @@ LOOK_ALIKE = st.one_of(
     st.binary(min_size=1, max_size=32).map(lambda b: hashlib.sha1(b).hexdigest()),
     st.integers(1_000_000_000, 2_000_000_000).map(str),
     st.integers(1_000_000_000_000, 2_000_000_000_000).map(str),
-    st.datetimes(min_value=datetime.datetime(1970, 1, 1),
-                 max_value=datetime.datetime(2100, 1, 1)).map(lambda d: d.isoformat()),
+    st.datetimes(min_value=datetime.datetime(1970, 1, 1), max_value=datetime.datetime(2100, 1, 1)).map(
+        lambda d: d.isoformat()
+    ),
     st.dates(min_value=datetime.date(1970, 1, 1)).map(str),
     st.tuples(st.integers(0, 99), st.integers(0, 999), st.integers(0, 999)).map(
-        lambda v: "{}.{}.{}".format(*v)),
-    st.tuples(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255), st.integers(0, 255),
-              st.integers(1, 65535)).map(lambda v: "{}.{}.{}.{}:{}".format(*v)),
+        lambda v: "{}.{}.{}".format(*v)
+    ),
+    st.tuples(
+        st.integers(0, 255),
+        st.integers(0, 255),
+        st.integers(0, 255),
+        st.integers(0, 255),
+        st.integers(1, 65535),
+    ).map(lambda v: "{}.{}.{}.{}:{}".format(*v)),
     st.integers(1_000_000_000, 9_999_999_999).map(lambda n: f"order {n}"),
-    st.sampled_from(["author", "authority", "max_tokens=4096", "total_tokens: 12", "prompt_tokens",
-                     "basic authentication", "token expired", "sk-learn", "localhost:6379"]),
+    st.sampled_from(
+        [
+            "author",
+            "authority",
+            "max_tokens=4096",
+            "total_tokens: 12",
+            "prompt_tokens",
+            "basic authentication",
+            "token expired",
+            "sk-learn",
+            "localhost:6379",
+        ]
+    ),
 )
 
 
 # Prose around look-alikes: words that are not themselves credential markers ("token x" and
 # "bearer x" rightly mask x).
-PROSE = st.lists(st.sampled_from(["the", "request", "took", "ms", "for", "id", "at", "status", "ok", "ref",
-                                  "Digest", "version", "(", ")", ",", "."]), max_size=6).map(" ".join)
+PROSE = st.lists(
+    st.sampled_from(
+        [
+            "the",
+            "request",
+            "took",
+            "ms",
+            "for",
+            "id",
+            "at",
+            "status",
+            "ok",
+            "ref",
+            "Digest",
+            "version",
+            "(",
+            ")",
+            ",",
+            ".",
+        ]
+    ),
+    max_size=6,
+).map(" ".join)
 
 
 @FAST

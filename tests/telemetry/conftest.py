@@ -31,8 +31,14 @@ def make_app(logs: LogCapture) -> Callable[..., FastAPI]:
     def build(app: FastAPI | None = None, **overrides: Any) -> FastAPI:
         app = app or FastAPI()
         overrides.setdefault("service_version", "9.9.9")
-        glowops.instrument(app, Settings(**overrides), log_stream=logs.stream, tracer=False,
-                           error_reporter=False, health=False)
+        glowops.instrument(
+            app,
+            Settings(**overrides),
+            log_stream=logs.stream,
+            tracer=False,
+            error_reporter=False,
+            health=False,
+        )
         return app
 
     return build

@@ -35,13 +35,23 @@ def client_for(app: Any, client: tuple[str, int] = ("127.0.0.1", 5555)) -> httpx
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
-async def raw_request(app: Any, path: str, headers: list[tuple[bytes, bytes]],
-                      method: str = "GET") -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+async def raw_request(
+    app: Any, path: str, headers: list[tuple[bytes, bytes]], method: str = "GET"
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """Call the ASGI app directly: lets a test send header bytes no HTTP client would."""
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
-        "server": ("testserver", 80), "client": ("127.0.0.1", 5555), "headers": headers,
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 5555),
+        "headers": headers,
     }
     messages: list[dict[str, Any]] = []
 

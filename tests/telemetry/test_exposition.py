@@ -19,8 +19,12 @@ from peers import free_port
 async def test_token_required(make_app: Any, client_factory: Any) -> None:
     app = make_app(ops_token="ops-secret-1")
     client = client_factory(app)
-    for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": "ops-secret-1"},
-                    {"authorization": "Bearer ops-secret-1x"}):
+    for headers in (
+        {},
+        {"authorization": "Bearer wrong"},
+        {"authorization": "ops-secret-1"},
+        {"authorization": "Bearer ops-secret-1x"},
+    ):
         refused = await client.get("/metrics", headers=headers)
         assert refused.status_code == 401
         assert refused.headers["www-authenticate"].startswith("Bearer")
@@ -35,8 +39,13 @@ async def test_token_required(make_app: Any, client_factory: Any) -> None:
 @pytest.mark.anyio
 async def test_openmetrics_when_asked(make_app: Any, client_factory: Any) -> None:
     app = make_app(ops_token="t")
-    response = await client_factory(app).get("/metrics", headers={
-        "authorization": "Bearer t", "accept": "application/openmetrics-text; version=1.0.0; charset=utf-8"})
+    response = await client_factory(app).get(
+        "/metrics",
+        headers={
+            "authorization": "Bearer t",
+            "accept": "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        },
+    )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/openmetrics-text")
     assert response.text.rstrip().endswith("# EOF")
@@ -97,8 +106,12 @@ async def test_instrument_is_idempotent(logs: Any, client_factory: Any) -> None:
 
     settings = Settings(ops_token="t")
     for _ in range(3):
-        assert glowops.instrument(app, settings, log_stream=logs.stream, tracer=False, error_reporter=False,
-                                  health=False) is app
+        assert (
+            glowops.instrument(
+                app, settings, log_stream=logs.stream, tracer=False, error_reporter=False, health=False
+            )
+            is app
+        )
     assert [r.path for r in app.router.routes].count("/metrics") == 1
     response = await client_factory(app).get("/x", headers={"x-request-id": "once"})
     assert response.headers.get_list("x-request-id") == ["once"]
@@ -121,8 +134,9 @@ def test_docs_metrics_md_is_up_to_date() -> None:
     from glowops.telemetry.docs import render_metrics_doc
 
     path = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
-    assert path.read_text(encoding="utf-8") == render_metrics_doc(), \
+    assert path.read_text(encoding="utf-8") == render_metrics_doc(), (
         "run: glowops metrics docs --out docs/metrics.md"
+    )
 
 
 def test_metrics_docs_cli_check(tmp_path: Any) -> None:

@@ -57,8 +57,9 @@ def _app() -> FastAPI:
 async def test_stdlib_logging_of_the_service_is_kept_and_joined(host_handler: io.StringIO) -> None:
     root_before = list(logging.getLogger().handlers)
     async with client_for(_app()) as client:
-        response = await client.get("/invoices/42?email=jane.doe@example.com",
-                                     headers={"x-request-id": "req-join-1"})
+        response = await client.get(
+            "/invoices/42?email=jane.doe@example.com", headers={"x-request-id": "req-join-1"}
+        )
     assert response.status_code == 200
     assert logging.getLogger().handlers == root_before  # nothing replaced, nothing added
     lines = host_handler.getvalue().splitlines()

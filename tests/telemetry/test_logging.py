@@ -18,8 +18,18 @@ import glowops
 from glowops.settings import Settings
 from glowops.telemetry.logging import configure_logging
 
-FIELDS = {"timestamp", "level", "event", "logger", "service", "environment", "version",
-          "request_id", "user_id", "org_id"}
+FIELDS = {
+    "timestamp",
+    "level",
+    "event",
+    "logger",
+    "service",
+    "environment",
+    "version",
+    "request_id",
+    "user_id",
+    "org_id",
+}
 
 
 def _auth() -> None:
@@ -193,8 +203,9 @@ def test_real_stdout_of_a_process_is_one_json_object_per_line() -> None:
             log.info("line", i=i, text="quote \\" newline \\n tab \\t unicode \\u2603")
             logging.getLogger("sqlalchemy").info("sql %d", i)
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
     lines = out.stdout.splitlines()
     assert lines[0] == "plain print before"
     parsed = [json.loads(line) for line in lines[1:]]

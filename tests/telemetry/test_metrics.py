@@ -44,12 +44,15 @@ def _routed_app(make_app: Any) -> FastAPI:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("path", "template"), [
-    ("/api/v1/orgs/o1/documents/d9/pages/3", "/api/v1/orgs/{org_id}/documents/{doc_id}/pages/{page}"),
-    ("/plain/bob", "/plain/{name}"),
-    ("/legacy/hello/ann", "/legacy/hello/{who}"),
-    ("/starlette-route/7", "/starlette-route/{k}"),
-])
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        ("/api/v1/orgs/o1/documents/d9/pages/3", "/api/v1/orgs/{org_id}/documents/{doc_id}/pages/{page}"),
+        ("/plain/bob", "/plain/{name}"),
+        ("/legacy/hello/ann", "/legacy/hello/{who}"),
+        ("/starlette-route/7", "/starlette-route/{k}"),
+    ],
+)
 async def test_route_label_is_the_template(
     make_app: Any, client_factory: Any, path: str, template: str
 ) -> None:

@@ -55,8 +55,9 @@ def test_two_workers_aggregate(tmp_path: Path) -> None:
         body, _ = MetricsEndpoint(Settings()).collect("")
         print(body.decode())
     """)
-    out = subprocess.run([sys.executable, "-c", scrape], env=env, capture_output=True, text=True,
-                         check=True, timeout=60).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", scrape], env=env, capture_output=True, text=True, check=True, timeout=60
+    ).stdout
     assert 'http_requests_total{method="GET",route="/items/{item_id}",status="200"} 12.0' in out
     assert 'http_request_duration_seconds_count{method="GET",route="/items/{item_id}"} 12.0' in out
     assert 'documents_uploaded_total{org_id="org-mp"} 12.0' in out

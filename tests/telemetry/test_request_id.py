@@ -110,9 +110,20 @@ async def test_unhandled_exception_answers_problem_json_with_the_id(make_app: An
 async def test_unhandled_exception_is_reraised_to_the_server(make_app: Any) -> None:
     """Like Starlette's ServerErrorMiddleware: the client got its 500, the server sees the error."""
     app = _app(make_app)
-    scope = {"type": "http", "method": "GET", "path": "/boom", "raw_path": b"/boom", "root_path": "",
-             "query_string": b"", "headers": [], "scheme": "http", "server": ("t", 80),
-             "client": ("127.0.0.1", 1), "asgi": {"version": "3.0"}, "http_version": "1.1"}
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/boom",
+        "raw_path": b"/boom",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "scheme": "http",
+        "server": ("t", 80),
+        "client": ("127.0.0.1", 1),
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+    }
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:

@@ -39,8 +39,14 @@ def traced_app() -> Iterator[Callable[..., Traced]]:
         settings = Settings(otel_exporter_otlp_endpoint=endpoint, **overrides)
         setup = build_provider(settings)
         stream = io.StringIO()
-        glowops.instrument(app, settings, tracer=ServerSpanHook(setup.tracer()), error_reporter=False,
-                           log_stream=stream, health=False)
+        glowops.instrument(
+            app,
+            settings,
+            tracer=ServerSpanHook(setup.tracer()),
+            error_reporter=False,
+            log_stream=stream,
+            health=False,
+        )
         made.append(Traced(app, setup, settings, stream))
         return made[-1]
 

@@ -111,16 +111,27 @@ class OTLPReceiver:
             resource = {kv.key: _value(kv.value) for kv in resource_spans.resource.attributes}
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
-                    spans.append(ReceivedSpan(
-                        name=span.name, trace_id=span.trace_id.hex(), span_id=span.span_id.hex(),
-                        parent_span_id=span.parent_span_id.hex(), kind=span.kind,
-                        attributes={kv.key: _value(kv.value) for kv in span.attributes},
-                        events=[{"name": e.name,
-                                 "attributes": {kv.key: _value(kv.value) for kv in e.attributes}}
-                                for e in span.events],
-                        resource=resource, status_code=span.status.code, status_message=span.status.message,
-                        scope=scope_spans.scope.name,
-                    ))
+                    spans.append(
+                        ReceivedSpan(
+                            name=span.name,
+                            trace_id=span.trace_id.hex(),
+                            span_id=span.span_id.hex(),
+                            parent_span_id=span.parent_span_id.hex(),
+                            kind=span.kind,
+                            attributes={kv.key: _value(kv.value) for kv in span.attributes},
+                            events=[
+                                {
+                                    "name": e.name,
+                                    "attributes": {kv.key: _value(kv.value) for kv in e.attributes},
+                                }
+                                for e in span.events
+                            ],
+                            resource=resource,
+                            status_code=span.status.code,
+                            status_message=span.status.message,
+                            scope=scope_spans.scope.name,
+                        )
+                    )
         with self._lock:
             self.requests.append({"path": path, "headers": headers})
             self.spans.extend(spans)

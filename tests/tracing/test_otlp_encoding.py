@@ -28,15 +28,35 @@ from glowops.telemetry.server_span import ServerSpan, ServerSpanHook
 from glowops.telemetry.tracing import instrument_sqlalchemy
 
 EVERY_TYPE: dict[str, Any] = {
-    "str": "hello", "empty": "", "unicode": "grüße ✓ 𝄞", "true": True, "false": False,
-    "zero": 0, "int": 42, "negative": -7, "big": 2**62, "min": -(2**63), "float": 3.25,
-    "negative_float": -0.5, "bytes": b"\x00\xffraw", "strings": ["a", "", "c"], "ints": (1, -2, 3),
-    "bools": [True, False], "floats": [1.5, -2.0], "empty_list": [],
+    "str": "hello",
+    "empty": "",
+    "unicode": "grüße ✓ 𝄞",
+    "true": True,
+    "false": False,
+    "zero": 0,
+    "int": 42,
+    "negative": -7,
+    "big": 2**62,
+    "min": -(2**63),
+    "float": 3.25,
+    "negative_float": -0.5,
+    "bytes": b"\x00\xffraw",
+    "strings": ["a", "", "c"],
+    "ints": (1, -2, 3),
+    "bools": [True, False],
+    "floats": [1.5, -2.0],
+    "empty_list": [],
     "mapping": {"inner": "x", "n": 1, "nested": {"deep": [1, 2]}},
 }
 SCOPE_REQUEST = {
-    "type": "http", "http_version": "1.1", "method": "POST", "scheme": "https", "path": "/orders/7",
-    "server": ("10.0.0.1", 8443), "client": ("192.0.2.9", 40000), "query_string": b"",
+    "type": "http",
+    "http_version": "1.1",
+    "method": "POST",
+    "scheme": "https",
+    "path": "/orders/7",
+    "server": ("10.0.0.1", 8443),
+    "client": ("192.0.2.9", 40000),
+    "query_string": b"",
     "headers": [(b"host", b"shop.example:8443"), (b"user-agent", b"curl/8.5.0")],
 }
 
@@ -60,25 +80,39 @@ def exporter() -> InMemorySpanExporter:
     return InMemorySpanExporter()
 
 
-def provider_with(exporter: InMemorySpanExporter, resource: Resource | None = None,
-                  limits: SpanLimits | None = None) -> TracerProvider:
-    provider = TracerProvider(resource=resource or Resource.create({"service.name": "gateway", "n": 3}),
-                              span_limits=limits)
+def provider_with(
+    exporter: InMemorySpanExporter, resource: Resource | None = None, limits: SpanLimits | None = None
+) -> TracerProvider:
+    provider = TracerProvider(
+        resource=resource or Resource.create({"service.name": "gateway", "n": 3}), span_limits=limits
+    )
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     return provider
 
 
 def test_attributes_of_every_type_events_links_status_and_kinds(exporter: InMemorySpanExporter) -> None:
     provider = provider_with(exporter)
-    tracer = provider.get_tracer("lib.a", "1.0", schema_url="https://opentelemetry.io/schemas/1.26.0",
-                                 attributes={"scope.attr": "s", "scope.n": 2})
-    remote = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, is_remote=True,
-                         trace_flags=TraceFlags(1), trace_state=TraceState([("vendor", "abc"), ("k", "v")]))
+    tracer = provider.get_tracer(
+        "lib.a",
+        "1.0",
+        schema_url="https://opentelemetry.io/schemas/1.26.0",
+        attributes={"scope.attr": "s", "scope.n": 2},
+    )
+    remote = SpanContext(
+        0x0AF7651916CD43DD8448EB211C80319C,
+        0xB7AD6B7169203331,
+        is_remote=True,
+        trace_flags=TraceFlags(1),
+        trace_state=TraceState([("vendor", "abc"), ("k", "v")]),
+    )
     for kind in SpanKind:
         with tracer.start_as_current_span(f"kind {kind.name}", kind=kind, attributes=EVERY_TYPE) as span:
             span.add_event("plain")
-            span.add_event("with attributes", {"e.str": "x", "e.list": [1, 2], "e.bool": False},
-                           timestamp=1_700_000_000_123_456_789)
+            span.add_event(
+                "with attributes",
+                {"e.str": "x", "e.list": [1, 2], "e.bool": False},
+                timestamp=1_700_000_000_123_456_789,
+            )
             span.add_link(remote, {"link.reason": "retry", "link.n": 1})
             span.add_link(SpanContext(5, 6, is_remote=False))
             span.set_status(Status(StatusCode.ERROR, "went wrong: ü"))
@@ -88,7 +122,8 @@ def test_attributes_of_every_type_events_links_status_and_kinds(exporter: InMemo
         pass
     # a continued remote trace (trace state, remote parent flag) with a local child
     parent = TraceContextTextMapPropagator().extract(
-        {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate": "a=1,b=2"})
+        {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate": "a=1,b=2"}
+    )
     with tracer.start_as_current_span("continued", context=parent), tracer.start_as_current_span("child"):
         pass
     spans = exporter.get_finished_spans()
@@ -99,10 +134,13 @@ def test_attributes_of_every_type_events_links_status_and_kinds(exporter: InMemo
 
 
 def test_several_resources_scopes_and_dropped_counts(exporter: InMemorySpanExporter) -> None:
-    limits = SpanLimits(max_span_attributes=2, max_events=1, max_links=1, max_event_attributes=1,
-                        max_link_attributes=1)
+    limits = SpanLimits(
+        max_span_attributes=2, max_events=1, max_links=1, max_event_attributes=1, max_link_attributes=1
+    )
     first = provider_with(exporter, limits=limits)
-    second = provider_with(exporter, Resource({"service.name": "worker"}, schema_url="https://example.test/s"))
+    second = provider_with(
+        exporter, Resource({"service.name": "worker"}, schema_url="https://example.test/s")
+    )
     for provider, scope in ((first, "a"), (second, "b"), (first, "c"), (second, "a"), (first, "a")):
         tracer = provider.get_tracer(scope, None if scope == "c" else "2.0")
         with tracer.start_as_current_span(f"{scope} span", attributes={"x": 1, "y": 2, "z": 3}) as span:
@@ -125,7 +163,8 @@ def server_span_setup(exporter: InMemorySpanExporter) -> Iterator[tuple[TracerPr
 
 
 def test_server_spans_with_children_of_another_instrumentation(
-        exporter: InMemorySpanExporter, server_span_setup: tuple[TracerProvider, ServerSpanHook]) -> None:
+    exporter: InMemorySpanExporter, server_span_setup: tuple[TracerProvider, ServerSpanHook]
+) -> None:
     provider, hook = server_span_setup
     engine = create_engine("sqlite://")
     instrument_sqlalchemy(engine, provider)
@@ -136,9 +175,13 @@ def test_server_spans_with_children_of_another_instrumentation(
         conn.execute(text("SELECT 1")).scalar_one()
     server.set_attribute("app.order", 7)  # application code adds to the server span
     hook.finish(handle, 201, "/orders/{order_id}", None)
-    failing = hook.start({**SCOPE_REQUEST, "headers": [(b"traceparent",
-                                                        b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]},
-                         "req-2")
+    failing = hook.start(
+        {
+            **SCOPE_REQUEST,
+            "headers": [(b"traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")],
+        },
+        "req-2",
+    )
     try:
         raise ValueError("boom")
     except ValueError as exc:
@@ -157,8 +200,9 @@ def test_server_spans_with_children_of_another_instrumentation(
         assert_same_as_official(spans, encoder)
 
 
-def test_bounded_attribute_cache(server_span_setup: tuple[TracerProvider, ServerSpanHook],
-                                 exporter: InMemorySpanExporter) -> None:
+def test_bounded_attribute_cache(
+    server_span_setup: tuple[TracerProvider, ServerSpanHook], exporter: InMemorySpanExporter
+) -> None:
     _, hook = server_span_setup
     for n in range(50):
         handle = hook.start({**SCOPE_REQUEST, "path": f"/orders/{n}", "client": (f"192.0.2.{n}", 1)}, "r")
@@ -166,7 +210,7 @@ def test_bounded_attribute_cache(server_span_setup: tuple[TracerProvider, Server
     spans = exporter.get_finished_spans()
     encoder = SpanEncoder(max_cached_keys=4, max_values_per_key=8)
     for start in range(0, 50, 10):
-        assert_same_as_official(spans[start:start + 10], encoder)
+        assert_same_as_official(spans[start : start + 10], encoder)
     tables = [encoder._strings, encoder._ints, encoder._bools]
     assert all(len(t) <= 4 for t in tables)
     assert all(len(values) <= 8 for t in tables for values in t.values())
@@ -183,18 +227,26 @@ def _span_with(exporter: InMemorySpanExporter, attributes: dict[str, Any]) -> Re
 
 
 def test_attribute_that_cannot_be_encoded_is_left_out_like_the_official_encoder(
-        exporter: InMemorySpanExporter) -> None:
+    exporter: InMemorySpanExporter,
+) -> None:
     span = _span_with(exporter, {"ok": "yes"})
-    broken = ReadableSpan(name="s", context=span.context, resource=span.resource,
-                          attributes={"ok": "yes", "huge": 2**70, "after": 1},
-                          instrumentation_scope=span.instrumentation_scope)
+    broken = ReadableSpan(
+        name="s",
+        context=span.context,
+        resource=span.resource,
+        attributes={"ok": "yes", "huge": 2**70, "after": 1},
+        instrumentation_scope=span.instrumentation_scope,
+    )
     assert_same_as_official([broken])
-    assert [kv.key for kv in decoded(SpanEncoder().encode([broken])).resource_spans[0]
-            .scope_spans[0].spans[0].attributes] == ["ok", "after"]
+    assert [
+        kv.key
+        for kv in decoded(SpanEncoder().encode([broken])).resource_spans[0].scope_spans[0].spans[0].attributes
+    ] == ["ok", "after"]
 
 
 def test_server_span_is_the_current_otel_span_for_the_rest_of_the_process(
-        exporter: InMemorySpanExporter, server_span_setup: tuple[TracerProvider, ServerSpanHook]) -> None:
+    exporter: InMemorySpanExporter, server_span_setup: tuple[TracerProvider, ServerSpanHook]
+) -> None:
     provider, hook = server_span_setup
     before = otel_context.get_current()
     handle = hook.start(SCOPE_REQUEST, "r")
@@ -242,9 +294,13 @@ def test_server_span_follows_the_configured_sampler_and_limits(exporter: InMemor
     assert not span.is_recording() and span.get_span_context().is_valid
     hook.finish(handle, 200, "/orders/{order_id}", None)
     # a sampled caller wins over the root sampler (parent-based)
-    handle = hook.start({**SCOPE_REQUEST, "headers": [(b"traceparent",
-                                                       b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]},
-                        "r")
+    handle = hook.start(
+        {
+            **SCOPE_REQUEST,
+            "headers": [(b"traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")],
+        },
+        "r",
+    )
     hook.finish(handle, 200, "/orders/{order_id}", None)
     [sampled] = exporter.get_finished_spans()
     assert format(sampled.context.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"

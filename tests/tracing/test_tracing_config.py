@@ -22,21 +22,28 @@ def test_endpoint_resolution_follows_the_otel_spec(monkeypatch: pytest.MonkeyPat
     assert Settings().effective_otlp_traces_endpoint == "https://collector.example.com:4318/v1/traces"
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://other.example.com/custom/path")
     assert Settings().effective_otlp_traces_endpoint == "https://other.example.com/custom/path"
-    assert Settings(otel_exporter_otlp_endpoint=None, otel_exporter_otlp_traces_endpoint=None
-                    ).effective_otlp_traces_endpoint is None
+    assert (
+        Settings(
+            otel_exporter_otlp_endpoint=None, otel_exporter_otlp_traces_endpoint=None
+        ).effective_otlp_traces_endpoint
+        is None
+    )
 
 
 def test_no_endpoint_means_no_tracer() -> None:
     assert tracing.create_hook(Settings()) is None
 
 
-@pytest.mark.parametrize(("name", "arg", "description"), [
-    ("always_on", None, "AlwaysOnSampler"),
-    ("always_off", None, "AlwaysOffSampler"),
-    ("traceidratio", 0.25, "TraceIdRatioBased{0.25}"),
-    ("parentbased_always_on", None, "ParentBased{root:AlwaysOnSampler"),
-    ("PARENTBASED_TRACEIDRATIO", 0.5, "ParentBased{root:TraceIdRatioBased{0.5}"),
-])
+@pytest.mark.parametrize(
+    ("name", "arg", "description"),
+    [
+        ("always_on", None, "AlwaysOnSampler"),
+        ("always_off", None, "AlwaysOffSampler"),
+        ("traceidratio", 0.25, "TraceIdRatioBased{0.25}"),
+        ("parentbased_always_on", None, "ParentBased{root:AlwaysOnSampler"),
+        ("PARENTBASED_TRACEIDRATIO", 0.5, "ParentBased{root:TraceIdRatioBased{0.5}"),
+    ],
+)
 def test_samplers(name: str, arg: float | None, description: str) -> None:
     assert tracing.build_sampler(name, arg).get_description().startswith(description)
 
@@ -47,8 +54,10 @@ def test_unknown_sampler_is_a_clear_error() -> None:
 
 
 def test_headers_are_parsed_and_sent(receiver: OTLPReceiver) -> None:
-    settings = Settings(otel_exporter_otlp_endpoint=receiver.endpoint,
-                        otel_exporter_otlp_headers="x-tenant=glow,authorization=Bearer%20abc")
+    settings = Settings(
+        otel_exporter_otlp_endpoint=receiver.endpoint,
+        otel_exporter_otlp_headers="x-tenant=glow,authorization=Bearer%20abc",
+    )
     assert tracing.otlp_headers(settings) == {"x-tenant": "glow", "authorization": "Bearer abc"}
     setup = tracing.build_provider(settings)
     try:
@@ -67,8 +76,9 @@ def test_bad_headers_are_a_clear_error() -> None:
 
 
 def test_always_off_exports_nothing(receiver: OTLPReceiver) -> None:
-    setup = tracing.build_provider(Settings(otel_exporter_otlp_endpoint=receiver.endpoint,
-                                            otel_traces_sampler="always_off"))
+    setup = tracing.build_provider(
+        Settings(otel_exporter_otlp_endpoint=receiver.endpoint, otel_traces_sampler="always_off")
+    )
     try:
         setup.tracer().start_span("probe").end()
         assert setup.processor.force_flush(5000)

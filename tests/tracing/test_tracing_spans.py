@@ -64,7 +64,8 @@ def basic_app() -> FastAPI:
 
 
 async def test_server_span_has_route_name_and_stable_http_attributes(
-        receiver: OTLPReceiver, traced_app: Callable[..., Traced]) -> None:
+    receiver: OTLPReceiver, traced_app: Callable[..., Traced]
+) -> None:
     traced = traced_app(basic_app(), receiver.endpoint, service_name="gateway", environment="staging")
     async with traced.client() as client:
         response = await client.get("/items/42?q=1", headers={"User-Agent": "probe/1.0"})
@@ -92,7 +93,8 @@ async def test_server_span_has_route_name_and_stable_http_attributes(
 
 
 async def test_prefixed_router_unmatched_path_and_errors(
-        receiver: OTLPReceiver, traced_app: Callable[..., Traced]) -> None:
+    receiver: OTLPReceiver, traced_app: Callable[..., Traced]
+) -> None:
     traced = traced_app(basic_app(), receiver.endpoint)
     async with traced.client() as client:
         assert (await client.get("/orgs/o-1/documents")).status_code == 200
@@ -120,7 +122,8 @@ async def test_prefixed_router_unmatched_path_and_errors(
 
 
 async def test_incoming_traceparent_is_continued_and_logs_carry_the_ids(
-        receiver: OTLPReceiver, traced_app: Callable[..., Traced]) -> None:
+    receiver: OTLPReceiver, traced_app: Callable[..., Traced]
+) -> None:
     import glowops
 
     app = basic_app()
@@ -144,12 +147,15 @@ async def test_incoming_traceparent_is_continued_and_logs_carry_the_ids(
         assert line["trace_id"] == TRACE_ID and line["span_id"] == span.span_id
 
 
-async def test_no_personal_data_in_any_attribute(receiver: OTLPReceiver,
-                                                 traced_app: Callable[..., Traced]) -> None:
+async def test_no_personal_data_in_any_attribute(
+    receiver: OTLPReceiver, traced_app: Callable[..., Traced]
+) -> None:
     traced = traced_app(basic_app(), receiver.endpoint)
     async with traced.client() as client:
-        await client.get("/users/jane.doe@example.com/profile",
-                         headers={"User-Agent": "b (jane.doe@example.com; sk-Ab3dEf9hIj2LmN0pQr5tUvWx)"})
+        await client.get(
+            "/users/jane.doe@example.com/profile",
+            headers={"User-Agent": "b (jane.doe@example.com; sk-Ab3dEf9hIj2LmN0pQr5tUvWx)"},
+        )
     traced.flush()
     span = one_server_span(receiver.wait_for(lambda s: len(s) >= 1))
     rendered = json.dumps([span.attributes, span.events, span.name])
@@ -166,7 +172,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 
 
 async def test_sql_statements_are_child_spans_of_the_request(
-        database_url: str, receiver: OTLPReceiver, traced_app: Callable[..., Traced]) -> None:
+    database_url: str, receiver: OTLPReceiver, traced_app: Callable[..., Traced]
+) -> None:
     engine = create_async_engine(database_url)
     app = FastAPI()
 
@@ -217,7 +224,8 @@ def echo_server() -> Iterator[str]:
 
 
 async def test_outgoing_httpx_calls_carry_traceparent_and_request_id(
-        receiver: OTLPReceiver, traced_app: Callable[..., Traced], echo_server: str) -> None:
+    receiver: OTLPReceiver, traced_app: Callable[..., Traced], echo_server: str
+) -> None:
     app = FastAPI()
     holder: dict[str, httpx.AsyncClient] = {}
 
@@ -230,8 +238,9 @@ async def test_outgoing_httpx_calls_carry_traceparent_and_request_id(
     holder["client"] = outgoing
     try:
         async with traced.client() as client:
-            response = await client.get("/proxy", headers={"X-Request-ID": "req-123",
-                                                           "traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
+            response = await client.get(
+                "/proxy", headers={"X-Request-ID": "req-123", "traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
+            )
     finally:
         await outgoing.aclose()
     seen = response.json()
@@ -260,8 +269,9 @@ def test_request_id_propagation_without_tracing(echo_server: str) -> None:
 
 
 @pytest.mark.redis
-async def test_redis_commands_are_child_spans(receiver: OTLPReceiver, traced_app: Callable[..., Traced],
-                                              redis_url: str) -> None:
+async def test_redis_commands_are_child_spans(
+    receiver: OTLPReceiver, traced_app: Callable[..., Traced], redis_url: str
+) -> None:
     import redis.asyncio
 
     redis_client = redis.asyncio.Redis.from_url(redis_url)
@@ -290,7 +300,8 @@ async def test_redis_commands_are_child_spans(receiver: OTLPReceiver, traced_app
 
 
 async def test_attributes_set_by_the_app_on_the_server_span_are_redacted(
-        receiver: OTLPReceiver, traced_app: Callable[..., Traced]) -> None:
+    receiver: OTLPReceiver, traced_app: Callable[..., Traced]
+) -> None:
     from opentelemetry import trace
 
     app = FastAPI()

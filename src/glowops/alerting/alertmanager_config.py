@@ -6,11 +6,7 @@ A channel whose setting is empty is left out and a warning is logged; the result
 configuration ``amtool check-config`` accepts. Secrets (PagerDuty routing key, webhook URLs,
 SMTP password) are written into the file because Alertmanager needs them: write it 0600.
 
-Teams: Alertmanager 0.28+ has ``msteamsv2_configs`` (Teams Workflows webhooks). Older versions,
-such as Debian's 0.25, reach Teams through the glowops relay: a ``webhook_configs`` entry
-posting Alertmanager's JSON to ``{relay base}/ops/alertmanager/teams`` (the base is
-``GLOWOPS_ALERTMANAGER_RELAY_URL``, else ``GLOWOPS_EXTERNAL_URL``), which re-posts it to
-``GLOWOPS_TEAMS_WEBHOOK_URL`` as an Adaptive Card.
+Each channel's integration comes from the channel table (:mod:`glowops.alerting.channels`).
 """
 
 from __future__ import annotations
@@ -20,14 +16,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from glowops.alerting.routing import BY_FAMILY, BY_SEVERITY, CHANNELS, SEVERITIES
+from glowops.alerting.channels import CHANNELS, secret
+from glowops.alerting.routing import BY_FAMILY, BY_SEVERITY, SEVERITIES
 from glowops.promql import scale_duration
 from glowops.settings import Settings
 
 log = logging.getLogger(__name__)
-
-TEAMS_RELAY_PATH = "/ops/alertmanager/teams"
-MSTEAMSV2_SINCE = (0, 28)
 
 # Alertmanager's own defaults are 30s / 5m / 4h; pages repeat sooner, info mail once a day.
 GROUP_WAIT = "30s"
@@ -39,16 +33,6 @@ RESOLVE_TIMEOUT = "5m"
 
 FAMILY_RECEIVERS = {"rate_limit": "rate-limit", "indexing": "embedding"}
 GROUP_BY = ["alertname", "service"]
-
-TITLE = (
-    "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} "
-    "({{ .CommonLabels.severity }}, {{ .CommonLabels.service }})"
-)
-TEXT = (
-    "{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\n"
-    "Runbook: {{ .Annotations.runbook_url }}\nDashboard: {{ .Annotations.dashboard_url }}\n{{ end }}"
-)
-PD_DESCRIPTION = "{{ .CommonLabels.alertname }}: {{ .CommonAnnotations.summary }}"
 
 
 @dataclass
@@ -65,17 +49,6 @@ def parse_version(text: str) -> tuple[int, ...]:
     if match is None:
         raise ValueError(f"not an Alertmanager version: {text!r} (example: 0.25 or 0.28.1)")
     return tuple(int(part) for part in match.group(1).split("."))
-
-
-def _secret(value: Any) -> str | None:
-    if value is None:
-        return None
-    raw = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
-    return raw or None
-
-
-def _webhook(url: str) -> dict[str, Any]:
-    return {"url": url, "send_resolved": True, "max_alerts": 0}
 
 
 class _Channels:
@@ -96,83 +69,11 @@ class _Channels:
 
     def integration(self, channel: str) -> tuple[str, dict[str, Any]] | None:
         """``(config key, config)`` for one channel, or None when its settings are missing."""
-        s = self.s
-        if channel == "pagerduty":
-            key = _secret(s.pagerduty_routing_key)
-            if key is None:
-                self._missing(channel, "GLOWOPS_PAGERDUTY_ROUTING_KEY is not set")
-                return None
-            return "pagerduty_configs", {
-                "routing_key": key,
-                "url": s.pagerduty_events_url,
-                "send_resolved": True,
-                "severity": "{{ .CommonLabels.severity }}",
-                "description": PD_DESCRIPTION,
-                "client": "glowops",
-                "client_url": s.external_url,
-                "links": [
-                    {"href": "{{ .CommonAnnotations.runbook_url }}", "text": "Runbook"},
-                    {"href": "{{ .CommonAnnotations.dashboard_url }}", "text": "Dashboard"},
-                ],
-                "details": {
-                    "summary": "{{ .CommonAnnotations.summary }}",
-                    "description": "{{ .CommonAnnotations.description }}",
-                    "runbook_url": "{{ .CommonAnnotations.runbook_url }}",
-                    "firing": '{{ template "pagerduty.default.instances" .Alerts.Firing }}',
-                    "num_firing": "{{ .Alerts.Firing | len }}",
-                },
-            }
-        if channel == "slack":
-            url = _secret(s.slack_webhook_url)
-            if url is None:
-                self._missing(channel, "GLOWOPS_SLACK_WEBHOOK_URL is not set")
-                return None
-            return "slack_configs", {
-                "api_url": url,
-                "send_resolved": True,
-                "title": TITLE,
-                "title_link": "{{ .CommonAnnotations.runbook_url }}",
-                "text": TEXT,
-            }
-        if channel == "teams":
-            url = _secret(s.teams_webhook_url)
-            if url is None:
-                self._missing(channel, "GLOWOPS_TEAMS_WEBHOOK_URL is not set")
-                return None
-            if self.version >= MSTEAMSV2_SINCE:
-                return "msteamsv2_configs", {
-                    "webhook_url": url,
-                    "send_resolved": True,
-                    "title": TITLE,
-                    "text": TEXT,
-                }
-            # Where Alertmanager reaches the gateway, which is not always where people do
-            # (compose: http://gateway:8000 on the internal network).
-            relay = (s.alertmanager_relay_url or s.external_url).rstrip("/") + TEAMS_RELAY_PATH
-            log.info(
-                "Alertmanager %s has no msteamsv2: Teams is reached through the relay %s",
-                s.alertmanager_version,
-                relay,
-            )
-            hook = _webhook(relay)
-            if s.ops_token is not None and s.ops_token.get_secret_value():
-                # The relay posts into the team's channel: only Alertmanager may call it.
-                hook["http_config"] = {
-                    "authorization": {"type": "Bearer", "credentials": s.ops_token.get_secret_value()}
-                }
-            return "webhook_configs", hook
-        if channel == "email":
-            if not s.smtp_host or not s.alert_email_to:
-                self._missing(channel, "GLOWOPS_SMTP_HOST and GLOWOPS_ALERT_EMAIL_TO must both be set")
-                return None
-            return "email_configs", {"to": ", ".join(s.alert_email_to), "send_resolved": True}
-        # the spec's four webhooks
         spec = CHANNELS[channel]
-        url = getattr(s, spec.setting)
-        if not url:
-            self._missing(channel, f"{spec.env} is not set")
-            return None
-        return "webhook_configs", _webhook(url)
+        built = spec.receiver(self.s, self.version)
+        if built is None:
+            self._missing(channel, spec.why_missing)
+        return built
 
     def receiver(self, name: str, channels: tuple[str, ...]) -> dict[str, Any]:
         receiver: dict[str, Any] = {"name": name}
@@ -229,7 +130,7 @@ def build_alertmanager_config(settings: Settings, *, time_scale: float = 1.0) ->
         )
         if settings.smtp_username:
             global_config["smtp_auth_username"] = settings.smtp_username
-            global_config["smtp_auth_password"] = _secret(settings.smtp_password) or ""
+            global_config["smtp_auth_password"] = secret(settings.smtp_password) or ""
 
     config: dict[str, Any] = {
         "global": global_config,

@@ -35,6 +35,7 @@ from glowops.alerting.alertmanager_config import (
     REPEAT_BY_SEVERITY,
 )
 from glowops.alerting.engine import Alert
+from glowops.alerting.maintenance import Window
 from glowops.alerting.outbox import Outbox
 from glowops.alerting.routing import SEVERITIES, channels_for
 from glowops.alerting.state import Silence, StateStore, fingerprint
@@ -142,8 +143,14 @@ class Dispatcher:
         timings: Timings | None = None,
         redact: Redactor = lambda obj: obj,
         external_url: str = "",
+        windows: Sequence[Window] = (),
+        on_suppressed: Callable[[str], None] = lambda window: None,
     ) -> None:
+        self.on_suppressed = on_suppressed
         self.db = db
+        self.windows = tuple(windows)
+        # fingerprints of acknowledged alerts: their groups are not re-sent at repeat_interval
+        self.acked: set[str] = set()
         self.outbox = outbox
         self.state = state
         self.channels = set(channels)
@@ -171,6 +178,10 @@ class Dispatcher:
     def silenced(alert: Alert, silences: Sequence[Silence]) -> bool:
         return any(s.matches(alert.labels) for s in silences)
 
+    def window(self, labels: dict[str, str], now: float) -> Window | None:
+        """The maintenance window muting these labels now, if any."""
+        return next((w for w in self.windows if w.active(now) and w.matches(labels)), None)
+
     def route(self, alert: Alert) -> list[str]:
         severity = alert.labels.get("severity", "warning")
         if severity not in SEVERITIES:
@@ -184,7 +195,13 @@ class Dispatcher:
         self._history(alerts, now)
         silences = self.state.silences(now)
         current: dict[str, dict[str, Alert]] = {}
+        held: set[str] = set()  # muted by a maintenance window: neither notified nor resolved now
         for alert in firing:
+            window = self.window(alert.labels, now)
+            if window is not None:
+                held.add(fingerprint(alert.labels))
+                self._count_suppressed(window, alert, now)
+                continue
             if self.inhibited(alert, firing) or self.silenced(alert, silences):
                 continue
             for channel in self.route(alert):
@@ -208,8 +225,22 @@ class Dispatcher:
                 group = self.groups[key]
                 now_firing = current.get(key, {})
                 # resolved: notified as firing, no longer firing at all (silenced-but-firing is not resolved)
-                resolved = [fp for fp in group.notified if fp not in now_firing and fp not in muted_firing]
-                gone_muted = [fp for fp in group.notified if fp not in now_firing and fp in muted_firing]
+                # a resolve inside a maintenance window waits for the window's end
+                held_here = held | {
+                    fp
+                    for fp, entry in group.notified.items()
+                    if fp not in now_firing and self.window(entry["labels"], now) is not None
+                }
+                resolved = [
+                    fp
+                    for fp in group.notified
+                    if fp not in now_firing and fp not in muted_firing and fp not in held_here
+                ]
+                gone_muted = [
+                    fp
+                    for fp in group.notified
+                    if fp not in now_firing and fp in muted_firing and fp not in held_here
+                ]
                 for fp in gone_muted:  # silenced or inhibited after notifying: forget quietly
                     del group.notified[fp]
                 if self._due(group, now_firing, resolved, now):
@@ -238,6 +269,8 @@ class Dispatcher:
         changed = bool(resolved) or any(fp not in group.notified for fp in firing)
         if changed and now >= group.last_flush + t.group_interval:
             return True
+        if firing and all(fp in self.acked for fp in firing):
+            return False  # acknowledged: somebody is on it, no reminders (the ack's timeout re-pages)
         return bool(firing) and now >= group.last_flush + t.repeat_interval.get(group.severity, 4 * 3600.0)
 
     def _flush(
@@ -298,6 +331,24 @@ class Dispatcher:
             if self.outbox.enqueue("pagerduty", payload, key, now):
                 keys.append(key)
         return keys
+
+    def _count_suppressed(self, window: Window, alert: Alert, now: float) -> None:
+        """Count each firing muted by each occurrence of a window once (metric and state file)."""
+        occurrence = window.occurrence(now)
+        fired_at = (alert.fired_at or alert.active_at) / 1000
+        seen_key = (
+            f"{window.name}|{occurrence[0] if occurrence else 0}|{fingerprint(alert.labels)}|{fired_at}"
+        )
+        seen: dict[str, float] = self.state.get("maintenance.seen", {}) or {}
+        if seen_key in seen:
+            return
+        seen = {k: v for k, v in seen.items() if v > now - 8 * 86400}  # forget old occurrences
+        seen[seen_key] = now
+        self.state.put("maintenance.seen", seen)
+        counts: dict[str, int] = self.state.get("maintenance.suppressed", {}) or {}
+        counts[window.name] = counts.get(window.name, 0) + 1
+        self.state.put("maintenance.suppressed", counts)
+        self.on_suppressed(window.name)
 
     def _history(self, alerts: Sequence[Alert], now: float) -> None:
         states: dict[str, str] = {}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from glowops.alerting.alertmanager_config import TEAMS_RELAY_PATH
-from glowops.alerting.routing import BY_FAMILY, BY_SEVERITY, CHANNELS, channels_for
+from glowops.alerting.channels import CHANNELS, TEAMS_RELAY_PATH
+from glowops.alerting.routing import BY_FAMILY, BY_SEVERITY, channels_for
 from glowops.alerting.rules import Catalog, RecordingRule, build_catalog
 
 DOCS_PATH = "docs/alerts.md"

@@ -1,4 +1,4 @@
-"""``glowops alerts status | history | silence | ack | test-notify | outbox``: operate the embedded alerting.
+"""``glowops alerts status | history | silence | ack | unack | reassign | test-notify | outbox``.
 
 The commands read and write the alerting state file (``<state_dir>/alerting.db``), so they
 work while the service runs: a silence or an acknowledgement takes effect at its next
@@ -55,16 +55,23 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
     now = time.time()
     alerts = [a for a in state.get(ENGINE_STATE_KEY, []) or [] if a["state"] in ("pending", "firing")]
     silences = state.silences(now)
-    escalations = []
-    if state.db.execute("SELECT name FROM sqlite_master WHERE name = 'escalations'").fetchone():
-        escalations = state.db.execute(
-            "SELECT alertname, priority, level, stopped FROM escalations"
-        ).fetchall()
+    escalations: list[dict[str, Any]] = []
+    if state.db.execute("SELECT name FROM sqlite_master WHERE name = 'oncall_escalations'").fetchone():
+        escalations = [json.loads(row[0]) for row in state.db.execute("SELECT data FROM oncall_escalations")]
     report: dict[str, Any] = {
         "alerts": alerts,
         "silences": [{"id": s.id, "matchers": s.describe(), "ends_at": s.ends_at} for s in silences],
         "escalations": [
-            dict(zip(("alertname", "priority", "level", "stopped"), e, strict=True)) for e in escalations
+            {
+                "alertname": e["alertname"],
+                "priority": e["priority"],
+                "level": e["level"],
+                "acknowledged_by": e["ack_by"],
+                "acknowledged_until": e["ack_until"],
+                "next_step_at": e["next_at"],
+                "assignee": e["assignee"],
+            }
+            for e in escalations
         ],
         "outbox": {"pending": outbox.depth(), "dead": len(outbox.messages("dead", limit=10_000))},
     }
@@ -83,9 +90,15 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
     for s in report["silences"]:
         typer.echo(f"silence {s['id']}: {s['matchers']} until {_when(s['ends_at'])}")
     for e in report["escalations"]:
+        if e["acknowledged_by"]:
+            where = f"acknowledged by {e['acknowledged_by']} until {_when(e['acknowledged_until'])}"
+        elif e["next_step_at"] is not None:
+            where = f"next step {_when(e['next_step_at'])}"
+        else:
+            where = "end of the chain"
         typer.echo(
-            f"escalation {e['alertname']} ({e['priority']}): level {e['level']}"
-            + (f", stopped: {e['stopped']}" if e["stopped"] else "")
+            f"escalation {e['alertname']} ({e['priority']}): level {e['level']}, {where}"
+            + (f", assigned to {e['assignee']}" if e["assignee"] else "")
         )
     typer.echo(f"outbox: {report['outbox']['pending']} pending, {report['outbox']['dead']} dead letter(s)")
 
@@ -194,6 +207,62 @@ def ack(
     typer.echo(f"acknowledged {alertname}" + (f" ({fingerprint})" if fingerprint else ""))
 
 
+@app.command("unack")
+def unack(
+    alertname: Annotated[str, typer.Argument(help="The acknowledged alert.")],
+    fingerprint: Annotated[str | None, typer.Option("--fingerprint", help="Only this instance.")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who (default: your user name).")] = None,
+    comment: Annotated[str, typer.Option("--comment", "-c")] = "",
+) -> None:
+    """Take an acknowledgement back: the current escalation level is paged again now.
+
+    Examples:
+
+        glowops alerts unack HighErrorRate -c "not mine after all"
+    """
+    state, _ = _open()
+    state.add_action("unack", alertname, fingerprint, None, time.time(), by or getpass.getuser(), comment)
+    typer.echo(f"un-acknowledged {alertname}: the current level is paged again at the next evaluation")
+
+
+@app.command("reassign")
+def reassign(
+    alertname: Annotated[str, typer.Argument(help="The firing alert.")],
+    to: Annotated[str, typer.Option("--to", help="A person or a schedule of the on-call file.")],
+    fingerprint: Annotated[str | None, typer.Option("--fingerprint", help="Only this instance.")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who (default: your user name).")] = None,
+    comment: Annotated[str, typer.Option("--comment", "-c")] = "",
+) -> None:
+    """Hand a firing alert to someone else: they are paged now; without their ack it escalates.
+
+    Examples:
+
+        glowops alerts reassign HighErrorRate --to bob -c "bob owns the payments service"
+
+        glowops alerts reassign BackupStale --to database-oncall
+    """
+    from glowops.alerting.oncall import load_policy
+
+    settings = load_settings()
+    try:
+        policy = load_policy(settings.oncall_file)
+    except ValueError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2) from None
+    if policy is None:
+        typer.echo("no on-call file is configured (GLOWOPS_ONCALL_FILE): nobody to re-assign to", err=True)
+        raise typer.Exit(2)
+    if to not in policy.people and to not in policy.schedules:
+        known = ", ".join(sorted([*policy.people, *policy.schedules])) or "none"
+        typer.echo(
+            f"{to!r} is neither a person nor a schedule of the on-call file (known: {known})", err=True
+        )
+        raise typer.Exit(2)
+    state, _ = _open()
+    state.add_action("reassign", alertname, fingerprint, to, time.time(), by or getpass.getuser(), comment)
+    typer.echo(f"re-assigned {alertname} to {to}: paged at the next evaluation")
+
+
 @app.command("test-notify")
 def test_notify(
     channel: Annotated[
@@ -216,8 +285,8 @@ def test_notify(
     """
     import httpx
 
+    from glowops.alerting.channels import build_notifiers
     from glowops.alerting.delivery import Deliverer
-    from glowops.alerting.notify.base import build_notifiers
 
     settings = load_settings()
     _, outbox = _open()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-Status = Literal["pending", "sent", "dead"]
+Status = Literal["pending", "sent", "dead", "cancelled"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -159,6 +159,18 @@ class Outbox:
                 (message.attempts + (0 if counted else 1), error[:500], message.id),
             )
 
+    def cancel_group(self, group_key: str, reason: str) -> int:
+        """Stop the pending messages of a group (an acknowledged escalation's pages); PagerDuty
+        acknowledge/resolve events are kept, they close what was opened."""
+        with self._lock:
+            cur = self.db.execute(
+                "UPDATE outbox SET status = 'cancelled', last_error = ? WHERE status = 'pending' "
+                "AND json_extract(payload, '$.group_key') = ? "
+                "AND json_extract(payload, '$.pagerduty_action') IS NULL",
+                (reason, group_key),
+            )
+        return cur.rowcount
+
     def requeue(self, message_id: int, now: float) -> bool:
         """Put a dead letter back in the queue (after fixing the receiver)."""
         with self._lock:
@@ -181,5 +193,9 @@ class Outbox:
     def purge_sent(self, before: float) -> int:
         """Forget delivered messages older than ``before`` (dead letters stay until requeued)."""
         with self._lock:
-            cur = self.db.execute("DELETE FROM outbox WHERE status = 'sent' AND sent_at < ?", (before,))
+            cur = self.db.execute(
+                "DELETE FROM outbox WHERE (status = 'sent' AND sent_at < ?) "
+                "OR (status = 'cancelled' AND created_at < ?)",
+                (before, before),
+            )
         return cur.rowcount

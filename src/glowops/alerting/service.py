@@ -33,14 +33,17 @@ from typing import Any
 import httpx
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from glowops.alerting.acklink import AckLinks, link_key
+from glowops.alerting.channels import DIRECT_CHANNELS, build_notifiers
 from glowops.alerting.delivery import Deliverer, OutcomeHook, count_in_metrics
 from glowops.alerting.dispatch import Dispatcher, Timings
-from glowops.alerting.engine import EvaluationResult, RuleEngine
-from glowops.alerting.notify.base import Notifier, build_notifiers
-from glowops.alerting.oncall import Escalator, load_policy
+from glowops.alerting.engine import Alert, EvaluationResult, RuleEngine
+from glowops.alerting.escalation import Escalator
+from glowops.alerting.notify.base import Notifier
+from glowops.alerting.oncall import load_policy
 from glowops.alerting.outbox import Outbox, connect
 from glowops.alerting.sampler import Sampler
-from glowops.alerting.state import StateStore, state_path
+from glowops.alerting.state import StateStore, fingerprint, state_path
 from glowops.promql import TSDB
 from glowops.promql.tsdb import FlushBatch
 from glowops.settings import Settings
@@ -61,6 +64,18 @@ class CycleReport:
     enqueued: int = 0
     delivered: int = 0
     seconds: float = 0.0
+
+
+def acked_fingerprints(alerts: list[Alert], state: StateStore) -> set[str]:
+    """Firing alerts an acknowledgement covers (no on-call file: acks never time out)."""
+    acks = state.acks()
+    out = set()
+    for alert in alerts:
+        fp = fingerprint(alert.labels)
+        fired_at = (alert.fired_at or alert.active_at) / 1000
+        if alert.state == "firing" and any(a.covers(alert.rule, fp, fired_at) for a in acks):
+            out.add(fp)
+    return out
 
 
 def _default_redactor(settings: Settings) -> Callable[[Any], Any]:
@@ -111,19 +126,23 @@ class EmbeddedAlerting:
         else:
             self.notifiers = notifiers
         redact = _default_redactor(settings)
+        self.policy = load_policy(settings.oncall_file)
+        self.links = AckLinks(self.db, link_key(settings), settings.external_url)
         self.dispatcher = Dispatcher(
             self.db,
             self.outbox,
             self.state,
-            [c for c in self.notifiers if c != "webhook"],
+            [c for c in self.notifiers if c not in DIRECT_CHANNELS],
             timings=timings,
             redact=redact,
             external_url=settings.external_url,
+            windows=self.policy.maintenance if self.policy else (),
         )
-        policy = load_policy(settings.oncall_file)
         self.escalator = (
-            Escalator(self.db, self.outbox, self.state, policy, settings.external_url, redact)
-            if policy
+            Escalator(
+                self.db, self.outbox, self.state, self.policy, settings.external_url, redact, self.links
+            )
+            if self.policy
             else None
         )
         self.deliverer = Deliverer(self.outbox, self.notifiers, on_outcome=on_outcome)
@@ -189,9 +208,13 @@ class EmbeddedAlerting:
         self.last_result = result
         self.state.put(ENGINE_STATE_KEY, self.engine.snapshot())
         alerts = list(result.alerts)
-        enqueued = len(self.dispatcher.process(alerts, now))
+        enqueued = 0
         if self.escalator is not None:
             enqueued += len(self.escalator.process(alerts, now))
+            self.dispatcher.acked = self.escalator.acked_fingerprints()
+        else:
+            self.dispatcher.acked = acked_fingerprints(alerts, self.state)
+        enqueued += len(self.dispatcher.process(alerts, now))
         if self.record_metrics:
             self._metrics(result, time.perf_counter() - started)
         return enqueued

@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS alert_history (
     fingerprint TEXT NOT NULL, state TEXT NOT NULL, severity TEXT NOT NULL, labels TEXT NOT NULL,
     summary TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS oncall_actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL, alertname TEXT NOT NULL,
+    fingerprint TEXT, target TEXT, at REAL NOT NULL, by TEXT NOT NULL, comment TEXT NOT NULL);
 """
 
 
@@ -95,6 +98,23 @@ class Ack:
 
     def covers(self, alertname: str, fp: str, fired_at: float) -> bool:
         """An ack applies to the firing it was given for, not to a later one."""
+        return self.alertname == alertname and self.fingerprint in (None, fp) and self.at >= fired_at
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """An un-acknowledgement or a re-assignment of a firing alert."""
+
+    id: int
+    action: str
+    alertname: str
+    fingerprint: str | None
+    target: str | None
+    at: float
+    by: str
+    comment: str
+
+    def covers(self, alertname: str, fp: str, fired_at: float) -> bool:
         return self.alertname == alertname and self.fingerprint in (None, fp) and self.at >= fired_at
 
 
@@ -173,6 +193,37 @@ class StateStore:
     def mark_ack_notified(self, ack_id: int) -> None:
         with self.lock:
             self.db.execute("UPDATE acks SET notified = 1 WHERE id = ?", (ack_id,))
+
+    # --- un-acknowledge and re-assign (applied by the escalator at its next evaluation) ------------
+    def add_action(
+        self,
+        action: str,
+        alertname: str,
+        fp: str | None,
+        target: str | None,
+        at: float,
+        by: str,
+        comment: str,
+    ) -> int:
+        """Record ``unack`` or ``reassign`` (``target``: a person or a schedule of the on-call file)."""
+        if action not in ("unack", "reassign"):
+            raise ValueError(f"unknown on-call action {action!r}")
+        with self.lock:
+            cur = self.db.execute(
+                "INSERT INTO oncall_actions (action, alertname, fingerprint, target, at, by, comment) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (action, alertname, fp, target, at, by, comment),
+            )
+        return int(cur.lastrowid or 0)
+
+    def actions(self, after_id: int = 0) -> list[Action]:
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT id, action, alertname, fingerprint, target, at, by, comment FROM oncall_actions "
+                "WHERE id > ? ORDER BY id",
+                (after_id,),
+            ).fetchall()
+        return [Action(*r) for r in rows]
 
     # --- history ---------------------------------------------------------------------------------------
     def record(self, at: float, labels: Mapping[str, str], state: str, summary: str) -> None:

@@ -29,8 +29,13 @@ DEFAULT_RETRY_SECONDS = 30.0
 class AlertingSupervisor:
     """Owns the leadership and the engine of one process; ``on_change`` sees the engine come and go."""
 
-    def __init__(self, settings: Settings, *, retry_seconds: float = DEFAULT_RETRY_SECONDS,
-                 on_change: Callable[[Any], None] = lambda alerting: None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        retry_seconds: float = DEFAULT_RETRY_SECONDS,
+        on_change: Callable[[Any], None] = lambda alerting: None,
+    ) -> None:
         self.settings = settings
         self.retry_seconds = retry_seconds
         self.on_change = on_change
@@ -57,8 +62,11 @@ class AlertingSupervisor:
             try:
                 self.leadership = await acquire_alerting_leadership(self.settings)
             except Exception as err:  # a database that cannot be reached: no engine rather than two
-                log.warning("embedded alerting: cannot take the leadership lock (%s); retrying in %.0f s",
-                            type(err).__name__, self.retry_seconds)
+                log.warning(
+                    "embedded alerting: cannot take the leadership lock (%s); retrying in %.0f s",
+                    type(err).__name__,
+                    self.retry_seconds,
+                )
                 return
             if self.leadership is not None:
                 await self._start_engine()

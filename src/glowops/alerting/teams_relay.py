@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from glowops.alerting.alertmanager_config import TEAMS_RELAY_PATH
+from glowops.alerting.channels import TEAMS_RELAY_PATH
 from glowops.alerting.notify.teams import TeamsNotifier
 from glowops.settings import Settings
 from glowops.telemetry.ops_auth import OpsGuard

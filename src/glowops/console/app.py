@@ -6,6 +6,8 @@ path                           what it shows
 /ops                           dashboards, alert summary, health summary
 /ops/dashboards/<uid>          a dashboard's panels (range, org filter, auto-refresh)
 /ops/alerts                    firing, pending, silences, recent history; silence/ack
+/ops/oncall                    who is on call, escalations, maintenance windows
+/ops/oncall/ack/<token>        a page's signed one-click acknowledgement (no session)
 /ops/health                    every health check
 /ops/backups                   backups, failures, the last restore drill, retention
 /ops/api/panels/<uid>/<key>    one panel's data over a range (JSON)
@@ -91,6 +93,9 @@ class Console:
         self._dashboards: tuple[Dashboard, ...] | None = None
         self._orgs: tuple[float, list[str]] = (0.0, [])
         self._backup_cache: Any = None
+        from glowops.console.oncall import OnCallPages
+
+        self.oncall = OnCallPages(self)
 
     # --- data sources -----------------------------------------------------------------------
     @property
@@ -502,6 +507,9 @@ class Console:
             ("/ops/alerts/silence", self.silence, post),
             ("/ops/alerts/silence/expire", self.expire_silence, post),
             ("/ops/alerts/ack", self.acknowledge, post),
+            ("/ops/oncall", self.oncall.page, get),
+            ("/ops/oncall/ack/{token}", self.oncall.ack_link, [*get, *post]),
+            ("/ops/oncall/{action:str}", self.oncall.action, post),
             ("/ops/health", self.health_page, get),
             ("/ops/backups", self.backups_page, get),
             ("/ops/api/panels/{uid}/{key}", self.panel_api, get),

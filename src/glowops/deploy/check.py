@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, SecretStr
 
+from glowops.alerting.channels import CHANNEL_EXAMPLES
 from glowops.deploy import render as r
 from glowops.deploy.spec import ServiceSpec, load_spec
 from glowops.settings import Settings
@@ -32,21 +33,7 @@ _REFERENCE = re.compile(r"\$\{([A-Za-z0-9_]+)(?:(:?)([-?])([^}]*))?\}")
 # the checks render Alertmanager's configuration with all of them, as the one-shot would.
 EXAMPLE_ENV: dict[str, str] = {
     "GLOWOPS_OPS_TOKEN": "example-ops-token",
-    "GLOWOPS_PAGERDUTY_ROUTING_KEY": "example0routing0key0000000000000",
-    "GLOWOPS_PAGERDUTY_EVENTS_URL": "https://events.pagerduty.example/v2/enqueue",
-    "GLOWOPS_SLACK_WEBHOOK_URL": "https://hooks.slack.example/services/T000/B000/example",
-    "GLOWOPS_TEAMS_WEBHOOK_URL": "https://teams.example/workflows/example",
-    "ERROR_NOTIFY_WEBHOOK": "https://hooks.example.com/error",
-    "TELEMETRY_ALERT_WEBHOOK": "https://hooks.example.com/telemetry",
-    "RATE_LIMIT_ALERT_WEBHOOK": "https://hooks.example.com/rate-limit",
-    "EMBEDDING_ALERT_WEBHOOK": "https://hooks.example.com/embedding",
-    "GLOWOPS_SMTP_HOST": "smtp.example.com",
-    "GLOWOPS_SMTP_PORT": "587",
-    "GLOWOPS_SMTP_USERNAME": "alerts",
-    "GLOWOPS_SMTP_PASSWORD": "example-smtp-password",
-    "GLOWOPS_SMTP_STARTTLS": "true",
-    "GLOWOPS_ALERT_EMAIL_FROM": "glowops@example.com",
-    "GLOWOPS_ALERT_EMAIL_TO": "oncall@example.com,ops@example.com",
+    **CHANNEL_EXAMPLES,
 }
 _SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|DSN|WEBHOOK|(API|ROUTING|ENCRYPTION|ANON|HMAC)_KEY$")
 
@@ -420,7 +407,8 @@ def _named_mounts(service: Mapping[str, Any]) -> dict[str, tuple[str, bool]]:
 
 def _check_alertmanager(compose: Mapping[str, Any], spec: ServiceSpec, routes: set[str]) -> list[str]:
     """The one-shot renders alertmanager.yml where Alertmanager reads it, with every channel."""
-    from glowops.alerting.alertmanager_config import TEAMS_RELAY_PATH, parse_version
+    from glowops.alerting.alertmanager_config import parse_version
+    from glowops.alerting.channels import TEAMS_RELAY_PATH
     from glowops.alerting.export import ALERTMANAGER_FILE
 
     services: Mapping[str, Any] = compose["services"]

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
+from glowops.alerting.channels import CHANNEL_ENV
 from glowops.deploy.spec import ServiceSpec
 from glowops.settings import Settings
 
@@ -310,25 +311,9 @@ def _local(port: int, container: int | None = None) -> str:
     return f"127.0.0.1:{port}:{container or port}"
 
 
-# The channel settings the one-shot reads from deploy/.env: the names Settings reads, so
-# `glowops alerts export` sees exactly what it would see on a host.
-ALERT_CHANNEL_ENV: tuple[str, ...] = (
-    "GLOWOPS_PAGERDUTY_ROUTING_KEY",
-    "GLOWOPS_PAGERDUTY_EVENTS_URL",
-    "GLOWOPS_SLACK_WEBHOOK_URL",
-    "GLOWOPS_TEAMS_WEBHOOK_URL",
-    "ERROR_NOTIFY_WEBHOOK",
-    "TELEMETRY_ALERT_WEBHOOK",
-    "RATE_LIMIT_ALERT_WEBHOOK",
-    "EMBEDDING_ALERT_WEBHOOK",
-    "GLOWOPS_SMTP_HOST",
-    "GLOWOPS_SMTP_PORT",
-    "GLOWOPS_SMTP_USERNAME",
-    "GLOWOPS_SMTP_PASSWORD",
-    "GLOWOPS_SMTP_STARTTLS",
-    "GLOWOPS_ALERT_EMAIL_FROM",
-    "GLOWOPS_ALERT_EMAIL_TO",
-)
+# The channel settings the one-shot reads from deploy/.env: the channel table's variables, the
+# names Settings reads, so `glowops alerts export` sees exactly what it would see on a host.
+ALERT_CHANNEL_ENV: tuple[str, ...] = CHANNEL_ENV
 
 
 def _required(variable: str) -> str:

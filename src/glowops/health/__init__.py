@@ -26,6 +26,17 @@ from glowops.health.registry import FunctionCheck, HealthCheck, HealthRegistry, 
 from glowops.health.runner import HealthRunner, Report
 
 __all__ = [
-    "CheckFailed", "CheckResult", "FunctionCheck", "HealthCheck", "HealthEndpoints", "HealthRegistry",
-    "HealthRunner", "Observation", "Report", "Status", "get_health", "health_check", "install_health",
+    "CheckFailed",
+    "CheckResult",
+    "FunctionCheck",
+    "HealthCheck",
+    "HealthEndpoints",
+    "HealthRegistry",
+    "HealthRunner",
+    "Observation",
+    "Report",
+    "Status",
+    "get_health",
+    "health_check",
+    "install_health",
 ]

@@ -59,8 +59,9 @@ class PostgresCheck(HealthCheck):
 
     component_type = "datastore"
 
-    def __init__(self, url: str, *, name: str = "database", critical: bool = True,
-                 timeout: float | None = None) -> None:
+    def __init__(
+        self, url: str, *, name: str = "database", critical: bool = True, timeout: float | None = None
+    ) -> None:
         from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
         from sqlalchemy.pool import NullPool
 
@@ -76,8 +77,11 @@ class PostgresCheck(HealthCheck):
         io = (self.timeout or default_timeout) * _IO_SHARE
         connect_args: dict[str, Any] = {}
         if "+asyncpg" in self.url:
-            connect_args = {"timeout": io, "command_timeout": io,
-                            "server_settings": {"application_name": APPLICATION_NAME}}
+            connect_args = {
+                "timeout": io,
+                "command_timeout": io,
+                "server_settings": {"application_name": APPLICATION_NAME},
+            }
         # Created now (it does not connect) so the driver import happens at start-up, not in a probe.
         self.engine = self._create(connect_args=connect_args, hide_parameters=True)
 
@@ -106,8 +110,9 @@ class SqliteCheck(HealthCheck):
     component_type = "datastore"
     blocking = True
 
-    def __init__(self, path: str | None, *, name: str = "database", critical: bool = True,
-                 timeout: float | None = None) -> None:
+    def __init__(
+        self, path: str | None, *, name: str = "database", critical: bool = True, timeout: float | None = None
+    ) -> None:
         self.path = path  # None: in-memory database
         self.name = validate_name(name)
         self.critical = critical
@@ -120,8 +125,9 @@ class SqliteCheck(HealthCheck):
         if not file.is_file():
             raise CheckFailed("database file missing", detail=str(file))
         try:
-            conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True,
-                                   timeout=(self.timeout or 2.0) * _IO_SHARE)
+            conn = sqlite3.connect(
+                f"{file.resolve().as_uri()}?mode=ro", uri=True, timeout=(self.timeout or 2.0) * _IO_SHARE
+            )
             try:
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             finally:
@@ -136,8 +142,9 @@ class RedisCheck(HealthCheck):
 
     component_type = "datastore"
 
-    def __init__(self, url: str, *, name: str = "redis", critical: bool = True,
-                 timeout: float | None = None) -> None:
+    def __init__(
+        self, url: str, *, name: str = "redis", critical: bool = True, timeout: float | None = None
+    ) -> None:
         from redis.asyncio import Redis
 
         self.url = url
@@ -151,8 +158,13 @@ class RedisCheck(HealthCheck):
         from redis.backoff import NoBackoff
 
         io = (self.timeout or 2.0) * _IO_SHARE
-        client = self._client_class.from_url(self.url, socket_connect_timeout=io, socket_timeout=io,
-                                             retry=Retry(NoBackoff(), 0), health_check_interval=0)
+        client = self._client_class.from_url(
+            self.url,
+            socket_connect_timeout=io,
+            socket_timeout=io,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+        )
         try:
             pong = await client.ping()
         finally:
@@ -180,9 +192,17 @@ class HttpCheck(HealthCheck):
 
     component_type = "component"
 
-    def __init__(self, name: str, url: str, *, headers: dict[str, str] | None = None,
-                 timeout: float | None = None, critical: bool = False, ttl: float | None = None,
-                 require_headers: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+        critical: bool = False,
+        ttl: float | None = None,
+        require_headers: bool = False,
+    ) -> None:
         import httpx
 
         self.name = validate_name(name)
@@ -199,8 +219,9 @@ class HttpCheck(HealthCheck):
             raise CheckFailed(NOT_CONFIGURED, detail=f"{self.name}: no API key configured")
         httpx = self._httpx
         verify: ssl.SSLContext | bool = _ssl_context() if self.url.startswith("https:") else True
-        client = httpx.AsyncClient(timeout=httpx.Timeout((self.timeout or 2.0) * _IO_SHARE), verify=verify,
-                                   follow_redirects=False)
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout((self.timeout or 2.0) * _IO_SHARE), verify=verify, follow_redirects=False
+        )
         async with client, client.stream("GET", self.url, headers=self.headers) as response:
             status = response.status_code
         if 200 <= status < 300:
@@ -260,8 +281,9 @@ def _set_disk_gauge(ratio: float) -> None:
 # --------------------------------------------------------------------------------------------
 # The builders a service declares its dependencies with
 # --------------------------------------------------------------------------------------------
-def database(target: Any, *, name: str = "database", critical: bool = True,
-             timeout: float | None = None) -> HealthCheck:
+def database(
+    target: Any, *, name: str = "database", critical: bool = True, timeout: float | None = None
+) -> HealthCheck:
     """A check of the service's database: a URL (``postgresql://``, ``sqlite:///``), or the
     service's own SQLAlchemy engine (sync or async), whose URL it connects to afresh per probe.
 
@@ -274,28 +296,45 @@ def database(target: Any, *, name: str = "database", critical: bool = True,
         memory = not database_path or database_path == ":memory:"
         return SqliteCheck(None if memory else database_path, name=name, critical=critical, timeout=timeout)
     if not url.startswith("postgres"):
-        raise ValueError(f"health check {name!r}: a database check takes a postgresql:// or sqlite:/// "
-                         "URL or a SQLAlchemy engine")
+        raise ValueError(
+            f"health check {name!r}: a database check takes a postgresql:// or sqlite:/// "
+            "URL or a SQLAlchemy engine"
+        )
     return PostgresCheck(url, name=name, critical=critical, timeout=timeout)
 
 
-def redis(url: str, *, name: str = "redis", critical: bool = True,
-          timeout: float | None = None) -> HealthCheck:
+def redis(
+    url: str, *, name: str = "redis", critical: bool = True, timeout: float | None = None
+) -> HealthCheck:
     """``PING`` a Redis server (``redis://``, ``rediss://``, ``unix://``); needs ``glowops[redis]``."""
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError(f"health check {name!r}: a Redis check takes a redis:// URL")
     return RedisCheck(url, name=name, critical=critical, timeout=timeout)
 
 
-def http(name: str, url: str, *, headers: dict[str, str] | None = None, critical: bool = False,
-         timeout: float | None = None, ttl: float | None = None,
-         require_headers: bool = False) -> HealthCheck:
+def http(
+    name: str,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    critical: bool = False,
+    timeout: float | None = None,
+    ttl: float | None = None,
+    require_headers: bool = False,
+) -> HealthCheck:
     """``GET url``: 2xx passes (needs ``glowops[http]``). Non-critical by default: a third-party
     API that is down degrades the answer without taking the instance out of rotation."""
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"health check {name!r}: an HTTP check takes an http:// or https:// URL")
-    return HttpCheck(name, url, headers=headers, critical=critical, timeout=timeout, ttl=ttl,
-                     require_headers=require_headers)
+    return HttpCheck(
+        name,
+        url,
+        headers=headers,
+        critical=critical,
+        timeout=timeout,
+        ttl=ttl,
+        require_headers=require_headers,
+    )
 
 
 def disk(path: Path, *, warn_percent: float = 80.0, fail_percent: float = 90.0) -> HealthCheck:
@@ -316,8 +355,13 @@ def _url_of(target: Any) -> str:
 
 def glowops_checks(settings: Settings) -> list[HealthCheck]:
     """What glowops checks by itself: its state volume, and the backups when they are configured."""
-    checks: list[HealthCheck] = [disk(settings.state_dir, warn_percent=settings.disk_warn_percent,
-                                      fail_percent=settings.disk_fail_percent)]
+    checks: list[HealthCheck] = [
+        disk(
+            settings.state_dir,
+            warn_percent=settings.disk_warn_percent,
+            fail_percent=settings.disk_fail_percent,
+        )
+    ]
     if settings.health_backup_check and settings.backups_configured:
         checks.append(BackupFreshnessCheck(settings))
     return checks

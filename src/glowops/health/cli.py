@@ -21,8 +21,16 @@ from glowops.settings import ConfigError, Settings, load_settings
 
 top = typer.Typer()
 
-_STYLE = {"healthy": "green", "pass": "green", "degraded": "yellow", "warn": "yellow",
-          "unhealthy": "red", "fail": "red", "unreachable": "red", "skipped": "dim"}
+_STYLE = {
+    "healthy": "green",
+    "pass": "green",
+    "degraded": "yellow",
+    "warn": "yellow",
+    "unhealthy": "red",
+    "fail": "red",
+    "unreachable": "red",
+    "skipped": "dim",
+}
 EXIT_HEALTHY, EXIT_DEGRADED, EXIT_UNHEALTHY = 0, 1, 2
 
 
@@ -62,8 +70,9 @@ def health(
     url: Annotated[str, typer.Option(help="Base URL of the instance, e.g. http://127.0.0.1:8000.")],
     path: Annotated[str, typer.Option(help="Endpoint to probe.")] = "/health/dependencies",
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
-    token: Annotated[str | None, typer.Option(
-        help="Ops token for per-check details (default GLOWOPS_OPS_TOKEN).")] = None,
+    token: Annotated[
+        str | None, typer.Option(help="Ops token for per-check details (default GLOWOPS_OPS_TOKEN).")
+    ] = None,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for the answer.")] = 10.0,
 ) -> None:
     """Probe a running instance once; exit 0 healthy, 1 degraded, 2 unhealthy or unreachable.
@@ -110,19 +119,28 @@ def health(
 @top.command()
 def monitor(
     url: Annotated[str, typer.Option(help="Base URL of the instance, e.g. http://127.0.0.1:8000.")],
-    health_interval: Annotated[float | None, typer.Option(
-        min=0.01, help="Seconds between /health probes (default 30).")] = None,
-    db_interval: Annotated[float | None, typer.Option(
-        min=0.01, help="Seconds between /health/db probes (default 60).")] = None,
-    dependencies_interval: Annotated[float | None, typer.Option(
-        min=0.01, help="Seconds between /health/dependencies probes (default 120).")] = None,
-    metrics_port: Annotated[int | None, typer.Option(
-        min=1, max=65535, help="Serve probe metrics on this port (like a blackbox exporter).")] = None,
+    health_interval: Annotated[
+        float | None, typer.Option(min=0.01, help="Seconds between /health probes (default 30).")
+    ] = None,
+    db_interval: Annotated[
+        float | None, typer.Option(min=0.01, help="Seconds between /health/db probes (default 60).")
+    ] = None,
+    dependencies_interval: Annotated[
+        float | None,
+        typer.Option(min=0.01, help="Seconds between /health/dependencies probes (default 120)."),
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Serve probe metrics on this port (like a blackbox exporter)."),
+    ] = None,
     metrics_addr: Annotated[str, typer.Option(help="Address of the metrics port.")] = "127.0.0.1",
-    once: Annotated[bool, typer.Option(
-        "--once", help="Probe each endpoint once; exit 1 if any failed.")] = False,
-    iterations: Annotated[int | None, typer.Option(
-        min=1, help="Stop after this many rounds (a round probes every endpoint that is due).")] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Probe each endpoint once; exit 1 if any failed.")
+    ] = False,
+    iterations: Annotated[
+        int | None,
+        typer.Option(min=1, help="Stop after this many rounds (a round probes every endpoint that is due)."),
+    ] = None,
     token: Annotated[str | None, typer.Option(help="Ops token (default GLOWOPS_OPS_TOKEN).")] = None,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for each answer.")] = 10.0,
 ) -> None:
@@ -142,16 +160,23 @@ def monitor(
     base = _base_url(url)
     try:
         settings = load_settings()
-        intervals = {"health": settings.monitor_health_interval_seconds,
-                     "db": settings.monitor_db_interval_seconds,
-                     "dependencies": settings.monitor_dependencies_interval_seconds}
+        intervals = {
+            "health": settings.monitor_health_interval_seconds,
+            "db": settings.monitor_db_interval_seconds,
+            "dependencies": settings.monitor_dependencies_interval_seconds,
+        }
     except ConfigError as err:
         # The monitor usually runs away from the service: its configuration is not needed.
         typer.echo(f"glowops: using default intervals; {err}", err=True)
-        intervals = {name: Settings.model_fields[f"monitor_{name}_interval_seconds"].default
-                     for name in ("health", "db", "dependencies")}
-    targets = spec_targets(health_interval or intervals["health"], db_interval or intervals["db"],
-                           dependencies_interval or intervals["dependencies"])
+        intervals = {
+            name: Settings.model_fields[f"monitor_{name}_interval_seconds"].default
+            for name in ("health", "db", "dependencies")
+        }
+    targets = spec_targets(
+        health_interval or intervals["health"],
+        db_interval or intervals["db"],
+        dependencies_interval or intervals["dependencies"],
+    )
     server = None
     if metrics_port is not None:
         from prometheus_client import start_http_server
@@ -164,8 +189,16 @@ def monitor(
         sys.stdout.flush()
 
     try:
-        last = asyncio.run(run_monitor(base, targets, token=_default_token(token), probe_timeout=timeout,
-                                       iterations=1 if once else iterations, emit=emit))
+        last = asyncio.run(
+            run_monitor(
+                base,
+                targets,
+                token=_default_token(token),
+                probe_timeout=timeout,
+                iterations=1 if once else iterations,
+                emit=emit,
+            )
+        )
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
     finally:
@@ -181,8 +214,9 @@ def _with_test_event(report: DoctorReport) -> DoctorReport:
     from glowops.telemetry.errors import send_test_error
 
     accepted, message = send_test_error(load_settings())
-    row = DoctorRow(part="sentry test event", required=True, status="pass" if accepted else "fail",
-                    message=message)
+    row = DoctorRow(
+        part="sentry test event", required=True, status="pass" if accepted else "fail", message=message
+    )
     return DoctorReport(rows=(*report.rows, row))
 
 
@@ -210,13 +244,21 @@ def _declared_checks(app: str | None) -> list[HealthCheck]:
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log failure details to stderr.")] = False,
-    send_test_error: Annotated[bool, typer.Option(
-        "--send-test-error",
-        help="Also send one test event to Sentry (GATEWAY_SENTRY_DSN or SENTRY_DSN) through the real "
-        "pipeline, scrubbing included, and say whether the DSN accepted it (a refusal exits 1).")] = False,
-    app: Annotated[str | None, typer.Option(
-        help="The service's app (module:attribute; a factory is called) whose declared health checks "
-        "run too (default GLOWOPS_APP).")] = None,
+    send_test_error: Annotated[
+        bool,
+        typer.Option(
+            "--send-test-error",
+            help="Also send one test event to Sentry (GATEWAY_SENTRY_DSN or SENTRY_DSN) through the real "
+            "pipeline, scrubbing included, and say whether the DSN accepted it (a refusal exits 1).",
+        ),
+    ] = False,
+    app: Annotated[
+        str | None,
+        typer.Option(
+            help="The service's app (module:attribute; a factory is called) whose declared health checks "
+            "run too (default GLOWOPS_APP)."
+        ),
+    ] = None,
 ) -> None:
     """Check the configuration and reach every configured dependency; exit 0 when all required parts are fine.
 
@@ -250,9 +292,24 @@ def doctor(
         report = _with_test_event(report)
     code = 0 if report.ok else 2 if report.rows[0].blocking else 1
     if as_json:
-        typer.echo(json.dumps({"ok": report.ok, "parts": [
-            {"part": r.part, "required": r.required, "status": r.status, "message": r.message,
-             "observed": r.observed} for r in report.rows]}, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "parts": [
+                        {
+                            "part": r.part,
+                            "required": r.required,
+                            "status": r.status,
+                            "message": r.message,
+                            "observed": r.observed,
+                        }
+                        for r in report.rows
+                    ],
+                },
+                indent=2,
+            )
+        )
         raise typer.Exit(code)
     table = Table(title="glowops doctor")
     for column in ("part", "required", "status", "observed", "message"):
@@ -262,6 +319,7 @@ def doctor(
         table.add_row(row.part, required, _styled(row.status), row.observed, row.message)
     console = Console()
     console.print(table)
-    console.print("[green]all required parts are fine[/green]" if report.ok
-                  else "[red]a required part is failing[/red]")
+    console.print(
+        "[green]all required parts are fine[/green]" if report.ok else "[red]a required part is failing[/red]"
+    )
     raise typer.Exit(code)

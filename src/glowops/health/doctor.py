@@ -43,8 +43,11 @@ class DoctorReport:
         return not any(row.blocking for row in self.rows)
 
 
-async def diagnose(settings: Settings | None = None, checks: Iterable[HealthCheck] = (),
-                   optional: Iterable[tuple[str, str]] = ()) -> DoctorReport:
+async def diagnose(
+    settings: Settings | None = None,
+    checks: Iterable[HealthCheck] = (),
+    optional: Iterable[tuple[str, str]] = (),
+) -> DoctorReport:
     """Validate the configuration (when ``settings`` is None) and run every check once.
 
     ``checks``: the service's declared checks; ``optional``: (check name, variable) pairs of

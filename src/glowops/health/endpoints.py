@@ -65,8 +65,11 @@ class HealthEndpoints:
     # --- routes -------------------------------------------------------------------------------
     def routes(self) -> list[Route]:
         handlers: list[tuple[str, Callable[[Request], Awaitable[Response]]]] = [
-            ("/health", self.health), ("/health/live", self.live), ("/health/ready", self.ready),
-            ("/health/db", self.database), ("/health/dependencies", self.dependencies),
+            ("/health", self.health),
+            ("/health/live", self.live),
+            ("/health/ready", self.ready),
+            ("/health/db", self.database),
+            ("/health/dependencies", self.dependencies),
         ]
         return [Route(path, handler, methods=["GET"], include_in_schema=False) for path, handler in handlers]
 
@@ -98,17 +101,24 @@ class HealthEndpoints:
         return self._answer(request, report.status, report)
 
     # --- answer -------------------------------------------------------------------------------
-    def _answer(self, request: Request, status: Status, report: Report | None,
-                extra: dict[str, Any] | None = None) -> Response:
+    def _answer(
+        self, request: Request, status: Status, report: Report | None, extra: dict[str, Any] | None = None
+    ) -> Response:
         details = report.results if report is not None and self.may_see_details(request) else None
         now = utc_now()
         uptime = time.monotonic() - self._started
         version = self.settings.effective_version
         code = 503 if status is Status.FAIL else 200
         if wants_health_json(request.headers.get("accept")):
-            body = ietf_body(status, version=version, service=self.settings.service_name, now=now,
-                             uptime=uptime, results=details,
-                             description=f"health of {self.settings.service_name}")
+            body = ietf_body(
+                status,
+                version=version,
+                service=self.settings.service_name,
+                now=now,
+                uptime=uptime,
+                results=details,
+                description=f"health of {self.settings.service_name}",
+            )
             media = HEALTH_JSON
         else:
             body = spec_body(status, version=version, now=now, uptime=uptime, results=details)
@@ -139,8 +149,12 @@ def _request_id(request: Request) -> str | None:
     return raw if raw is not None and _REQUEST_ID.fullmatch(raw) else None
 
 
-def install_health(app: Starlette, settings: Settings, registry: HealthRegistry | None = None,
-                   checks: Iterable[HealthCheck] = ()) -> HealthEndpoints:
+def install_health(
+    app: Starlette,
+    settings: Settings,
+    registry: HealthRegistry | None = None,
+    checks: Iterable[HealthCheck] = (),
+) -> HealthEndpoints:
     """Add the health routes to ``app`` with the service's declared ``checks``; returns them.
 
     glowops adds only what it owns (its state volume; backup freshness when backups are

@@ -31,8 +31,11 @@ class Target:
 
 
 def spec_targets(health: float, db: float, dependencies: float) -> list[Target]:
-    return [Target("health", "/health", health), Target("db", "/health/db", db),
-            Target("dependencies", "/health/dependencies", dependencies)]
+    return [
+        Target("health", "/health", health),
+        Target("db", "/health/db", db),
+        Target("dependencies", "/health/dependencies", dependencies),
+    ]
 
 
 def record(result: ProbeResult) -> None:
@@ -46,11 +49,18 @@ def log_line(result: ProbeResult) -> str:
     return orjson.dumps({"timestamp": utc_now().isoformat(), **result.log_record()}).decode()
 
 
-async def run_monitor(base_url: str, targets: list[Target], *, token: str | None, probe_timeout: float,
-                      iterations: int | None, emit: Callable[[str], None],
-                      clock: Callable[[], float] = time.monotonic,
-                      sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                      client: httpx.AsyncClient | None = None) -> list[ProbeResult]:
+async def run_monitor(
+    base_url: str,
+    targets: list[Target],
+    *,
+    token: str | None,
+    probe_timeout: float,
+    iterations: int | None,
+    emit: Callable[[str], None],
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    client: httpx.AsyncClient | None = None,
+) -> list[ProbeResult]:
     """Probe until ``iterations`` rounds have run (forever when None); returns the last round.
 
     A round is one wake-up: every target that is due is probed, concurrently. All targets are
@@ -61,8 +71,17 @@ async def run_monitor(base_url: str, targets: list[Target], *, token: str | None
         raise ValueError("nothing to monitor")
     if client is None:
         async with httpx.AsyncClient(timeout=httpx.Timeout(probe_timeout), follow_redirects=False) as own:
-            return await run_monitor(base_url, targets, token=token, probe_timeout=probe_timeout,
-                                     iterations=iterations, emit=emit, clock=clock, sleep=sleep, client=own)
+            return await run_monitor(
+                base_url,
+                targets,
+                token=token,
+                probe_timeout=probe_timeout,
+                iterations=iterations,
+                emit=emit,
+                clock=clock,
+                sleep=sleep,
+                client=own,
+            )
     start = clock()
     due = {t.name: start for t in targets}
     rounds = 0
@@ -73,8 +92,9 @@ async def run_monitor(base_url: str, targets: list[Target], *, token: str | None
         if not ready:  # the event loop may wake a sleeper a clock tick early: not a round
             await sleep(max(0.001, min(due.values()) - now))
             continue
-        last = list(await asyncio.gather(
-            *(probe_async(client, t.name, base_url + t.path, token) for t in ready)))
+        last = list(
+            await asyncio.gather(*(probe_async(client, t.name, base_url + t.path, token) for t in ready))
+        )
         for target, result in zip(ready, last, strict=True):
             record(result)
             emit(log_line(result))

@@ -46,10 +46,15 @@ class ProbeResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
     def log_record(self) -> dict[str, Any]:
-        record: dict[str, Any] = {"event": "health_probe", "target": self.target, "url": self.url,
-                                  "success": self.success, "status_code": self.status_code,
-                                  "health_status": self.health_status,
-                                  "duration_seconds": round(self.duration_seconds, 6)}
+        record: dict[str, Any] = {
+            "event": "health_probe",
+            "target": self.target,
+            "url": self.url,
+            "success": self.success,
+            "status_code": self.status_code,
+            "health_status": self.health_status,
+            "duration_seconds": round(self.duration_seconds, 6),
+        }
         if self.error is not None:
             record["error"] = self.error
         return record
@@ -62,8 +67,9 @@ def _headers(token: str | None) -> dict[str, str]:
     return headers
 
 
-def _result(target: str, url: str, started: float, response: httpx.Response | None,
-            exc: BaseException | None) -> ProbeResult:
+def _result(
+    target: str, url: str, started: float, response: httpx.Response | None, exc: BaseException | None
+) -> ProbeResult:
     duration = time.perf_counter() - started
     if response is None:
         assert exc is not None
@@ -72,8 +78,9 @@ def _result(target: str, url: str, started: float, response: httpx.Response | No
         body = response.json()
     except ValueError:
         body = None
-    return ProbeResult(target, url, duration, status_code=response.status_code,
-                       body=body if isinstance(body, dict) else {})
+    return ProbeResult(
+        target, url, duration, status_code=response.status_code, body=body if isinstance(body, dict) else {}
+    )
 
 
 def probe(client: httpx.Client, target: str, url: str, token: str | None) -> ProbeResult:

@@ -90,10 +90,18 @@ class HealthCheck:
 class FunctionCheck(HealthCheck):
     """A :class:`HealthCheck` around a plain function (async, or sync run in the thread pool)."""
 
-    def __init__(self, func: Callable[[], Any], name: str, *, critical: bool = True,
-                 component_type: str = "component", measurement: str = "responseTime",
-                 timeout: float | None = None, ttl: float | None = None,
-                 failure_ttl: float | None = None) -> None:
+    def __init__(
+        self,
+        func: Callable[[], Any],
+        name: str,
+        *,
+        critical: bool = True,
+        component_type: str = "component",
+        measurement: str = "responseTime",
+        timeout: float | None = None,
+        ttl: float | None = None,
+        failure_ttl: float | None = None,
+    ) -> None:
         self.func = func
         self.name = validate_name(name)
         self.critical = critical
@@ -122,7 +130,8 @@ def outcome_to_observation(outcome: CheckOutcome) -> Observation:
     if isinstance(outcome, Observation):
         return outcome
     raise TypeError(
-        f"a health check must return None, a bool or an Observation, not {type(outcome).__name__}")
+        f"a health check must return None, a bool or an Observation, not {type(outcome).__name__}"
+    )
 
 
 @overload
@@ -130,15 +139,32 @@ def health_check(func: Callable[[], Any], /) -> FunctionCheck: ...
 
 
 @overload
-def health_check(name: str | None = None, /, *, critical: bool = True, component_type: str = "component",
-                 measurement: str = "responseTime", timeout: float | None = None, ttl: float | None = None,
-                 failure_ttl: float | None = None,
-                 registry: HealthRegistry | None = None) -> Callable[[Callable[[], Any]], FunctionCheck]: ...
+def health_check(
+    name: str | None = None,
+    /,
+    *,
+    critical: bool = True,
+    component_type: str = "component",
+    measurement: str = "responseTime",
+    timeout: float | None = None,
+    ttl: float | None = None,
+    failure_ttl: float | None = None,
+    registry: HealthRegistry | None = None,
+) -> Callable[[Callable[[], Any]], FunctionCheck]: ...
 
 
-def health_check(name: Any = None, /, *, critical: bool = True, component_type: str = "component",
-                 measurement: str = "responseTime", timeout: float | None = None, ttl: float | None = None,
-                 failure_ttl: float | None = None, registry: HealthRegistry | None = None) -> Any:
+def health_check(
+    name: Any = None,
+    /,
+    *,
+    critical: bool = True,
+    component_type: str = "component",
+    measurement: str = "responseTime",
+    timeout: float | None = None,
+    ttl: float | None = None,
+    failure_ttl: float | None = None,
+    registry: HealthRegistry | None = None,
+) -> Any:
     """Turn a function into a :class:`HealthCheck` (and add it to ``registry`` when given)::
 
         @health_check("ledger", critical=True, registry=registry)
@@ -151,8 +177,16 @@ def health_check(name: Any = None, /, *, critical: bool = True, component_type: 
         return FunctionCheck(name, validate_name(name.__name__))
 
     def decorate(func: Callable[[], Any]) -> FunctionCheck:
-        check = FunctionCheck(func, name or func.__name__, critical=critical, component_type=component_type,
-                              measurement=measurement, timeout=timeout, ttl=ttl, failure_ttl=failure_ttl)
+        check = FunctionCheck(
+            func,
+            name or func.__name__,
+            critical=critical,
+            component_type=component_type,
+            measurement=measurement,
+            timeout=timeout,
+            ttl=ttl,
+            failure_ttl=failure_ttl,
+        )
         if registry is not None:
             registry.add(check)
         return check

@@ -27,10 +27,15 @@ from glowops.health.model import CheckResult, Status
 HEALTH_JSON = "application/health+json"
 
 
-def spec_body(status: Status, *, version: str, now: datetime, uptime: float,
-              results: tuple[CheckResult, ...] | None) -> dict[str, Any]:
-    body: dict[str, Any] = {"status": status.spec_name, "version": version, "timestamp": now.isoformat(),
-                            "uptime_seconds": round(uptime, 3)}
+def spec_body(
+    status: Status, *, version: str, now: datetime, uptime: float, results: tuple[CheckResult, ...] | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "status": status.spec_name,
+        "version": version,
+        "timestamp": now.isoformat(),
+        "uptime_seconds": round(uptime, 3),
+    }
     if results is not None:
         body["checks"] = {r.name: _spec_check(r) for r in results}
     return body
@@ -49,13 +54,32 @@ def _spec_check(result: CheckResult) -> dict[str, Any]:
     return entry
 
 
-def ietf_body(status: Status, *, version: str, service: str, now: datetime, uptime: float,
-              results: tuple[CheckResult, ...] | None, description: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"status": status.value, "version": version, "serviceId": service,
-                            "description": description}
+def ietf_body(
+    status: Status,
+    *,
+    version: str,
+    service: str,
+    now: datetime,
+    uptime: float,
+    results: tuple[CheckResult, ...] | None,
+    description: str,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "status": status.value,
+        "version": version,
+        "serviceId": service,
+        "description": description,
+    }
     checks: dict[str, list[dict[str, Any]]] = {
-        "uptime": [{"componentType": "system", "observedValue": round(uptime, 3), "observedUnit": "s",
-                    "status": "pass", "time": now.isoformat()}],
+        "uptime": [
+            {
+                "componentType": "system",
+                "observedValue": round(uptime, 3),
+                "observedUnit": "s",
+                "status": "pass",
+                "time": now.isoformat(),
+            }
+        ],
     }
     for result in results or ():
         checks[f"{result.name}:{result.measurement}"] = [_ietf_check(result)]
@@ -64,9 +88,13 @@ def ietf_body(status: Status, *, version: str, service: str, now: datetime, upti
 
 
 def _ietf_check(result: CheckResult) -> dict[str, Any]:
-    entry: dict[str, Any] = {"componentType": result.component_type, "observedValue": result.observed_value,
-                             "observedUnit": result.observed_unit, "status": result.status.value,
-                             "time": result.time.isoformat()}
+    entry: dict[str, Any] = {
+        "componentType": result.component_type,
+        "observedValue": result.observed_value,
+        "observedUnit": result.observed_unit,
+        "status": result.status.value,
+        "time": result.time.isoformat(),
+    }
     if result.output:
         entry["output"] = result.output
     return entry

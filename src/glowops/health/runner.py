@@ -82,6 +82,8 @@ class HealthRunner:
     failure_ttl: float = 1.0
     max_threads: int = 4
     redact: Callable[[str], str] = field(default=lambda text: text)
+    # When cached results expire (tests drive it; timeouts and the deadline stay asyncio's).
+    clock: Callable[[], float] = time.monotonic
     _slots: dict[str, _Slot] = field(default_factory=dict, init=False, repr=False)
     _pool: concurrent.futures.ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _prepared: set[int] = field(default_factory=set, init=False, repr=False)
@@ -97,15 +99,23 @@ class HealthRunner:
 
             redact: Callable[[str], str] = default_policy(settings).redact_text
         except ImportError:  # the redaction package is optional for the health runner
+
             def redact(text: str) -> str:
                 return text
-        return cls(registry, timeout=settings.health_check_timeout_seconds,
-                   deadline=settings.health_deadline_seconds, ttl=settings.health_cache_ttl_seconds,
-                   failure_ttl=settings.health_failure_ttl_seconds, redact=redact)
+
+        return cls(
+            registry,
+            timeout=settings.health_check_timeout_seconds,
+            deadline=settings.health_deadline_seconds,
+            ttl=settings.health_cache_ttl_seconds,
+            failure_ttl=settings.health_failure_ttl_seconds,
+            redact=redact,
+        )
 
     # --- public ---------------------------------------------------------------------------------
-    async def run(self, names: Iterable[str] | None = None, *, request_id: str | None = None,
-                  use_cache: bool = True) -> Report:
+    async def run(
+        self, names: Iterable[str] | None = None, *, request_id: str | None = None, use_cache: bool = True
+    ) -> Report:
         """Run (or read from cache) the named checks, all of them when ``names`` is None.
 
         Returns within ``deadline`` seconds; a check still running then is reported as a timeout
@@ -113,7 +123,7 @@ class HealthRunner:
         """
         checks = self._select(names)
         loop = asyncio.get_running_loop()
-        now = time.monotonic()
+        now = self.clock()
         ready: dict[str, CheckResult] = {}
         waiting: dict[str, asyncio.Task[CheckResult]] = {}
         for check in checks:
@@ -122,16 +132,18 @@ class HealthRunner:
                 ready[check.name] = replace(slot.result, cached=True)
                 continue
             if slot.task is None or slot.task.done() or slot.loop is not loop:
-                slot.task = loop.create_task(self._execute(check, slot, request_id),
-                                             name=f"glowops-health-{check.name}")
+                slot.task = loop.create_task(
+                    self._execute(check, slot, request_id), name=f"glowops-health-{check.name}"
+                )
                 slot.loop = loop
             waiting[check.name] = slot.task
         if waiting:
             # asyncio.wait never cancels what it waits for: a late run finishes and fills the cache.
             await asyncio.wait(set(waiting.values()), timeout=self.deadline)
             for name, task in waiting.items():
-                ready[name] = task.result() if task.done() else self._deadline_result(
-                    self._check(name), request_id)
+                ready[name] = (
+                    task.result() if task.done() else self._deadline_result(self._check(name), request_id)
+                )
         return Report(tuple(ready[c.name] for c in checks))
 
     def invalidate(self, name: str | None = None) -> None:
@@ -167,8 +179,11 @@ class HealthRunner:
 
     # --- internals ----------------------------------------------------------------------------
     def _select(self, names: Iterable[str] | None) -> list[HealthCheck]:
-        checks = list(self.registry) if names is None else [
-            self._check(name) for name in names if name in self.registry]
+        checks = (
+            list(self.registry)
+            if names is None
+            else [self._check(name) for name in names if name in self.registry]
+        )
         self._prepare(checks)
         return checks
 
@@ -204,7 +219,7 @@ class HealthRunner:
         ttl = check.ttl if check.ttl is not None else self.ttl
         if result.status is Status.FAIL:
             ttl = min(ttl, check.failure_ttl if check.failure_ttl is not None else self.failure_ttl)
-        slot.result, slot.expires = result, time.monotonic() + ttl
+        slot.result, slot.expires = result, self.clock() + ttl
         _record_metrics(result)
         return result
 
@@ -213,7 +228,8 @@ class HealthRunner:
         if future is None or future.done():
             if self._pool is None:
                 self._pool = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=self.max_threads, thread_name_prefix="glowops-health")
+                    max_workers=self.max_threads, thread_name_prefix="glowops-health"
+                )
             # copy_context: the check's log lines carry the request's IDs
             future = self._pool.submit(contextvars.copy_context().run, check.run_blocking)
             slot.thread_future = future
@@ -229,22 +245,44 @@ class HealthRunner:
         output = observation.output
         if output is None and observation.status is Status.FAIL:
             output = "check failed"
-        return CheckResult(name=check.name, status=observation.status, critical=check.critical,
-                           component_type=check.component_type, measurement=check.measurement,
-                           duration_seconds=duration, output=output, observed_value=value,
-                           observed_unit=unit)
+        return CheckResult(
+            name=check.name,
+            status=observation.status,
+            critical=check.critical,
+            component_type=check.component_type,
+            measurement=check.measurement,
+            duration_seconds=duration,
+            output=output,
+            observed_value=value,
+            observed_unit=unit,
+        )
 
     def _deadline_result(self, check: HealthCheck, request_id: str | None) -> CheckResult:
-        _log.warning("health check %s did not answer within the %.3g s deadline (request_id=%s)",
-                     check.name, self.deadline, request_id or "-")
-        return CheckResult(name=check.name, status=Status.FAIL, critical=check.critical,
-                           component_type=check.component_type, measurement=check.measurement,
-                           duration_seconds=self.deadline, output=TIMEOUT)
+        _log.warning(
+            "health check %s did not answer within the %.3g s deadline (request_id=%s)",
+            check.name,
+            self.deadline,
+            request_id or "-",
+        )
+        return CheckResult(
+            name=check.name,
+            status=Status.FAIL,
+            critical=check.critical,
+            component_type=check.component_type,
+            measurement=check.measurement,
+            duration_seconds=self.deadline,
+            output=TIMEOUT,
+        )
 
     def _log_failure(self, name: str, output: str | None, request_id: str | None, exc: BaseException) -> None:
         # The detail (driver text, host names) is for operators only, and redacted even there.
-        _log.warning("health check %s failed: %s (request_id=%s) detail=%s",
-                     name, output, request_id or "-", self.redact(detail_of(exc)))
+        _log.warning(
+            "health check %s failed: %s (request_id=%s) detail=%s",
+            name,
+            output,
+            request_id or "-",
+            self.redact(detail_of(exc)),
+        )
 
 
 def _record_metrics(result: CheckResult) -> None:

@@ -37,8 +37,17 @@ if TYPE_CHECKING:
     from glowops.settings import Settings
 
 __all__ = [
-    "CYCLE", "MASK", "MAX_DEPTH", "PSEUDONYM_PREFIX", "TRUNCATED", "RedactionPolicy", "default_policy",
-    "is_sensitive_key", "normalise_key", "redact_headers", "redact_url",
+    "CYCLE",
+    "MASK",
+    "MAX_DEPTH",
+    "PSEUDONYM_PREFIX",
+    "TRUNCATED",
+    "RedactionPolicy",
+    "default_policy",
+    "is_sensitive_key",
+    "normalise_key",
+    "redact_headers",
+    "redact_url",
 ]
 
 
@@ -54,13 +63,15 @@ def default_policy(settings: Settings | None = None) -> RedactionPolicy:
         settings = get_settings()
     secret = settings.redaction_hmac_key
     key = secret.get_secret_value() if secret is not None else None
-    return _policy_for(tuple(settings.redaction_extra_keys), key or None,
-                       tuple(settings.redaction_pseudonymize_keys))
+    return _policy_for(
+        tuple(settings.redaction_extra_keys), key or None, tuple(settings.redaction_pseudonymize_keys)
+    )
 
 
 @functools.lru_cache(maxsize=16)
-def _policy_for(extra_keys: tuple[str, ...], hmac_key: str | None,
-                pseudonymize_keys: tuple[str, ...]) -> RedactionPolicy:
+def _policy_for(
+    extra_keys: tuple[str, ...], hmac_key: str | None, pseudonymize_keys: tuple[str, ...]
+) -> RedactionPolicy:
     return RedactionPolicy(extra_keys=extra_keys, hmac_key=hmac_key, pseudonymize_keys=pseudonymize_keys)
 
 
@@ -69,7 +80,8 @@ def redact_url(url: str, policy: RedactionPolicy | None = None) -> str:
     return (policy or default_policy()).redact_url(url)
 
 
-def redact_headers(headers: Mapping[Any, Any] | Iterable[tuple[Any, Any]],
-                   policy: RedactionPolicy | None = None) -> Any:
+def redact_headers(
+    headers: Mapping[Any, Any] | Iterable[tuple[Any, Any]], policy: RedactionPolicy | None = None
+) -> Any:
     """:meth:`RedactionPolicy.redact_headers` with the default policy."""
     return (policy or default_policy()).redact_headers(headers)

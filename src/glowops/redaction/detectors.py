@@ -19,8 +19,11 @@ MASK = "***REDACTED***"
 # --- blocks and tokens with a fixed shape -----------------------------------------------------
 #: PEM private keys (RSA, EC, DSA, OPENSSH, ENCRYPTED, PGP ... PRIVATE KEY [BLOCK]). A block
 #: whose END line is missing (a cut log line) is masked to the end of the text.
-PEM = re.compile(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END [A-Z0-9 ]{0,40}"
-                 r"PRIVATE KEY(?: BLOCK)?-----|\Z)", re.S)
+PEM = re.compile(
+    r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END [A-Z0-9 ]{0,40}"
+    r"PRIVATE KEY(?: BLOCK)?-----|\Z)",
+    re.S,
+)
 
 #: JWTs (JWS and JWE) and lone base64url JSON segments: ``{"`` always encodes as ``eyJ``.
 JWT = re.compile(r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{10,}(?:\.[A-Za-z0-9_-]*)*")
@@ -30,8 +33,13 @@ JWT = re.compile(r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{10,}(?:\.[A-Za-z0-9_-]*
 #: literals is in the text. The left boundary (no letter or digit before) is checked in Python.
 PROVIDERS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
     # AWS access key ids (AKIA, ASIA...) and Google API keys.
-    (("A",), re.compile(r"A(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|PKA|ROA|SCA)[A-Z0-9]{16}(?![A-Za-z0-9])"
-                        r"|AIza[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])")),
+    (
+        ("A",),
+        re.compile(
+            r"A(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|PKA|ROA|SCA)[A-Z0-9]{16}(?![A-Za-z0-9])"
+            r"|AIza[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])"
+        ),
+    ),
     # GitHub personal, OAuth, user-to-server, server and refresh tokens; fine-grained PATs.
     (("gh",), re.compile(r"gh[pousr]_[A-Za-z0-9]{30,255}(?![A-Za-z0-9])")),
     (("github_pat_",), re.compile(r"github_pat_[A-Za-z0-9_]{22,255}(?![A-Za-z0-9])")),
@@ -78,9 +86,7 @@ _LOCAL_EXTRA = frozenset(".%+-_'")
 # --- numbers -------------------------------------------------------------------------------------
 #: A run of digits and phone/card separators, at least 7 characters, not inside a word, a
 #: decimal or a pseudonym. Only such runs can hold an SSN, a card or a phone number.
-DIGIT_RUN = re.compile(
-    r"[+(\d](?<![\w.].)(?<!pseud:.)(?=(?:[ ().-]{0,2}\d){7})[\d ().-]{5,}\d(?!\w)(?!:\d)"
-)
+DIGIT_RUN = re.compile(r"[+(\d](?<![\w.].)(?<!pseud:.)(?=(?:[ ().-]{0,2}\d){7})[\d ().-]{5,}\d(?!\w)(?!:\d)")
 _DATE = re.compile(r"\d{4}-\d\d-\d\d")
 _DATE_HOUR = re.compile(r"\d{4}-\d\d-\d\d(?: \d\d)?")
 _ROUGH_RUN = re.compile(r"[0-9][0-9 ().-]{6,}[0-9]")  # ASCII ranges scan faster than \d
@@ -91,8 +97,10 @@ SSN = re.compile(
     r"(?<!\d)(?<!\d[-.])(?!000|666|9)\d{3}(?P<sep>[- ])(?!00)\d{2}(?P=sep)(?!0000)\d{4}(?!\d)(?![-.]\d)"
 )
 #: A 9-digit number labelled as an SSN is masked whatever its shape.
-SSN_LABELLED = re.compile(r"(?i)\b(?:ssn|social security(?: number| no\.?)?)[^\w\n]{0,4}"
-                          r"(\d{3}[- ]?\d{2}[- ]?\d{4})(?!\d)")
+SSN_LABELLED = re.compile(
+    r"(?i)\b(?:ssn|social security(?: number| no\.?)?)[^\w\n]{0,4}"
+    r"(\d{3}[- ]?\d{2}[- ]?\d{4})(?!\d)"
+)
 #: EIN (12-3456789) and ITIN (9xx-7x-xxxx) only next to a word that says so.
 TAX_ID = re.compile(
     r"(?i)\b(?:f?ein|i?tin|tax[ _-]?id(?:entification)?(?:[ _-]?(?:no|number|num))?)\b[^\w\n]{0,4}"
@@ -170,8 +178,9 @@ def looks_like_credential(token: str) -> bool:
 def openai_key_ok(key: str) -> bool:
     """``sk-`` keys are random base62: digits and both cases (``sk-learn-...`` is a library)."""
     body = key[3:]
-    return any(c.isdigit() for c in body) and any(c.isupper() for c in body) and any(
-        c.islower() for c in body)
+    return (
+        any(c.isdigit() for c in body) and any(c.isupper() for c in body) and any(c.islower() for c in body)
+    )
 
 
 def sub_provider(text: str) -> str:
@@ -191,6 +200,7 @@ def sub_provider(text: str) -> str:
             if key.startswith("sk-") and not openai_key_ok(key):
                 return key
             return MASK
+
         text = pattern.sub(repl, text)
     return text
 
@@ -207,17 +217,20 @@ def sub_slack_hooks(text: str) -> str:
 
 def sub_auth_schemes(text: str, low: str | None = None) -> str:
     """``Bearer x``/``token x`` (credential-shaped x) and ``Basic base64(u:p)``."""
+
     def masked(match: re.Match[str]) -> str | None:
         scheme, gap, token = match.group(1), match.group(2), match.group(3)
         ok = basic_credentials(token) if scheme.lower() == "basic" else looks_like_credential(token)
         return f"{scheme}{gap}{MASK}" if ok else None
+
     if low is None or len(low) != len(text):
         return AUTH_SCHEME.sub(lambda m: masked(m) or m.group(0), text)
     return _sub_at(text, AUTH_SCHEME, find_all(low, ("bearer", "basic", "token")), masked)
 
 
-def _sub_at(text: str, pattern: re.Pattern[str], positions: list[int],
-            replace: Callable[[re.Match[str]], str | None]) -> str:
+def _sub_at(
+    text: str, pattern: re.Pattern[str], positions: list[int], replace: Callable[[re.Match[str]], str | None]
+) -> str:
     """Like ``pattern.sub(replace, text)``, trying ``pattern.match`` only at ``positions``."""
     out: list[str] = []
     done = 0
@@ -253,7 +266,7 @@ def sub_email(text: str, replace: Callable[[str], str]) -> str:
         if start == at or text.endswith("://", 0, start):  # no local part, or a URL's user name
             continue
         out.append(text[done:start])
-        out.append(replace(text[start:match.end()]))
+        out.append(replace(text[start : match.end()]))
         done = match.end()
     if not out:
         return text
@@ -263,11 +276,13 @@ def sub_email(text: str, replace: Callable[[str], str]) -> str:
 
 def sub_labelled_numbers(text: str, low: str | None = None) -> str:
     """Tax IDs and SSNs next to a word naming them (EIN 12-3456789, SSN 123456789)."""
+
     def repl(match: re.Match[str]) -> str:
         start, end = match.span(1)
         base = match.start()
         whole = match.group(0)
-        return whole[: start - base] + MASK + whole[end - base:]
+        return whole[: start - base] + MASK + whole[end - base :]
+
     if low is None or len(low) != len(text):
         return SSN_LABELLED.sub(repl, TAX_ID.sub(repl, text))
     starts = _label_starts(low)
@@ -336,7 +351,7 @@ def sub_digit_runs(text: str) -> str:
 def _digit_run_repl(text: str, match: re.Match[str]) -> str | None:
     run = match.group(0)
     start, end = match.span()
-    if (start and text[start - 1] == "-") or text[end:end + 1] == "-":
+    if (start and text[start - 1] == "-") or text[end : end + 1] == "-":
         # A UUID's all-digit groups look like phone numbers: leave UUIDs alone.
         window_start = max(0, start - 36)
         for uuid in _UUID.finditer(text, window_start, end + 36):
@@ -403,9 +418,11 @@ def _cards_in_cluster(run: str, cluster: list[tuple[int, int]]) -> list[tuple[in
         for j in range(min(n, i + 6), i, -1):
             part = cluster[i:j]
             # Grouped numbers start with 4 digits; inner groups have 2-6, the last 1-6 (4-4-4-1).
-            if len(part) > 1 and (part[0][1] - part[0][0] != 4
-                                  or any(not 2 <= e - s <= 6 for s, e in part[1:-1])
-                                  or part[-1][1] - part[-1][0] > 6):
+            if len(part) > 1 and (
+                part[0][1] - part[0][0] != 4
+                or any(not 2 <= e - s <= 6 for s, e in part[1:-1])
+                or part[-1][1] - part[-1][0] > 6
+            ):
                 continue
             digits = "".join(run[s:e] for s, e in part)
             if is_card_number(digits):
@@ -427,8 +444,24 @@ _GAP = re.compile(r"[ \t]+")
 
 #: Fragments of every secret name (keys.py), for long texts. The tax and SSN labels (``tin``,
 #: ``ein``...) are left to the labelled-number detector, which handles ``EIN=12-3456789`` too.
-KEY_WORDS = ("pass", "pwd", "secret", "token", "key", "auth", "cookie", "sess", "ssn", "tax",
-             "credential", "sig", "jwt", "dsn", "otp", "mfa")
+KEY_WORDS = (
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "auth",
+    "cookie",
+    "sess",
+    "ssn",
+    "tax",
+    "credential",
+    "sig",
+    "jwt",
+    "dsn",
+    "otp",
+    "mfa",
+)
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
@@ -444,8 +477,9 @@ def find_all(low: str, words: tuple[str, ...]) -> list[int]:
     return found
 
 
-def sub_key_values(text: str, secret_name: Callable[[str], bool],
-                   secret_param: Callable[[str], bool], low: str | None = None) -> str:
+def sub_key_values(
+    text: str, secret_name: Callable[[str], bool], secret_param: Callable[[str], bool], low: str | None = None
+) -> str:
     """Mask the value of every ``name=value`` / ``name: value`` pair whose name is secret.
 
     A name right after ``?``, ``&``, ``;`` or ``#`` followed by ``=`` is a URL parameter and is
@@ -469,7 +503,7 @@ def sub_key_values(text: str, secret_name: Callable[[str], bool],
         span = _secret_value_span(text, match, secret_name, secret_param)
         if span is None:
             continue
-        out.append(text[done:span[0]])
+        out.append(text[done : span[0]])
         out.append(MASK)
         done = span[1]
     if not out:
@@ -495,8 +529,9 @@ def _hinted_names(text: str, low: str) -> list[re.Match[str]]:
     return matches
 
 
-def _secret_value_span(text: str, match: re.Match[str], secret_name: Callable[[str], bool],
-                       secret_param: Callable[[str], bool]) -> tuple[int, int] | None:
+def _secret_value_span(
+    text: str, match: re.Match[str], secret_name: Callable[[str], bool], secret_param: Callable[[str], bool]
+) -> tuple[int, int] | None:
     start = match.start()
     name = match.group(1)
     before = text[start - 1] if start else ""
@@ -504,7 +539,7 @@ def _secret_value_span(text: str, match: re.Match[str], secret_name: Callable[[s
     if not (secret_param(name) if query else secret_name(name)):
         return None
     value_start = match.end()
-    first = text[value_start:value_start + 1]
+    first = text[value_start : value_start + 1]
     if first in _QUOTED:
         quoted = _QUOTED[first].match(text, value_start)
         assert quoted is not None  # the pattern matches at least the quote
@@ -521,7 +556,7 @@ def _secret_value_span(text: str, match: re.Match[str], secret_name: Callable[[s
                 token = BARE_VALUE.match(text, gap.end())
                 if token is not None and token.group(0):
                     span = (span[0], token.end())
-    value = text[span[0]:span[1]]
+    value = text[span[0] : span[1]]
     if not value or value == MASK:
         return None
     return span

@@ -42,10 +42,23 @@ _KEY_CACHE_SIZE = 4096
 _MAX_DEPTH_LIMIT = 500
 
 #: Immutable values with nothing to scrub: returned as they are.
-_SCALARS: frozenset[type] = frozenset({
-    int, float, bool, type(None), complex, decimal.Decimal, fractions.Fraction, datetime.datetime,
-    datetime.date, datetime.time, datetime.timedelta, datetime.timezone, uuid.UUID,
-})
+_SCALARS: frozenset[type] = frozenset(
+    {
+        int,
+        float,
+        bool,
+        type(None),
+        complex,
+        decimal.Decimal,
+        fractions.Fraction,
+        datetime.datetime,
+        datetime.date,
+        datetime.time,
+        datetime.timedelta,
+        datetime.timezone,
+        uuid.UUID,
+    }
+)
 
 
 class RedactionPolicy:
@@ -61,9 +74,15 @@ class RedactionPolicy:
             ``"…[truncated]"`` (at least 1024).
     """
 
-    def __init__(self, *, extra_keys: Iterable[str] = (), hmac_key: bytes | str | None = None,
-                 pseudonymize_keys: Iterable[str] = ("email", "user_email"), max_depth: int = 32,
-                 max_string_length: int = 262_144) -> None:
+    def __init__(
+        self,
+        *,
+        extra_keys: Iterable[str] = (),
+        hmac_key: bytes | str | None = None,
+        pseudonymize_keys: Iterable[str] = ("email", "user_email"),
+        max_depth: int = 32,
+        max_string_length: int = 262_144,
+    ) -> None:
         if not 1 <= max_depth <= _MAX_DEPTH_LIMIT:
             raise ValueError(f"max_depth must be between 1 and {_MAX_DEPTH_LIMIT}, got {max_depth}")
         if max_string_length < 1024:
@@ -80,8 +99,10 @@ class RedactionPolicy:
         self._names: dict[str, bool] = {}
         self._params: dict[str, bool] = {}
         self._text = TextScrubber(
-            secret_name=self.is_sensitive_key, secret_param=self.is_sensitive_query_param,
-            email_replacement=self._email_replacement, max_length=max_string_length,
+            secret_name=self.is_sensitive_key,
+            secret_param=self.is_sensitive_query_param,
+            email_replacement=self._email_replacement,
+            max_length=max_string_length,
         )
 
     @property

@@ -33,8 +33,10 @@ _SAFE = re.compile(
     r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))+/?"
 )
 #: Lower-cased name fragments that can make ``name=value`` secret (keys.py has the real rules).
-_KEY_HINT = re.compile(r"pass|pwd|secret|token|key|auth|cookie|sess|ssn|tin|ein|tax|credential|sig|jwt|dsn"
-                       r"|otp|mfa")
+_KEY_HINT = re.compile(
+    r"pass|pwd|secret|token|key|auth|cookie|sess|ssn|tin|ein|tax|credential|sig|jwt|dsn"
+    r"|otp|mfa"
+)
 _AUTH_WORDS = ("bearer", "basic", "token")
 #: Texts longer than this find their candidate names with ``str.find`` on the lower-cased text.
 _LONG = 512
@@ -46,8 +48,14 @@ _CLEAN_CACHE_SIZE = 8192
 class TextScrubber:
     """Scrubs one string. Build once per policy; :meth:`scrub` is safe to call from any thread."""
 
-    def __init__(self, *, secret_name: Callable[[str], bool], secret_param: Callable[[str], bool],
-                 email_replacement: Callable[[str], str], max_length: int) -> None:
+    def __init__(
+        self,
+        *,
+        secret_name: Callable[[str], bool],
+        secret_param: Callable[[str], bool],
+        email_replacement: Callable[[str], str],
+        max_length: int,
+    ) -> None:
         self._secret_name = secret_name
         self._secret_param = secret_param
         self._email = email_replacement

@@ -43,8 +43,9 @@ async def _slow(request: Request) -> Response:
     except ValueError:
         seconds = -1.0
     if not 0 <= seconds <= MAX_SLOW_SECONDS:
-        return JSONResponse({"detail": f"seconds must be a number from 0 to {MAX_SLOW_SECONDS:g}"},
-                            status_code=422)
+        return JSONResponse(
+            {"detail": f"seconds must be a number from 0 to {MAX_SLOW_SECONDS:g}"}, status_code=422
+        )
     await asyncio.sleep(seconds)
     return JSONResponse({"slept_seconds": seconds})
 
@@ -53,8 +54,10 @@ def mount_diagnostics(app: Starlette) -> None:
     """Add ``/diagnostics/error`` and ``/diagnostics/slow`` to ``app`` (idempotent)."""
     if getattr(app, "_glowops_diagnostics", False):
         return
-    app.router.routes.extend([
-        Route("/diagnostics/error", _error, methods=["GET"], include_in_schema=False),
-        Route("/diagnostics/slow", _slow, methods=["GET"], include_in_schema=False),
-    ])
+    app.router.routes.extend(
+        [
+            Route("/diagnostics/error", _error, methods=["GET"], include_in_schema=False),
+            Route("/diagnostics/slow", _slow, methods=["GET"], include_in_schema=False),
+        ]
+    )
     app._glowops_diagnostics = True  # type: ignore[attr-defined]

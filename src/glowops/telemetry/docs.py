@@ -61,14 +61,22 @@ def render_metrics_doc() -> str:
         specs = [s for s in CATALOG if s.dashboard == dashboard]
         if not specs:
             continue
-        out += [f"## {title}", "",
-                "| Spec name | Prometheus name | Type | Labels | Unit | Help |",
-                "|---|---|---|---|---|---|"]
+        out += [
+            f"## {title}",
+            "",
+            "| Spec name | Prometheus name | Type | Labels | Unit | Help |",
+            "|---|---|---|---|---|---|",
+        ]
         out += [_row(spec, spec_names) for spec in specs]
         out.append("")
-    out += ["## Spec calls with another unit", "",
-            "The spec passes milliseconds and hours; these calls are converted to seconds.", "",
-            "| Spec call | Unit passed | Recorded as | Fixed labels |", "|---|---|---|---|"]
+    out += [
+        "## Spec calls with another unit",
+        "",
+        "The spec passes milliseconds and hours; these calls are converted to seconds.",
+        "",
+        "| Spec call | Unit passed | Recorded as | Fixed labels |",
+        "|---|---|---|---|",
+    ]
     for alias in SPEC_ALIASES:
         fixed = ", ".join(f'`{k}="{v}"`' for k, v in alias.fixed_tags) or "—"
         recorded = f"`{alias.metric}` (value x {alias.scale:g})"

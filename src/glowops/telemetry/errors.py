@@ -129,8 +129,10 @@ def setup_error_tracking(settings: Settings) -> ErrorReporterHook | None:
         if sending and not ours and settings.sentry_mode != "replace":
             return _join(settings, client)
         if settings.sentry_mode == "attach" and not sending:
-            _log.warning("GLOWOPS_SENTRY_MODE=attach but the service initialised no Sentry client: "
-                         "errors are not reported")
+            _log.warning(
+                "GLOWOPS_SENTRY_MODE=attach but the service initialised no Sentry client: "
+                "errors are not reported"
+            )
             return None
         dsn = settings.effective_sentry_dsn
         if not dsn:
@@ -171,15 +173,19 @@ def _join(settings: Settings, client: Any) -> ErrorReporterHook:
         return _active[1]
     scrubber = _scrubber(settings)
     options = client.options
-    for name, ours in (("before_send", scrubber.before_send),
-                       ("before_send_transaction", scrubber.before_send_transaction),
-                       ("before_breadcrumb", scrubber.before_breadcrumb)):
+    for name, ours in (
+        ("before_send", scrubber.before_send),
+        ("before_send_transaction", scrubber.before_send_transaction),
+        ("before_breadcrumb", scrubber.before_breadcrumb),
+    ):
         options[name] = _chain(options.get(name), ours)
     sentry_sdk.get_global_scope().add_event_processor(_tag_with_request)  # type: ignore[arg-type]
     hook = ErrorReporterHook(scrubber.limiter)
     _active = (("joined", id(client)), hook, client)
-    _log.info("Sentry: joined the service's own client (environment %s); glowops scrubs its events",
-              options.get("environment"))
+    _log.info(
+        "Sentry: joined the service's own client (environment %s); glowops scrubs its events",
+        options.get("environment"),
+    )
     return hook
 
 

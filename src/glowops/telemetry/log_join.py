@@ -101,9 +101,11 @@ class _JoinFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         ctx = request_context.current()
-        for name, value in (("request_id", ctx.request_id if ctx else None),
-                            ("user_id", ctx.user_id if ctx else None),
-                            ("org_id", ctx.org_id if ctx else None)):
+        for name, value in (
+            ("request_id", ctx.request_id if ctx else None),
+            ("user_id", ctx.user_id if ctx else None),
+            ("org_id", ctx.org_id if ctx else None),
+        ):
             if not hasattr(record, name):
                 setattr(record, name, value)
         _trace_ids(record)

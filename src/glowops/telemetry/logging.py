@@ -45,8 +45,19 @@ __all__ = ["access_line", "configure_logging", "get_logger", "is_configured"]
 EventProcessor = Callable[[WrappedLogger, str, EventDict], Any]
 
 # Loggers whose own handlers are removed so that they propagate to ours.
-ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "sqlalchemy", "sqlalchemy.engine", "alembic", "httpx",
-                  "httpcore", "asyncio", "fastapi", "gunicorn", "gunicorn.error")
+ROUTED_LOGGERS = (
+    "uvicorn",
+    "uvicorn.error",
+    "sqlalchemy",
+    "sqlalchemy.engine",
+    "alembic",
+    "httpx",
+    "httpcore",
+    "asyncio",
+    "fastapi",
+    "gunicorn",
+    "gunicorn.error",
+)
 # Replaced by the middleware's canonical access line.
 SILENCED_LOGGERS = ("uvicorn.access", "gunicorn.access")
 
@@ -202,8 +213,18 @@ def _redact(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
     return event
 
 
-_FIRST = ("timestamp", "level", "event", "logger", "service", "environment", "version",
-          "request_id", "user_id", "org_id")
+_FIRST = (
+    "timestamp",
+    "level",
+    "event",
+    "logger",
+    "service",
+    "environment",
+    "version",
+    "request_id",
+    "user_id",
+    "org_id",
+)
 
 
 def _ordered(event: EventDict) -> dict[str, Any]:
@@ -402,8 +423,16 @@ def mark_logged(exc: BaseException) -> None:
 ACCESS_LOGGER = "glowops.access"
 
 
-def access_line(method: str, route: str, path: str, status: int, duration_ms: float, sent: int,
-                ctx: request_context.RequestContext, with_trace: bool = True) -> None:
+def access_line(
+    method: str,
+    route: str,
+    path: str,
+    status: int,
+    duration_ms: float,
+    sent: int,
+    ctx: request_context.RequestContext,
+    with_trace: bool = True,
+) -> None:
     """Write the canonical access line of one request (the middleware's hot path).
 
     Same fields, level counting and redaction as every other line, without the generic chain:
@@ -416,9 +445,19 @@ def access_line(method: str, route: str, path: str, status: int, duration_ms: fl
         if _joined:  # the service's own logging set-up renders it
             from glowops.telemetry.log_join import access_record
 
-            access_record({"request_id": ctx.request_id, "user_id": ctx.user_id, "org_id": ctx.org_id,
-                           "method": method, "route": route, "path": path, "status": status,
-                           "duration_ms": round(duration_ms, 3), "bytes": sent})
+            access_record(
+                {
+                    "request_id": ctx.request_id,
+                    "user_id": ctx.user_id,
+                    "org_id": ctx.org_id,
+                    "method": method,
+                    "route": route,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(duration_ms, 3),
+                    "bytes": sent,
+                }
+            )
         return
     if pipeline.level > logging.INFO:
         return
@@ -462,15 +501,32 @@ def _json(value: str | None) -> str:
     return "null" if value is None else orjson.dumps(value).decode()
 
 
-def _access_line_slow(pipeline: _Pipeline, method: str, route: str, path: str, status: int,
-                      duration_ms: float, sent: int, ctx: request_context.RequestContext) -> None:
+def _access_line_slow(
+    pipeline: _Pipeline,
+    method: str,
+    route: str,
+    path: str,
+    status: int,
+    duration_ms: float,
+    sent: int,
+    ctx: request_context.RequestContext,
+) -> None:
     """The access line as an event dict: console format, or a policy without a text scrubber."""
     event: dict[str, Any] = {
-        "timestamp": _clock.now(), "level": "info", "event": "request", "logger": ACCESS_LOGGER,
+        "timestamp": _clock.now(),
+        "level": "info",
+        "event": "request",
+        "logger": ACCESS_LOGGER,
         **pipeline.static,
-        "request_id": ctx.request_id, "user_id": ctx.user_id, "org_id": ctx.org_id,
-        "method": method, "route": route, "path": path, "status": status,
-        "duration_ms": round(duration_ms, 3), "bytes": sent,
+        "request_id": ctx.request_id,
+        "user_id": ctx.user_id,
+        "org_id": ctx.org_id,
+        "method": method,
+        "route": route,
+        "path": path,
+        "status": status,
+        "duration_ms": round(duration_ms, 3),
+        "bytes": sent,
     }
     _trace_ids(event)
     if pipeline.redact is not None:

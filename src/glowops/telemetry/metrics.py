@@ -122,8 +122,10 @@ class Metrics:
 
     def _new_child(self, entry: _Entry, key: tuple[Any, ...], tags: Mapping[str, Any]) -> Any:
         _check_tags(entry, tags)
-        values = [entry.fixed.get(label, "") if raw is None else str(raw)
-                  for label, raw in zip(entry.labels, key, strict=True)]
+        values = [
+            entry.fixed.get(label, "") if raw is None else str(raw)
+            for label, raw in zip(entry.labels, key, strict=True)
+        ]
         with self._lock:
             overflowed = False
             for i in entry.guarded:
@@ -149,7 +151,10 @@ class Metrics:
             self._warned.add((metric, label))
             _log.warning(
                 "metric label overflow: %s{%s} has %d distinct values; new values are recorded as %r",
-                metric, label, self.label_limit, OVERFLOW_VALUE,
+                metric,
+                label,
+                self.label_limit,
+                OVERFLOW_VALUE,
             )
         return False
 
@@ -169,8 +174,13 @@ def _create(spec: MetricSpec, registry: CollectorRegistry) -> Any:
         if spec.name in _SUMMED_GAUGES:
             return Gauge(spec.name, spec.help, spec.labels, registry=registry, multiprocess_mode="livesum")
         return Gauge(spec.name, spec.help, spec.labels, registry=registry, multiprocess_mode="livemostrecent")
-    return Histogram(spec.name, spec.help, spec.labels, registry=registry,
-                     buckets=spec.buckets or Histogram.DEFAULT_BUCKETS)
+    return Histogram(
+        spec.name,
+        spec.help,
+        spec.labels,
+        registry=registry,
+        buckets=spec.buckets or Histogram.DEFAULT_BUCKETS,
+    )
 
 
 metrics = Metrics()

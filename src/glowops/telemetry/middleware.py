@@ -111,13 +111,22 @@ def mark_routes(routes: list[Any]) -> None:
 
 
 def _problem_500(request_id: str) -> tuple[Message, Message]:
-    body = orjson.dumps({"type": "about:blank", "title": "Internal Server Error", "status": 500,
-                         "detail": "The server failed to answer this request.", "request_id": request_id})
+    body = orjson.dumps(
+        {
+            "type": "about:blank",
+            "title": "Internal Server Error",
+            "status": 500,
+            "detail": "The server failed to answer this request.",
+            "request_id": request_id,
+        }
+    )
     start: Message = {
         "type": "http.response.start",
         "status": 500,
-        "headers": [(b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode())],
+        "headers": [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
     }
     return start, {"type": "http.response.body", "body": body, "more_body": False}
 
@@ -133,9 +142,15 @@ class GlowopsMiddleware:
         metrics: the facade whose registry holds the HTTP metrics.
     """
 
-    def __init__(self, app: ASGIApp, *, tracer: RequestHook | None = None,
-                 error_reporter: RequestHook | None = None, access_log: bool = True,
-                 metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        tracer: RequestHook | None = None,
+        error_reporter: RequestHook | None = None,
+        access_log: bool = True,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.app = app
         self.tracer = tracer
         self.error_reporter = error_reporter
@@ -235,8 +250,9 @@ class GlowopsMiddleware:
                 histogram = self._duration_children[key] = self._durations.labels(method, route)
             histogram.observe(elapsed)
             if self.access_log:
-                _access_line(method, route, scope["path"], status, elapsed * 1000.0, sent, ctx,
-                             tracer is not None)
+                _access_line(
+                    method, route, scope["path"], status, elapsed * 1000.0, sent, ctx, tracer is not None
+                )
             if reporter is not None:
                 self._finish(reporter, error_handle, status, route, failure)
             if tracer is not None:
@@ -250,8 +266,9 @@ class GlowopsMiddleware:
             self._hook_failed(hook, "start")
             return None
 
-    def _finish(self, hook: RequestHook, handle: Any, status: int, route: str,
-                exc: BaseException | None) -> None:
+    def _finish(
+        self, hook: RequestHook, handle: Any, status: int, route: str, exc: BaseException | None
+    ) -> None:
         try:
             hook.finish(handle, status, route, exc)
         except Exception:

@@ -40,13 +40,19 @@ class OpsGuard:
 
     async def refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send 401 with a ``WWW-Authenticate`` challenge (problem+json body)."""
-        body = (b'{"type":"about:blank","title":"Unauthorized","status":401,'
-                b'"detail":"This ops endpoint needs Authorization: Bearer <GLOWOPS_OPS_TOKEN>."}')
-        await send({
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [(b"content-type", b"application/problem+json"),
-                        (b"www-authenticate", _CHALLENGE),
-                        (b"content-length", str(len(body)).encode())],
-        })
+        body = (
+            b'{"type":"about:blank","title":"Unauthorized","status":401,'
+            b'"detail":"This ops endpoint needs Authorization: Bearer <GLOWOPS_OPS_TOKEN>."}'
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"www-authenticate", _CHALLENGE),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -141,8 +141,9 @@ class SpanEncoder:
     Keeps bounded caches (see the module docs); use one encoder per export thread.
     """
 
-    def __init__(self, max_cached_keys: int = _MAX_CACHED_KEYS,
-                 max_values_per_key: int = _MAX_VALUES_PER_KEY) -> None:
+    def __init__(
+        self, max_cached_keys: int = _MAX_CACHED_KEYS, max_values_per_key: int = _MAX_VALUES_PER_KEY
+    ) -> None:
         self.max_cached_keys = max_cached_keys
         self.max_values_per_key = max_values_per_key
         # key -> {value: encoded span-attribute field}, one table set per value type
@@ -234,19 +235,59 @@ class SpanEncoder:
     def encode_span(self, span: ReadableSpan) -> bytes:
         """The body of one OTLP ``Span`` message."""
         if isinstance(span, ServerSpan):  # its fields directly: no property calls, no copies
-            return self._span(span._context, span._parent, span._name, span._kind, span._start_time,
-                              span._end_time, span._attributes, span._dropped_attributes, span._events,
-                              span._dropped_events, span._links, span._dropped_links, span._status)
-        return self._span(span.context, span.parent, span.name, span.kind, span.start_time, span.end_time,
-                          span.attributes, span.dropped_attributes, span.events, span.dropped_events,
-                          span.links, span.dropped_links, span.status)
+            return self._span(
+                span._context,
+                span._parent,
+                span._name,
+                span._kind,
+                span._start_time,
+                span._end_time,
+                span._attributes,
+                span._dropped_attributes,
+                span._events,
+                span._dropped_events,
+                span._links,
+                span._dropped_links,
+                span._status,
+            )
+        return self._span(
+            span.context,
+            span.parent,
+            span.name,
+            span.kind,
+            span.start_time,
+            span.end_time,
+            span.attributes,
+            span.dropped_attributes,
+            span.events,
+            span.dropped_events,
+            span.links,
+            span.dropped_links,
+            span.status,
+        )
 
-    def _span(self, context: Any, parent: Any, name: str, kind: SpanKind, start: int | None,
-              end: int | None, attributes: Mapping[str, Any] | None, dropped_attributes: int,
-              events: Sequence[Any], dropped_events: int, links: Sequence[Any], dropped_links: int,
-              status: Any) -> bytes:
-        parts = [b"\x0a\x10", context.trace_id.to_bytes(16, "big"),
-                 b"\x12\x08", context.span_id.to_bytes(8, "big")]
+    def _span(
+        self,
+        context: Any,
+        parent: Any,
+        name: str,
+        kind: SpanKind,
+        start: int | None,
+        end: int | None,
+        attributes: Mapping[str, Any] | None,
+        dropped_attributes: int,
+        events: Sequence[Any],
+        dropped_events: int,
+        links: Sequence[Any],
+        dropped_links: int,
+        status: Any,
+    ) -> bytes:
+        parts = [
+            b"\x0a\x10",
+            context.trace_id.to_bytes(16, "big"),
+            b"\x12\x08",
+            context.span_id.to_bytes(8, "big"),
+        ]
         trace_state = context.trace_state
         if trace_state:
             text = ",".join([f"{key}={value}" for key, value in trace_state.items()])
@@ -291,8 +332,15 @@ class SpanEncoder:
 
     def encoded(self, span: ReadableSpan) -> EncodedSpan:
         """``span`` encoded, ready to be batched by :meth:`request`."""
-        return _new_tuple(EncodedSpan, (span.context, span.resource, span.instrumentation_scope or None,
-                                        _field(b"\x12", self.encode_span(span))))
+        return _new_tuple(
+            EncodedSpan,
+            (
+                span.context,
+                span.resource,
+                span.instrumentation_scope or None,
+                _field(b"\x12", self.encode_span(span)),
+            ),
+        )
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
         """The serialised ``ExportTraceServiceRequest`` of ``spans``."""
@@ -345,9 +393,13 @@ def _event(event: Any) -> bytes:
 
 def _link(link: Any) -> bytes:
     context = link.context
-    parts = [b"\x0a\x10", context.trace_id.to_bytes(16, "big"),
-             b"\x12\x08", context.span_id.to_bytes(8, "big"),
-             *_attributes(b"\x22", link.attributes)]
+    parts = [
+        b"\x0a\x10",
+        context.trace_id.to_bytes(16, "big"),
+        b"\x12\x08",
+        context.span_id.to_bytes(8, "big"),
+        *_attributes(b"\x22", link.attributes),
+    ]
     dropped = link.dropped_attributes
     if dropped:
         parts.append(b"\x28" + _varint(dropped))
@@ -385,8 +437,9 @@ class OTLPProtobufSpanExporter(OTLPSpanExporter):
         with self._metrics.export_operation(len(spans)) as result:
             try:
                 encoder = self.encoder
-                data = encoder.request([span if isinstance(span, EncodedSpan) else encoder.encoded(span)
-                                        for span in spans])
+                data = encoder.request(
+                    [span if isinstance(span, EncodedSpan) else encoder.encoded(span) for span in spans]
+                )
             except Exception as error:
                 _otlp_http._logger.error("Failed to encode span batch: %s", error)
                 result.error = error
@@ -394,7 +447,8 @@ class OTLPProtobufSpanExporter(OTLPSpanExporter):
             if _is_request_too_large(data, self._max_request_size):
                 _otlp_http._logger.warning(
                     "Dropping span batch: serialized size %d bytes exceeds max_request_size %d bytes.",
-                    len(data), self._max_request_size,
+                    len(data),
+                    self._max_request_size,
                 )
                 result.error = RequestPayloadTooLargeError(
                     f"Serialized span request size {len(data)} bytes exceeds max_request_size "

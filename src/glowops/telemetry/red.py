@@ -27,8 +27,12 @@ from prometheus_client.utils import floatToGoString
 from glowops.telemetry.catalog import BY_NAME
 from glowops.telemetry.sample_source import SeriesGroup, SeriesLabels, register_source, skipping_sources
 
-RED_NAMES = ("http_requests", "http_request_duration_seconds", "http_requests_in_flight",
-             "glowops_log_events")
+RED_NAMES = (
+    "http_requests",
+    "http_request_duration_seconds",
+    "http_requests_in_flight",
+    "glowops_log_events",
+)
 
 
 class _AtomicCounterChild:
@@ -136,8 +140,9 @@ class RedCollector(Collector):
         bounds = [float(b) for b in durations.buckets or ()]
         self._bound_labels = [str(floatToGoString(b)) for b in bounds] + ["+Inf"]  # type: ignore[no-untyped-call]
         self.requests = _Family(requests.name, requests.help, requests.labels, _CounterChild)
-        self.durations = _Family(durations.name, durations.help, durations.labels,
-                                 lambda: _HistogramChild(bounds))
+        self.durations = _Family(
+            durations.name, durations.help, durations.labels, lambda: _HistogramChild(bounds)
+        )
         self.in_flight = _Family(in_flight.name, in_flight.help, in_flight.labels, _GaugeChild)
         log_events = BY_NAME["glowops_log_events"]
         # written by log calls from any thread: the atomic child
@@ -146,24 +151,29 @@ class RedCollector(Collector):
         self._groups: dict[tuple[str, tuple[str, ...]], SeriesGroup] = {}
 
     def describe(self) -> Iterator[Any]:
-        yield CounterMetricFamily(self.requests.name, self.requests.documentation,
-                                  labels=self.requests.labelnames)
-        yield HistogramMetricFamily(self.durations.name, self.durations.documentation,
-                                    labels=self.durations.labelnames)
+        yield CounterMetricFamily(
+            self.requests.name, self.requests.documentation, labels=self.requests.labelnames
+        )
+        yield HistogramMetricFamily(
+            self.durations.name, self.durations.documentation, labels=self.durations.labelnames
+        )
         yield GaugeMetricFamily(self.in_flight.name, self.in_flight.documentation)
-        yield CounterMetricFamily(self.log_events.name, self.log_events.documentation,
-                                  labels=self.log_events.labelnames)
+        yield CounterMetricFamily(
+            self.log_events.name, self.log_events.documentation, labels=self.log_events.labelnames
+        )
 
     def collect(self) -> Iterator[Any]:
         if skipping_sources():  # the sampler reads these series through sample_groups()
             return
-        counter = CounterMetricFamily(self.requests.name, self.requests.documentation,
-                                      labels=self.requests.labelnames)
+        counter = CounterMetricFamily(
+            self.requests.name, self.requests.documentation, labels=self.requests.labelnames
+        )
         for key, child in list(self.requests.children.items()):
             counter.add_metric(list(key), child.value)
         yield counter
-        histogram = HistogramMetricFamily(self.durations.name, self.durations.documentation,
-                                          labels=self.durations.labelnames)
+        histogram = HistogramMetricFamily(
+            self.durations.name, self.durations.documentation, labels=self.durations.labelnames
+        )
         for key, hchild in list(self.durations.children.items()):
             cumulative = 0
             buckets = []
@@ -175,12 +185,12 @@ class RedCollector(Collector):
         gauge = GaugeMetricFamily(self.in_flight.name, self.in_flight.documentation)
         gauge.add_metric([], self.in_flight._root.value)  # type: ignore[union-attr]
         yield gauge
-        log_events = CounterMetricFamily(self.log_events.name, self.log_events.documentation,
-                                         labels=self.log_events.labelnames)
+        log_events = CounterMetricFamily(
+            self.log_events.name, self.log_events.documentation, labels=self.log_events.labelnames
+        )
         for key, lchild in list(self.log_events.children.items()):
             log_events.add_metric(list(key), lchild.value)
         yield log_events
-
 
     def sample_groups(self) -> Iterator[tuple[SeriesGroup, Sequence[float]]]:
         """The samples of :meth:`collect` (same names, labels, values and order) per child."""
@@ -190,7 +200,8 @@ class RedCollector(Collector):
             group = groups.get((requests_total, key))
             if group is None:
                 group = groups[(requests_total, key)] = SeriesGroup(
-                    [(requests_total, _pairs(self.requests.labelnames, key))])
+                    [(requests_total, _pairs(self.requests.labelnames, key))]
+                )
             yield group, (child.value,)
         durations = self.durations.name
         for key, hchild in list(self.durations.children.items()):
@@ -199,7 +210,8 @@ class RedCollector(Collector):
                 pairs = _pairs(self.durations.labelnames, key)
                 group = groups[(durations, key)] = SeriesGroup(
                     [(durations + "_bucket", (*pairs, ("le", le))) for le in self._bound_labels]
-                    + [(durations + "_count", pairs), (durations + "_sum", pairs)])
+                    + [(durations + "_count", pairs), (durations + "_sum", pairs)]
+                )
             values = list(map(float, accumulate(list(hchild.counts))))
             values.append(values[-1])
             values.append(hchild.sum)
@@ -214,7 +226,8 @@ class RedCollector(Collector):
             group = groups.get((log_total, key))
             if group is None:
                 group = groups[(log_total, key)] = SeriesGroup(
-                    [(log_total, _pairs(self.log_events.labelnames, key))])
+                    [(log_total, _pairs(self.log_events.labelnames, key))]
+                )
             yield group, (lchild.value,)
 
 
@@ -238,10 +251,12 @@ def create_red_metrics(registry: CollectorRegistry) -> dict[str, Any]:
         collector = RedCollector()
         registry.register(collector)
         register_source(registry, collector)
-        return {"http_requests": collector.requests,
-                "http_request_duration_seconds": collector.durations,
-                "http_requests_in_flight": collector.in_flight,
-                "glowops_log_events": collector.log_events}
+        return {
+            "http_requests": collector.requests,
+            "http_request_duration_seconds": collector.durations,
+            "http_requests_in_flight": collector.in_flight,
+            "glowops_log_events": collector.log_events,
+        }
     requests = BY_NAME["http_requests"]
     durations = BY_NAME["http_request_duration_seconds"]
     in_flight = BY_NAME["http_requests_in_flight"]
@@ -249,7 +264,12 @@ def create_red_metrics(registry: CollectorRegistry) -> dict[str, Any]:
     return {
         log_events.name: Counter(log_events.name, log_events.help, log_events.labels, registry=registry),
         requests.name: Counter(requests.name, requests.help, requests.labels, registry=registry),
-        durations.name: Histogram(durations.name, durations.help, durations.labels, registry=registry,
-                                  buckets=durations.buckets or Histogram.DEFAULT_BUCKETS),
+        durations.name: Histogram(
+            durations.name,
+            durations.help,
+            durations.labels,
+            registry=registry,
+            buckets=durations.buckets or Histogram.DEFAULT_BUCKETS,
+        ),
         in_flight.name: Gauge(in_flight.name, in_flight.help, registry=registry, multiprocess_mode="livesum"),
     }

@@ -69,9 +69,11 @@ _SERVER = SpanKind.SERVER
 _UNSET = Status(StatusCode.UNSET)
 # TraceFlags objects for (sampled, random trace id), made once
 _FLAGS = {
-    (sampled, random_id): TraceFlags((TraceFlags.SAMPLED if sampled else 0)
-                                     | (TraceFlags.RANDOM_TRACE_ID if random_id else 0))
-    for sampled in (False, True) for random_id in (False, True)
+    (sampled, random_id): TraceFlags(
+        (TraceFlags.SAMPLED if sampled else 0) | (TraceFlags.RANDOM_TRACE_ID if random_id else 0)
+    )
+    for sampled in (False, True)
+    for random_id in (False, True)
 }
 
 
@@ -113,12 +115,20 @@ class _Pipeline:
         self.max_link_attributes: int | None = limits.max_link_attributes
         self.max_attribute_length: int | None = limits.max_attribute_length
         # glowops' own attributes (at most 12) go in unchecked unless limits could bite
-        self.unchecked = self.max_value_length is None and (self.max_attributes is None
-                                                            or self.max_attributes >= 16)
-        self.span_class: type[ServerSpan] = type("ServerSpan", (ServerSpan,), {
-            "__module__": __name__, "_pipeline": self, "_resource": self.resource,
-            "_instrumentation_scope": self.scope, "_instrumentation_info": self.info,
-        })
+        self.unchecked = self.max_value_length is None and (
+            self.max_attributes is None or self.max_attributes >= 16
+        )
+        self.span_class: type[ServerSpan] = type(
+            "ServerSpan",
+            (ServerSpan,),
+            {
+                "__module__": __name__,
+                "_pipeline": self,
+                "_resource": self.resource,
+                "_instrumentation_scope": self.scope,
+                "_instrumentation_info": self.info,
+            },
+        )
 
 
 # One lock for the changes of every ServerSpan: a critical section is a few dict operations,
@@ -156,8 +166,15 @@ class ServerSpan(trace.Span, ReadableSpan):
     _instrumentation_info: Any
     _lock = _LOCK
 
-    def __init__(self, name: str, context: SpanContext, parent: SpanContext | None,
-                 attributes: dict[str, Any], start_time: int, record_end_metrics: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        context: SpanContext,
+        parent: SpanContext | None,
+        attributes: dict[str, Any],
+        start_time: int,
+        record_end_metrics: Any,
+    ) -> None:
         self._name = name
         self._context = context
         self._parent = parent
@@ -220,35 +237,54 @@ class ServerSpan(trace.Span, ReadableSpan):
         attributes = self._attributes
         attributes.pop(key, None)
         if maxlen is not None and len(attributes) >= maxlen:
-            _log.warning("Attributes dict is full. Dropping the oldest key-value pair from attributes "
-                         "to make space for the new key-value pair.")
+            _log.warning(
+                "Attributes dict is full. Dropping the oldest key-value pair from attributes "
+                "to make space for the new key-value pair."
+            )
             del attributes[next(iter(attributes))]
             self._dropped_attributes += 1
         attributes[key] = cleaned
 
     def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
         pipeline = self._pipeline
-        event = Event(name, BoundedAttributes(pipeline.max_event_attributes, attributes, immutable=True,
-                                              max_value_len=pipeline.max_attribute_length), timestamp)
+        event = Event(
+            name,
+            BoundedAttributes(
+                pipeline.max_event_attributes,
+                attributes,
+                immutable=True,
+                max_value_len=pipeline.max_attribute_length,
+            ),
+            timestamp,
+        )
         with self._lock:
             if self._end_time is not None:
                 _log.warning("Tried calling %s on an ended span.", "_add_event")
                 return
             self._events, self._dropped_events = _bounded_append(
-                self._events, event, pipeline.max_events, self._dropped_events)
+                self._events, event, pipeline.max_events, self._dropped_events
+            )
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         if not (context and (context.is_valid or (attributes or context.trace_state))):
             return
         pipeline = self._pipeline
-        link = trace.Link(context, BoundedAttributes(pipeline.max_link_attributes, attributes, immutable=True,
-                                                     max_value_len=pipeline.max_attribute_length))
+        link = trace.Link(
+            context,
+            BoundedAttributes(
+                pipeline.max_link_attributes,
+                attributes,
+                immutable=True,
+                max_value_len=pipeline.max_attribute_length,
+            ),
+        )
         with self._lock:
             if self._end_time is not None:
                 _log.warning("Tried calling %s on an ended span.", "_add_link")
                 return
             self._links, self._dropped_links = _bounded_append(
-                self._links, link, pipeline.max_links, self._dropped_links)
+                self._links, link, pipeline.max_links, self._dropped_links
+            )
 
     def update_name(self, name: str) -> None:
         with self._lock:
@@ -270,14 +306,21 @@ class ServerSpan(trace.Span, ReadableSpan):
                 if status.status_code is StatusCode.UNSET:
                     return
                 if description is not None:
-                    _log.warning("Description %s ignored. Use either `Status` or `(StatusCode, Description)`",
-                                 description)
+                    _log.warning(
+                        "Description %s ignored. Use either `Status` or `(StatusCode, Description)`",
+                        description,
+                    )
                 self._status = status
             elif isinstance(status, StatusCode) and status is not StatusCode.UNSET:
                 self._status = Status(status, description)
 
-    def record_exception(self, exception: BaseException, attributes: types.Attributes = None,
-                         timestamp: int | None = None, escaped: bool = False) -> None:
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
         """An ``exception`` event with the attributes the SDK gives it."""
         module = type(exception).__module__
         qualname = type(exception).__qualname__
@@ -302,16 +345,21 @@ class ServerSpan(trace.Span, ReadableSpan):
         processor._on_ending(self)  # type: ignore[arg-type]  # the SDK hands its own Span here
         processor.on_end(self)
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc_val: BaseException | None,
-                 exc_tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
         if exc_val is not None and self.is_recording():
             self.record_exception(exc_val, escaped=True)
             self.set_status(Status(StatusCode.ERROR, f"{type(exc_val).__name__}: {exc_val}"))
         self.end()
 
 
-def _bounded_append(items: Sequence[Any], item: Any, limit: int | None,
-                    dropped: int) -> tuple[list[Any], int]:
+def _bounded_append(
+    items: Sequence[Any], item: Any, limit: int | None, dropped: int
+) -> tuple[list[Any], int]:
     """``items`` + ``item``, the oldest dropped beyond ``limit`` (the SDK's ``BoundedList``)."""
     out = list(items)
     if limit == 0:
@@ -385,8 +433,12 @@ class ServerSpanHook:
         span, token, method = handle
         try:
             pipeline = self._pipeline
-            if (pipeline is not None and span.__class__ is pipeline.span_class and span._end_time is None
-                    and pipeline.unchecked):
+            if (
+                pipeline is not None
+                and span.__class__ is pipeline.span_class
+                and span._end_time is None
+                and pipeline.unchecked
+            ):
                 # our own attributes, from code and closed sets: straight into the dict
                 attributes = span._attributes
                 if route != UNMATCHED_ROUTE:
@@ -419,8 +471,9 @@ def _mark_error(span: trace.Span, status: int, exc: BaseException | None) -> Non
         span.set_status(Status(StatusCode.ERROR))
 
 
-def _start_span(pipeline: _Pipeline, name: str, parent: Context | None,
-                attributes: dict[str, Any]) -> trace.Span:
+def _start_span(
+    pipeline: _Pipeline, name: str, parent: Context | None, attributes: dict[str, Any]
+) -> trace.Span:
     """``Tracer.start_span(name, parent, SERVER, attributes)`` of the SDK, step for step, making
     a :class:`ServerSpan` where the SDK makes its span."""
     parent_context: SpanContext | None = _get_current_span(parent).get_span_context()
@@ -433,9 +486,13 @@ def _start_span(pipeline: _Pipeline, name: str, parent: Context | None,
         random_id = parent_context.trace_flags.random_trace_id
     result = pipeline.sampler.should_sample(parent, trace_id, name, _SERVER, attributes, ())
     decision = result.decision
-    context = SpanContext(trace_id, pipeline.ids.generate_span_id(), False,
-                          _FLAGS[decision.is_sampled(), random_id],  # type: ignore[no-untyped-call]
-                          result.trace_state)
+    context = SpanContext(
+        trace_id,
+        pipeline.ids.generate_span_id(),
+        False,
+        _FLAGS[decision.is_sampled(), random_id],  # type: ignore[no-untyped-call]
+        result.trace_state,
+    )
     record_end_metrics = pipeline.tracer._tracer_metrics.start_span(parent_context, decision)
     if not decision.is_recording():  # type: ignore[no-untyped-call]
         return NonRecordingSpan(context)

@@ -71,7 +71,10 @@ class DropWarning:
             self._next_at = now + self.interval
         _log.warning(
             "spans dropped: %d (%s); requests are not affected, tracing data is lost "
-            "(next warning in %.0f s at the earliest)", pending, reason, self.interval,
+            "(next warning in %.0f s at the earliest)",
+            pending,
+            reason,
+            self.interval,
         )
 
 
@@ -85,8 +88,13 @@ class RedactingSpanExporter(SpanExporter):
     as dropped spans.
     """
 
-    def __init__(self, exporter: SpanExporter, policy: RedactionPolicy, on_exported: Callable[[int], None],
-                 warning: DropWarning) -> None:
+    def __init__(
+        self,
+        exporter: SpanExporter,
+        policy: RedactionPolicy,
+        on_exported: Callable[[int], None],
+        warning: DropWarning,
+    ) -> None:
         self.exporter = exporter
         self.policy = policy
         self._on_exported = on_exported
@@ -94,7 +102,8 @@ class RedactingSpanExporter(SpanExporter):
         self._encode = exporter.encoder.encoded if isinstance(exporter, OTLPProtobufSpanExporter) else None
         # the server span's free-text keys that the policy does not mask or pseudonymise by name
         self._plain_server_keys = frozenset(
-            key for key in _UNTRUSTED_SERVER_KEYS if policy.redact_event({key: "probe"}) == {key: "probe"})
+            key for key in _UNTRUSTED_SERVER_KEYS if policy.redact_event({key: "probe"}) == {key: "probe"}
+        )
 
     def prepare(self, span: ReadableSpan) -> ReadableSpan | EncodedSpan:
         """What the export queue holds for ``span``: its redacted encoding, or the span itself."""
@@ -146,9 +155,17 @@ class RedactingSpanExporter(SpanExporter):
         if clean_attributes is attributes and name == span.name and not changed_events:
             return span
         return ReadableSpan(
-            name=name, context=span.context, parent=span.parent, resource=span.resource,
-            attributes=clean_attributes, events=clean_events, links=span.links, kind=span.kind,
-            status=span.status, start_time=span.start_time, end_time=span.end_time,
+            name=name,
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource,
+            attributes=clean_attributes,
+            events=clean_events,
+            links=span.links,
+            kind=span.kind,
+            status=span.status,
+            start_time=span.start_time,
+            end_time=span.end_time,
             instrumentation_scope=span.instrumentation_scope,
         )
 
@@ -161,17 +178,30 @@ class RedactingSpanExporter(SpanExporter):
 
 # Values the server span takes from closed sets or from code, never from the client: the
 # method (normalised), scheme, protocol version, port, status code and the route *template*.
-_TRUSTED_SERVER_KEYS = frozenset({
-    "http.request.method", "url.scheme", "network.protocol.version", "server.port",
-    "http.response.status_code", "http.route",
-})
+_TRUSTED_SERVER_KEYS = frozenset(
+    {
+        "http.request.method",
+        "url.scheme",
+        "network.protocol.version",
+        "server.port",
+        "http.response.status_code",
+        "http.route",
+    }
+)
 # ...and the ones it takes from the request: scrubbed as text
-_UNTRUSTED_SERVER_KEYS = ("url.path", "server.address", "client.address", "user_agent.original",
-                          "http.request.method_original", "error.type")
+_UNTRUSTED_SERVER_KEYS = (
+    "url.path",
+    "server.address",
+    "client.address",
+    "user_agent.original",
+    "http.request.method_original",
+    "error.type",
+)
 
 
-def _redact_attributes(policy: RedactionPolicy, attributes: Mapping[str, Any],
-                       trusted: frozenset[str] = frozenset()) -> Mapping[str, Any]:
+def _redact_attributes(
+    policy: RedactionPolicy, attributes: Mapping[str, Any], trusted: frozenset[str] = frozenset()
+) -> Mapping[str, Any]:
     """The attributes redacted; the same object when nothing changed (the common case)."""
     if not attributes:
         return attributes
@@ -221,9 +251,16 @@ class BoundedBatchSpanProcessor(SpanProcessor):
     never waits, since its export thread starts at once.
     """
 
-    def __init__(self, exporter: SpanExporter, *, policy: RedactionPolicy, max_queue_size: int = 2048,
-                 schedule_delay_millis: float = 5000, max_export_batch_size: int | None = None,
-                 warning: DropWarning | None = None) -> None:
+    def __init__(
+        self,
+        exporter: SpanExporter,
+        *,
+        policy: RedactionPolicy,
+        max_queue_size: int = 2048,
+        schedule_delay_millis: float = 5000,
+        max_export_batch_size: int | None = None,
+        warning: DropWarning | None = None,
+    ) -> None:
         if max_queue_size <= 0:
             raise ValueError(f"max_queue_size must be positive, got {max_queue_size}")
         self.max_queue_size = max_queue_size
@@ -233,7 +270,9 @@ class BoundedBatchSpanProcessor(SpanProcessor):
         self.exporter = exporter = RedactingSpanExporter(exporter, policy, self._exported, self.warning)
         self.max_export_batch_size = min(max_export_batch_size or max(1, max_queue_size // 2), max_queue_size)
         self._batch = BatchSpanProcessor(
-            exporter, max_queue_size=max_queue_size, schedule_delay_millis=schedule_delay_millis,
+            exporter,
+            max_queue_size=max_queue_size,
+            schedule_delay_millis=schedule_delay_millis,
             max_export_batch_size=self.max_export_batch_size,
         )
         self._woken_at = 0.0  # when the export thread was woken by a full batch, until it starts

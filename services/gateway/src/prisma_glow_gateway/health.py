@@ -10,7 +10,10 @@ from glowops.health.registry import HealthCheck
 from prisma_glow_gateway.settings import GatewaySettings
 
 OPTIONAL_DEPENDENCIES: tuple[tuple[str, str], ...] = (
-    ("redis", "REDIS_URL"), ("supabase", "SUPABASE_URL"), ("openai", "OPENAI_API_KEY"))
+    ("redis", "REDIS_URL"),
+    ("supabase", "SUPABASE_URL"),
+    ("openai", "OPENAI_API_KEY"),
+)
 """(check name, variable) of the dependencies the gateway runs without (``doctor`` lists them)."""
 
 
@@ -35,16 +38,24 @@ def supabase_check(settings: GatewaySettings) -> HealthCheck:
     """
     assert settings.supabase_url is not None
     key = settings.supabase_anon_key.get_secret_value() if settings.supabase_anon_key else ""
-    return checks.http("supabase", settings.supabase_url.rstrip("/") + "/auth/v1/health",
-                       headers={"apikey": key} if key else {}, require_headers=True,
-                       critical=settings.health_supabase_critical)
+    return checks.http(
+        "supabase",
+        settings.supabase_url.rstrip("/") + "/auth/v1/health",
+        headers={"apikey": key} if key else {},
+        require_headers=True,
+        critical=settings.health_supabase_critical,
+    )
 
 
 def openai_check(settings: GatewaySettings) -> HealthCheck:
     """``GET {OPENAI_BASE_URL}/models`` with the key; cached longer since every call spends quota."""
     assert settings.openai_api_key is not None
     key = settings.openai_api_key.get_secret_value()
-    return checks.http("openai", settings.openai_base_url.rstrip("/") + "/models",
-                       headers={"Authorization": f"Bearer {key}"} if key else {}, require_headers=True,
-                       critical=False,
-                       ttl=max(settings.health_openai_ttl_seconds, settings.health_cache_ttl_seconds))
+    return checks.http(
+        "openai",
+        settings.openai_base_url.rstrip("/") + "/models",
+        headers={"Authorization": f"Bearer {key}"} if key else {},
+        require_headers=True,
+        critical=False,
+        ttl=max(settings.health_openai_ttl_seconds, settings.health_cache_ttl_seconds),
+    )

@@ -9,9 +9,10 @@ from the (already redacted) payload the dispatcher stored in the outbox:
 - :mod:`.pagerduty`: PagerDuty Events API v2 (trigger / acknowledge / resolve, stable dedup_key)
 - :mod:`.email`: SMTP via aiosmtplib
 
+Which notifier serves which channel is the channel table (:mod:`glowops.alerting.channels`).
 Every HTTP request carries the message's ``Idempotency-Key`` header, and the key is in the body.
 """
 
-from glowops.alerting.notify.base import Notifier, Outcome, build_notifiers
+from glowops.alerting.notify.base import Notifier, Outcome
 
-__all__ = ["Notifier", "Outcome", "build_notifiers"]
+__all__ = ["Notifier", "Outcome"]

@@ -10,8 +10,6 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
-from glowops.settings import Settings
-
 OutcomeKind = Literal["sent", "retry", "dead"]
 
 
@@ -82,43 +80,6 @@ class HttpNotifier:
         except httpx.HTTPError as err:
             return Outcome("retry", f"{type(err).__name__}: {err}")
         return classify(response)
-
-
-def _secret(value: Any) -> str | None:
-    if value is None:
-        return None
-    raw = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
-    return raw or None
-
-
-def build_notifiers(settings: Settings, client: httpx.AsyncClient) -> dict[str, Notifier]:
-    """A notifier for every channel whose setting is filled in (names from routing.CHANNELS)."""
-    from glowops.alerting.notify.email import EmailNotifier
-    from glowops.alerting.notify.pagerduty import PagerDutyNotifier
-    from glowops.alerting.notify.slack import SlackNotifier
-    from glowops.alerting.notify.teams import TeamsNotifier
-    from glowops.alerting.notify.webhook import WebhookNotifier
-
-    out: dict[str, Notifier] = {}
-    if key := _secret(settings.pagerduty_routing_key):
-        out["pagerduty"] = PagerDutyNotifier(settings.pagerduty_events_url, key, client)
-    if url := _secret(settings.slack_webhook_url):
-        out["slack"] = SlackNotifier(url, client)
-    if url := _secret(settings.teams_webhook_url):
-        out["teams"] = TeamsNotifier(url, client)
-    for channel, url in (
-        ("error_webhook", settings.error_notify_webhook),
-        ("telemetry_webhook", settings.telemetry_alert_webhook),
-        ("rate_limit_webhook", settings.rate_limit_alert_webhook),
-        ("embedding_webhook", settings.embedding_alert_webhook),
-    ):
-        if url:
-            out[channel] = WebhookNotifier(url, client, channel)
-    if settings.smtp_host:
-        out["email"] = EmailNotifier(settings)
-    # escalation levels may name a bare webhook URL of their own
-    out.setdefault("webhook", WebhookNotifier("", client, "webhook"))
-    return out
 
 
 def alert_lines(payload: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -30,6 +30,8 @@ def email_message(payload: Mapping[str, Any], sender: str, recipients: list[str]
             "Labels: " + ", ".join(f"{k}={v}" for k, v in sorted(alert["labels"].items())),
             "",
         ]
+    if payload.get("ack_url"):
+        lines.append(f"Acknowledge (one click, works once): {payload['ack_url']}")
     lines.append(f"Idempotency key: {payload['idempotency_key']}")
     msg.set_content("\n".join(lines))
     return msg

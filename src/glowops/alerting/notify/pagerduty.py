@@ -32,6 +32,8 @@ def events_v2(payload: Mapping[str, Any], routing_key: str) -> dict[str, Any]:
     common = payload.get("common_labels", {})
     first = alerts[0] if alerts else {"labels": {}, "annotations": {}}
     links = []
+    if payload.get("ack_url"):
+        links.append({"href": payload["ack_url"], "text": "Acknowledge in glowops"})
     for alert in alerts[:5]:
         if url := alert["annotations"].get("runbook_url"):
             links.append({"href": url, "text": f"Runbook: {alert['labels'].get('alertname', '')}"})
@@ -68,4 +70,5 @@ class PagerDutyNotifier(HttpNotifier):
         self.routing_key = routing_key
 
     def render(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        return events_v2(payload, self.routing_key)
+        # a person's own routing key (an escalation level naming them) wins over the configured one
+        return events_v2(payload, str(payload.get("routing_key") or self.routing_key))

@@ -29,6 +29,11 @@ def slack_body(payload: Mapping[str, Any]) -> dict[str, Any]:
         if links:
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(links)}]})
         fallback.append(f"{summary} ({alert['status']}) runbook: {ann.get('runbook_url', '-')}")
+    if payload.get("ack_url"):  # the signed one-click acknowledgement of an on-call page
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"<{payload['ack_url']}|Acknowledge>"}}
+        )
+        fallback.append(f"Acknowledge: {payload['ack_url']}")
     return {
         "text": "\n".join(fallback),
         "blocks": blocks,

@@ -25,6 +25,8 @@ def adaptive_card(payload: Mapping[str, Any]) -> dict[str, Any]:
         },
     ]
     actions: list[dict[str, Any]] = []
+    if payload.get("ack_url"):
+        actions.append({"type": "Action.OpenUrl", "title": "Acknowledge", "url": payload["ack_url"]})
     for alert in alert_lines(payload)[:20]:
         ann = alert["annotations"]
         body.append({"type": "TextBlock", "text": ann.get("summary", ""), "weight": "Bolder", "wrap": True})

@@ -37,6 +37,7 @@ def alertmanager_v4(payload: Mapping[str, Any]) -> dict[str, Any]:
         # not part of v4, ignored by receivers that don't know it; lets them drop duplicates
         "idempotencyKey": payload["idempotency_key"],
         **({"escalation": payload["escalation"]} if payload.get("escalation") else {}),
+        **({"ackURL": payload["ack_url"]} if payload.get("ack_url") else {}),
     }
 
 
