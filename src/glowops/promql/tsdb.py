@@ -336,7 +336,7 @@ class FlushBatch:
     values: int = 0
 
 
-_SERIES_PER_STEP = 256
+_SERIES_PER_STEP = 16  # a step may seal a chunk per series (~50 µs each)
 
 
 class TSDB:
