@@ -140,7 +140,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             except httpx.HTTPError:
                 return False
 
-        poll("two workers serving", both_ready, timeout=180)
+        poll("two workers serving", both_ready, timeout=300)
         yield served
     finally:
         server.send_signal(signal.SIGTERM)
