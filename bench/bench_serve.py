@@ -6,7 +6,7 @@ OpenTelemetry's FastAPI instrumentation, spans over OTLP/HTTP); glowops core (no
 Sentry); glowops full (every span over its OTLP/HTTP exporter, Sentry on). The OTLP collector
 and the Sentry endpoint are local servers in this process that accept and drop what they get.
 
-Every stack runs at 1 and 2 workers (``glowops.serving.serve_workers``: uvicorn's supervisor, one
+Every stack runs at 1 and 2 workers (``glowops.workers.serve_workers``: uvicorn's supervisor, one
 shared socket), all started before the first round. Rounds are interleaved (every stack and
 worker count once per round) and the median over rounds is printed, with the CPU time the
 server's workers spent per request (``/proc``: user + system, all threads, so the span export
@@ -304,7 +304,7 @@ def report(results: dict[tuple[str, int], Figures], workers: list[int]) -> None:
 
 def _serve(stack: str, port: int, workers: int, state: str) -> None:
     """The child process: serve ``bench.serve_apps:<stack>`` with ``workers`` workers."""
-    from glowops.serving import serve_workers
+    from glowops.workers import serve_workers
     from glowops.settings import Settings
 
     os.environ["GLOWOPS_STATE_DIR"] = state

@@ -6,10 +6,14 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -85,6 +89,43 @@ def postgres_database(prefix: str = "glowops_test") -> Iterator[str]:
         drop_database(url)
 
 
+def with_user(url: str, user: str) -> str:
+    """``url`` with its user replaced (trust authentication: no password)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
+
+
+def least_privilege(url: str) -> tuple[str, str]:
+    """Provision the gateway's login roles for the database at ``url`` (a superuser's URL).
+
+    Returns ``(owner_url, gateway_url)``: migrations run as the owner, the gateway connects as a
+    NOINHERIT role that is neither superuser nor owner nor BYPASSRLS, as in a deployment.
+    """
+    import asyncio
+
+    import asyncpg
+
+    from prisma_glow_gateway.roles import LoginRoles, provisioning_sql
+
+    roles = LoginRoles()
+    database = urlsplit(url).path.lstrip("/")
+
+    async def provision() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            async with conn.transaction():
+                # Roles are cluster-wide and other test processes provision them too.
+                await conn.execute("SELECT pg_advisory_xact_lock(727274)")
+                for statement in provisioning_sql(database, roles):
+                    await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(provision())
+    return with_user(url, roles.owner), with_user(url, roles.gateway)
+
+
 def wait_ready(
     url: str, proc: subprocess.Popen[bytes], timeout: float = 180, log: Path | None = None
 ) -> None:
@@ -109,3 +150,28 @@ def wait_ready(
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{url} not ready after {timeout}s{tail()}")
+
+
+@contextmanager
+def serve_app(app: Any, **config: Any) -> Iterator[str]:
+    """Serve an ASGI app with a real uvicorn in a thread on a free port; yields its base URL.
+
+    ``config``: more :class:`uvicorn.Config` arguments (``http=...`` for a protocol class).
+    """
+    import uvicorn
+
+    port = free_port()
+    options: dict[str, Any] = {"log_level": "warning", "lifespan": "on", **config}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -129,7 +129,7 @@ def test_config_show_masks_every_secret(tmp_path) -> None:  # type: ignore[no-un
         "GLOWOPS_BACKUP_DATABASE_URL": "postgresql://app:s3cr3t-db-pass@db.example.com:5432/glow",
         "OPENAI_API_KEY": "sk-proj-abcdefghijklmnopqrstuvwx",
         "SENTRY_DSN": "https://0123456789abcdef@o1.ingest.sentry.io/42",
-        "GLOWOPS_OPS_TOKEN": "ops-token-value-xyz",
+        "GLOWOPS_OPS_TOKEN": "ops-token-value-xyz-0123456789abcdef0123456789",
         "GLOWOPS_SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T000/B000/XXXXSECRET",
         "GLOWOPS_SMTP_PASSWORD": "smtp-pass-777",
     }
@@ -140,7 +140,7 @@ def test_config_show_masks_every_secret(tmp_path) -> None:  # type: ignore[no-un
         "s3cr3t-db-pass",
         "sk-proj-abcdefghijklmnopqrstuvwx",
         "0123456789abcdef",
-        "ops-token-value-xyz",
+        "ops-token-value-xyz-0123456789abcdef0123456789",
         "XXXXSECRET",
         "smtp-pass-777",
     ):

@@ -34,6 +34,19 @@ def masked_config(settings: Settings) -> dict[str, Any]:
     return out
 
 
+@app.command("gen-token")
+def gen_token() -> None:
+    """Print a new ops token (43 URL-safe characters, 256 random bits) for GLOWOPS_OPS_TOKEN.
+
+    Tokens shorter than 32 characters are refused at start-up. Example:
+
+        echo "GLOWOPS_OPS_TOKEN=$(glowops config gen-token)" >> .env
+    """
+    import secrets
+
+    typer.echo(secrets.token_urlsafe(32))
+
+
 @app.command("show")
 def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,

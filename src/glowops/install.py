@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,14 +24,19 @@ from starlette.types import ASGIApp
 from glowops import extras
 from glowops.health.endpoints import install_health
 from glowops.health.registry import HealthCheck
+from glowops.ops_guard import OpsGuard
+from glowops.problems import problem_response
 from glowops.settings import DEFAULT_SERVICE_NAME, Settings, get_settings
-from glowops.telemetry import context as request_context
 from glowops.telemetry import logging as glowops_logging
 from glowops.telemetry.exposition import METRICS_PATH, MetricsEndpoint, OpsApp, OpsServer
 from glowops.telemetry.hooks import RequestHook
 from glowops.telemetry.log_join import host_configured_logging
 from glowops.telemetry.metrics import metrics
 from glowops.telemetry.middleware import GlowopsMiddleware, mark_routes
+
+if TYPE_CHECKING:  # both need glowops[http]: imported when settings turn them on
+    from glowops.alerting.supervisor import AlertingSupervisor
+    from glowops.alerting.teams_relay import TeamsRelay
 
 __all__ = ["InstrumentState", "instrument"]
 
@@ -49,8 +54,9 @@ class InstrumentState:
     ops_server: OpsServer | None = None
     health_installed: bool = False
     run_alerting: bool = False
-    teams_relay: Any = None
-    alerting: Any = None  # the AlertingSupervisor while the app runs (its engine: app.state.glowops_alerting)
+    teams_relay: TeamsRelay | None = None
+    guard: OpsGuard | None = None  # the one ops guard (token, loopback rule, failed-attempt limiter)
+    alerting: AlertingSupervisor | None = None  # while the app runs (its engine: app.state.glowops_alerting)
 
 
 def instrument(
@@ -129,7 +135,9 @@ def instrument(
     )
     _install_problem_handler(app)
 
-    state.metrics_endpoint = MetricsEndpoint(settings)
+    # One guard, so one failed-attempt limiter, for every ops surface of the app.
+    state.guard = OpsGuard(settings)
+    state.metrics_endpoint = MetricsEndpoint(settings, guard=state.guard)
     if settings.ops_port is None:
         app.router.routes.append(
             Route(METRICS_PATH, state.metrics_endpoint, methods=["GET", "HEAD"], include_in_schema=False)
@@ -137,23 +145,26 @@ def instrument(
     else:
         state.ops_server = OpsServer(OpsApp(state.metrics_endpoint), settings.ops_port)
     state.run_alerting = settings.embedded_alerting if alerting is None else alerting
+    if state.run_alerting:  # fail at start-up, not in the lifespan
+        extras.require("http", "the embedded alert engine (GLOWOPS_EMBEDDED_ALERTING=false turns it off)")
     _wrap_lifespan(app, state)
     if settings.diagnostics:
         from glowops.telemetry.diagnostics import mount_diagnostics
 
-        mount_diagnostics(app)
+        mount_diagnostics(app, state.guard)
     _register_backup_gauges(settings)
     if settings.teams_webhook_url is not None and settings.teams_webhook_url.get_secret_value():
+        extras.require("http", "the Teams relay for Alertmanager (GLOWOPS_TEAMS_WEBHOOK_URL)")
         from glowops.alerting.teams_relay import teams_relay_route
 
-        route, state.teams_relay = teams_relay_route(settings)
+        route, state.teams_relay = teams_relay_route(settings, guard=state.guard)
         app.router.routes.append(route)
 
     if health:
-        install_health(app, settings, checks=checks)
+        install_health(app, settings, checks=checks, guard=state.guard)
         state.health_installed = True
     if settings.console:
-        _install_console(app, settings)
+        _install_console(app, settings, state.guard)
     return app
 
 
@@ -222,16 +233,7 @@ def _wrap_outermost(app: Starlette, state: InstrumentState, **options: Any) -> N
 
 
 async def _problem_500(request: Request, exc: Exception) -> Response:
-    body = {
-        "type": "about:blank",
-        "title": "Internal Server Error",
-        "status": 500,
-        "detail": "The server failed to answer this request.",
-        "request_id": request_context.current_request_id(),
-    }
-    import orjson
-
-    return Response(orjson.dumps(body), status_code=500, media_type="application/problem+json")
+    return problem_response(500, "The server failed to answer this request.")
 
 
 def _install_problem_handler(app: Starlette) -> None:
@@ -272,14 +274,15 @@ def _wrap_lifespan(app: Starlette, state: InstrumentState) -> None:
     app.router.lifespan_context = lifespan
 
 
-def _install_console(app: Starlette, settings: Settings) -> None:
+def _install_console(app: Starlette, settings: Settings, guard: OpsGuard) -> None:
     """The ``/ops`` console (``GLOWOPS_CONSOLE``); it reads ``app.state.glowops_alerting`` per request."""
+    extras.require("console", "the /ops console (GLOWOPS_CONSOLE=false turns it off)")
     from glowops.console import install_console
 
-    install_console(app, settings)
+    install_console(app, settings, guard=guard)
 
 
-async def _supervise_alerting(settings: Settings, app: Any) -> Any:
+async def _supervise_alerting(settings: Settings, app: Any) -> AlertingSupervisor:
     """Run the embedded alert engine in the one worker/replica holding the leadership.
 
     ``app.state.glowops_alerting`` is what the console reads: the running engine of this

@@ -113,6 +113,12 @@ class Settings(BaseSettings):
         "schedule (postgresql://... or sqlite:///...). Empty: backups are not configured, so no "
         "schedule, no backup alert rules and no backup health check.",
     )
+    backup_drill_url: str = Field(
+        default="",
+        description="The server the restore drill creates its scratch database on, as a role that "
+        "may create databases (postgresql://glowops_drill@host/postgres). Empty: the server and "
+        "role of backup_database_url.",
+    )
     leader_database_url: str = Field(
         default="",
         description="A PostgreSQL database the service's replicas share, where one embedded alert "
@@ -135,7 +141,9 @@ class Settings(BaseSettings):
 
     # --- metrics ----------------------------------------------------------------------------
     ops_token: SecretStr | None = Field(
-        default=None, description="Bearer token guarding /metrics, health details and the console."
+        default=None,
+        description="Bearer token guarding /metrics, health details, the console, the Teams relay and "
+        "/diagnostics (at least 32 characters; `glowops config gen-token` prints one).",
     )
     ops_port: int | None = Field(
         default=None, ge=1, le=65535, description="Serve ops endpoints on this loopback port instead."
@@ -233,7 +241,22 @@ class Settings(BaseSettings):
         description="Base URL at which Alertmanager reaches the gateway's Teams relay (Alertmanager "
         "before 0.28); default GLOWOPS_EXTERNAL_URL. The compose bundle sets http://gateway:8000.",
     )
-    oncall_file: Path | None = Field(default=None, description="YAML file of the escalation chain.")
+    oncall_file: Path | None = Field(
+        default=None,
+        description="YAML file of the on-call policy: people, schedules, escalation levels, response "
+        "times, maintenance windows (see docs/alerts.md#on-call).",
+    )
+    oncall_ack_key: SecretStr | None = Field(
+        default=None,
+        description="Key signing the one-click acknowledgement links in pages; unset: a random key "
+        "kept in state_dir/oncall-ack.key (replicas sharing links need the same key).",
+    )
+    heartbeat_url: str | None = Field(
+        default=None,
+        description="Dead man's switch: a healthchecks-style URL pinged while the Watchdog rule fires "
+        "(by the embedded leader every heartbeat interval; by Alertmanager's heartbeat receiver).",
+    )
+    heartbeat_interval_seconds: float = Field(default=60.0, gt=0, description="How often to ping it.")
     external_url: str = Field(default="http://127.0.0.1:8000", description="Base of links in alerts.")
     alert_runbook_base_url: str = Field(
         default="https://github.com/prisma-glow/glowops/blob/main",
@@ -308,6 +331,18 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
+    @field_validator("ops_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 32:
+            raise ValueError(
+                f"must be at least 32 characters (got {len(value.get_secret_value())}): a short token can be "
+                "guessed; `glowops config gen-token` prints a good one"
+            )
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
@@ -330,7 +365,7 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         return check_url(value, _HTTP)
 
-    @field_validator("backup_database_url", "leader_database_url")
+    @field_validator("backup_database_url", "backup_drill_url", "leader_database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
         return check_database_url(value)

@@ -77,7 +77,7 @@ async def test_nothing_configured_means_no_notifier_and_every_channel_left_out_b
 def test_the_routing_policy_and_the_deploy_bundle_use_the_table() -> None:
     routed = {n for names in (*BY_SEVERITY.values(), *BY_FAMILY.values()) for n in names}
     assert routed == set(CHANNELS)
-    assert ALERT_CHANNEL_ENV == CHANNEL_ENV
+    assert (*CHANNEL_ENV, "GLOWOPS_HEARTBEAT_URL") == ALERT_CHANNEL_ENV  # and the dead man's switch
     assert {k: EXAMPLE_ENV[k] for k in CHANNEL_ENV} == {
         k: v for c in CHANNELS.values() for k, v in c.examples.items()
     }

@@ -208,7 +208,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     settings = Settings(
         slack_webhook_url=f"{receivers}/slack",
         teams_webhook_url=f"{receivers}/teams",
-        ops_token="relay-secret",  # Alertmanager must present it to the Teams relay
+        # Alertmanager must present the token to the Teams relay
+        ops_token="relay-secret-0123456789abcdef0123456789",
         pagerduty_routing_key=ROUTING_KEY,
         pagerduty_events_url=f"{receivers}/pagerduty/v2/enqueue",
         error_notify_webhook=f"{receivers}/hooks/error",
@@ -219,6 +220,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         smtp_port=smtp_port,
         alert_email_to=["oncall@example.com"],
         external_url=receivers,
+        heartbeat_url=f"{receivers}/hooks/heartbeat",  # the Watchdog's dead man's switch
     )
     config_dir = tmp_path / "config"
     bundle = write_bundle(
@@ -454,6 +456,16 @@ def test_breach_notifies_every_channel_and_resolves(stack: Stack) -> None:
 
     resolved = pagerduty_events(stack, "resolve")["HighErrorRate"]
     assert resolved["dedup_key"] == pagerduty_events(stack, "trigger")["HighErrorRate"]["dedup_key"]
+
+    # the dead man's switch went the whole way (Prometheus, Alertmanager, webhook) and nowhere else
+    wait_for(
+        "the Watchdog at the heartbeat receiver",
+        lambda: "Watchdog" in webhook_alerts(stack, "heartbeat", "firing"),
+        stack,
+        timeout=60,
+    )
+    others = [body for channel, body in stack.inbox.items if channel != "heartbeat"]
+    assert not any("Watchdog" in json.dumps(body) for body in others)
 
 
 def test_critical_inhibits_warning_of_the_same_family(stack: Stack) -> None:

@@ -39,6 +39,7 @@ def all_channels(**overrides: Any) -> Settings:
         "smtp_starttls": True,
         "alert_email_to": ["oncall@example.com", "ops@example.com"],
         "external_url": "https://glow.example.com",
+        "heartbeat_url": "https://hc-ping.example.com/0f5f8f5e",
     }
     values.update(overrides)
     return Settings(**values)
@@ -92,8 +93,9 @@ def test_route_tree_grouping_and_inhibition() -> None:
     assert routes["embedding"]["continue"] is True
     assert routes["critical"]["matchers"] == ['severity="critical"']
     assert routes["critical"]["repeat_interval"] == "1h"
-    # family routes come first, or `continue` would never be reached
-    assert [r["receiver"] for r in route["routes"]][:2] == ["rate-limit", "embedding"]
+    # the Watchdog's heartbeat first (it reaches nobody else), then the family routes, or
+    # `continue` would never be reached
+    assert [r["receiver"] for r in route["routes"]][:3] == ["heartbeat", "rate-limit", "embedding"]
     assert urls(receiver(config, "rate-limit")) == ["https://hooks.example.com/rate-limit"]
     assert urls(receiver(config, "embedding")) == ["https://hooks.example.com/embedding"]
     assert config["inhibit_rules"] == [
@@ -156,7 +158,7 @@ def test_prometheus_config_scrapes_the_gateway_with_the_token_file() -> None:
 
 
 def test_bundle_files_and_secret_permissions(tmp_path: Path) -> None:
-    settings = all_channels(ops_token="metrics-token", ops_port=9464)
+    settings = all_channels(ops_token="metrics-token-0123456789abcdef0123456789", ops_port=9464)
     (tmp_path / "alertmanager.yml").write_text("old")
     (tmp_path / "alertmanager.yml").chmod(0o644)
     bundle = write_bundle(tmp_path, settings)
@@ -170,10 +172,10 @@ def test_bundle_files_and_secret_permissions(tmp_path: Path) -> None:
     }
     for secret in ("alertmanager.yml", "ops_token"):
         assert stat.S_IMODE((tmp_path / secret).stat().st_mode) == 0o600, secret
-    assert (tmp_path / "ops_token").read_text() == "metrics-token"
+    assert (tmp_path / "ops_token").read_text() == "metrics-token-0123456789abcdef0123456789"
     prom = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
     assert prom["scrape_configs"][0]["static_configs"][0]["targets"] == ["127.0.0.1:9464"]  # the ops port
-    assert "metrics-token" not in (tmp_path / "prometheus.yml").read_text()
+    assert "metrics-token-0123456789abcdef0123456789" not in (tmp_path / "prometheus.yml").read_text()
     am = yaml.safe_load((tmp_path / "alertmanager.yml").read_text())
     assert (
         receiver(am, "critical")["pagerduty_configs"][0]["routing_key"]
@@ -270,7 +272,7 @@ def test_a_regex_alternation_cannot_break_the_docs_table() -> None:
 
 
 def test_only_writes_one_part(tmp_path: Path) -> None:
-    settings = all_channels(ops_token="metrics-token")
+    settings = all_channels(ops_token="metrics-token-0123456789abcdef0123456789")
     am = write_bundle(tmp_path / "am", settings, only="alertmanager")
     assert set(am.files) == {"alertmanager.yml"}
     assert sorted(p.name for p in (tmp_path / "am").iterdir()) == ["alertmanager.yml"]

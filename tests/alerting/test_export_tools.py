@@ -23,7 +23,7 @@ def run(*command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("label", "settings", "scale"),
     [
-        ("all channels", all_channels(ops_token="tok"), 1.0),
+        ("all channels", all_channels(ops_token="tok-0123456789abcdef0123456789abcdef"), 1.0),
         ("no channel at all", Settings(), 1.0),
         (
             "some channels missing",
@@ -35,7 +35,7 @@ def run(*command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
             ),
             1.0,
         ),
-        ("drill variant", all_channels(ops_token="tok"), 60.0),
+        ("drill variant", all_channels(ops_token="tok-0123456789abcdef0123456789abcdef"), 60.0),
     ],
 )
 def test_export_passes_promtool_and_amtool(

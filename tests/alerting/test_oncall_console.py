@@ -21,7 +21,7 @@ from glowops.console.app import get_console
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "oncall-console-token-0123456789"
+TOKEN = "oncall-console-token-0123456789-abcdef"
 
 
 def test_a_link_is_refused_when_tampered_expired_or_spent(tmp_path: Path) -> None:

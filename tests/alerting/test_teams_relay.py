@@ -81,9 +81,13 @@ def gateway(teams: FakeTeams, **overrides: Any) -> tuple[Starlette, httpx.AsyncC
 
 async def test_a_firing_group_reaches_teams_as_an_adaptive_card() -> None:
     teams = FakeTeams()
-    _, client = gateway(teams, ops_token="tok")
+    _, client = gateway(teams, ops_token="tok-0123456789abcdef0123456789abcdef")
     async with client:
-        answer = await client.post(TEAMS_RELAY_PATH, json=AM_BODY, headers={"authorization": "Bearer tok"})
+        answer = await client.post(
+            TEAMS_RELAY_PATH,
+            json=AM_BODY,
+            headers={"authorization": "Bearer tok-0123456789abcdef0123456789abcdef"},
+        )
     assert answer.status_code == 200, answer.text
     [message] = teams.cards
     card = message["attachments"][0]["content"]
@@ -95,7 +99,7 @@ async def test_a_firing_group_reaches_teams_as_an_adaptive_card() -> None:
 
 async def test_without_the_ops_token_nothing_is_posted() -> None:
     teams = FakeTeams()
-    _, client = gateway(teams, ops_token="tok")
+    _, client = gateway(teams, ops_token="tok-0123456789abcdef0123456789abcdef")
     async with client:
         missing = await client.post(TEAMS_RELAY_PATH, json=AM_BODY)
         wrong = await client.post(TEAMS_RELAY_PATH, json=AM_BODY, headers={"authorization": "Bearer nope"})
@@ -115,9 +119,13 @@ async def test_without_the_ops_token_nothing_is_posted() -> None:
 )
 async def test_a_body_that_is_not_alertmanagers_is_a_400(body: bytes) -> None:
     teams = FakeTeams()
-    _, client = gateway(teams, ops_token="tok")
+    _, client = gateway(teams, ops_token="tok-0123456789abcdef0123456789abcdef")
     async with client:
-        answer = await client.post(TEAMS_RELAY_PATH, content=body, headers={"authorization": "Bearer tok"})
+        answer = await client.post(
+            TEAMS_RELAY_PATH,
+            content=body,
+            headers={"authorization": "Bearer tok-0123456789abcdef0123456789abcdef"},
+        )
     assert answer.status_code == 400
     assert answer.headers["content-type"] == "application/problem+json"
     assert teams.cards == []
@@ -125,8 +133,8 @@ async def test_a_body_that_is_not_alertmanagers_is_a_400(body: bytes) -> None:
 
 async def test_teams_throttling_asks_alertmanager_to_retry_and_a_refusal_does_not() -> None:
     teams = FakeTeams()
-    _, client = gateway(teams, ops_token="tok")
-    auth = {"authorization": "Bearer tok"}
+    _, client = gateway(teams, ops_token="tok-0123456789abcdef0123456789abcdef")
+    auth = {"authorization": "Bearer tok-0123456789abcdef0123456789abcdef"}
     async with client:
         teams.answer = (429, {"retry-after": "7"})
         throttled = await client.post(TEAMS_RELAY_PATH, json=AM_BODY, headers=auth)

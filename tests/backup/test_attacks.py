@@ -232,3 +232,18 @@ def test_short_signing_key_is_refused(
     monkeypatch.setenv("GLOWOPS_BACKUP_SIGNING_KEY", "short")
     code, out = invoke(cli, "run", "--database-url", "sqlite:///nowhere.db", "--quiet")
     assert code == 1 and "GLOWOPS_BACKUP_SIGNING_KEY must be at least 32 characters" in out
+
+
+def test_a_planted_backup_neither_freshens_the_status_nor_displaces_a_real_one(
+    tmp_path: Path, backup_env: Path, keyed: str, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert invoke(cli, "run", "--database-url", make_app_db(tmp_path / "app.db"), "--quiet")[0] == 0
+    (real,) = [m["id"] for m in manifests(backup_env)]
+    planted = plant_plaintext_backup(tmp_path, backup_env, cli, monkeypatch)  # newer id, unsigned
+    assert planted > real
+    code, out = invoke(cli, "status", "--json")
+    assert json.loads(out)["last_good"] == real
+    monkeypatch.setenv("GLOWOPS_BACKUP_KEEP_DAILY", "1")
+    code, out = invoke(cli, "prune")
+    assert code == 0 and f"keep   {real}" in out and planted not in out
+    assert (backup_env / real / "manifest.json").is_file() and (backup_env / planted).is_dir()

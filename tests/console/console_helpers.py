@@ -17,7 +17,7 @@ from glowops.dashboards.model import Dashboard, Panel, Query, Threshold
 from glowops.settings import Settings
 from glowops.telemetry.metrics import Metrics
 
-TOKEN = "console-test-token-0123456789"
+TOKEN = "console-test-token-0123456789-abcdefghij"
 
 DASHBOARDS = (
     Dashboard(

@@ -9,8 +9,9 @@ from console_helpers import DASHBOARDS, TOKEN, Service, console_app, csrf_of, se
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from glowops.console.auth import COOKIE_NAME, ConsoleAuth
 from glowops.console.queries import QueryError, Window, evaluate_range, substitute
+from glowops.console.session import COOKIE_NAME, ConsoleSessions
+from glowops.ops_guard import OpsGuard
 from glowops.promql import MemoryStorage, labels_of
 
 
@@ -58,7 +59,7 @@ def test_a_wrong_token_or_a_forged_cookie_gets_nothing(client: TestClient) -> No
     answer = client.post("/ops/login", data={"token": "guess", "next": "/ops"})
     assert answer.status_code == 401 and "not the ops token" in answer.text
     assert "set-cookie" not in answer.headers
-    client.cookies.set(COOKIE_NAME, "v1.9999999999.bm9uY2U.forged", path="/ops")
+    client.cookies.set(COOKIE_NAME, "v2.bm9uY2UtZm9yZ2VkLWJ5LXRoZS1hdHRhY2tlcg", path="/ops")
     assert client.get("/ops/api/panels/test-ops/disk").status_code == 401
 
 
@@ -199,16 +200,54 @@ def test_the_org_filter_selects_only_that_org() -> None:
     assert every["series"][0]["values"] == [11.0] * 5
 
 
+def sessions(tmp_path: Path, token: str = TOKEN) -> ConsoleSessions:
+    settings = settings_for(tmp_path, ops_token=token)
+    return ConsoleSessions(settings, OpsGuard(settings))
+
+
 def test_a_session_expires_and_is_bound_to_the_token(tmp_path: Path) -> None:
-    auth = ConsoleAuth(settings_for(tmp_path, ops_token=TOKEN))
+    auth = sessions(tmp_path)
     cookie, session = auth.issue(now=1000.0)
     assert auth.verify(cookie, now=1001.0) == session
     assert auth.verify(cookie, now=session.expires + 1) is None
-    other = ConsoleAuth(settings_for(tmp_path, ops_token=TOKEN + "-rotated"))
-    assert other.verify(cookie, now=1001.0) is None
     _, second = auth.issue(now=1000.0)
     assert auth.csrf_ok(session, auth.csrf_token(session))
     assert not auth.csrf_ok(second, auth.csrf_token(session))  # a CSRF token is bound to its session
+    rotated = sessions(tmp_path, TOKEN + "-rotated")  # a restart with a new token
+    assert rotated.verify(cookie, now=1001.0) is None
+    assert auth.verify(cookie, now=1001.0) is None  # the old rows are gone from the shared store
+
+
+def test_logout_ends_the_session_on_the_server(client: TestClient) -> None:
+    login(client)
+    cookie = client.cookies.get(COOKIE_NAME)
+    assert cookie and client.get("/ops/api/panels/test-ops/disk").status_code != 401
+    csrf = csrf_of(client.get("/ops/alerts").text)
+    assert client.post("/ops/logout", data={"csrf": csrf}).status_code == 303
+    # The attacker kept a copy of the cookie: replayed after logout, it opens nothing.
+    client.cookies.set(COOKIE_NAME, cookie, path="/ops")
+    assert client.get("/ops/api/panels/test-ops/disk").status_code == 401
+    assert client.get("/ops/alerts").status_code == 303
+
+
+def test_a_session_is_shared_by_the_workers_of_a_host(tmp_path: Path, service: Service) -> None:
+    settings = settings_for(tmp_path, ops_token=TOKEN)
+    first, second = (
+        TestClient(console_app(settings, service), base_url="https://ops.example", follow_redirects=False)
+        for _ in range(2)
+    )
+    login(first)
+    second.cookies.set(COOKIE_NAME, first.cookies[COOKIE_NAME], path="/ops")
+    assert second.get("/ops/alerts").status_code == 200
+
+
+def test_wrong_logins_are_limited_then_refused_with_retry_after(client: TestClient) -> None:
+    answers = [client.post("/ops/login", data={"token": f"guess-{n}", "next": "/ops"}) for n in range(12)]
+    assert [a.status_code for a in answers] == [401] * 10 + [429] * 2
+    assert int(answers[-1].headers["retry-after"]) > 0 and "try again in" in answers[-1].text
+    # While held, even the right token is not recognisable (no oracle), and no cookie is issued.
+    held = client.post("/ops/login", data={"token": TOKEN, "next": "/ops"})
+    assert held.status_code == 429 and "set-cookie" not in held.headers
 
 
 def test_instrument_mounts_the_console_unless_switched_off(tmp_path: Path) -> None:

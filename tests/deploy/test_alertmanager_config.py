@@ -129,7 +129,7 @@ def test_every_channel_in_env_reaches_the_rendered_file_and_amtool_accepts_it(
 @pytest.mark.alertmanager
 def test_an_env_without_channels_still_renders_a_valid_file(tmp_path: Path, compose: dict[str, Any]) -> None:
     volume = tmp_path / "alertmanager-config"
-    result = run_one_shot(compose, {"GLOWOPS_OPS_TOKEN": "t", "GLOWOPS_SMTP_PORT": ""}, volume)
+    result = run_one_shot(compose, {"GLOWOPS_OPS_TOKEN": "t" * 32, "GLOWOPS_SMTP_PORT": ""}, volume)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ERROR_NOTIFY_WEBHOOK left out" in result.stderr
     config = yaml.safe_load((volume / "alertmanager.yml").read_text())

@@ -72,15 +72,27 @@ def test_scale_out_settings_as_the_gateway_reads_them(files: dict[str, str]) -> 
         assert parsed.redis_url == "redis://redis:6379/0"  # the gateway's own setting
         assert parsed.effective_otlp_traces_endpoint == "http://otel-collector:4318/v1/traces"
         assert parsed.port == 8000
-    assert env["DATABASE_URL"].startswith("postgresql://glowops:${POSTGRES_PASSWORD:?")
+    # Least privilege: the gateway, its migrations, the backup and the drill each have a role;
+    # the superuser only creates them (db-roles), before the migrations run.
+    assert env["DATABASE_URL"].startswith("postgresql://glowops_gateway:${GLOWOPS_DB_GATEWAY_PASSWORD:?")
+    services = compose["services"]
+    migrate_url = services["migrate"]["environment"]["GLOWOPS_MIGRATION_DATABASE_URL"]
+    assert migrate_url.startswith("postgresql://glowops_owner:${GLOWOPS_DB_OWNER_PASSWORD:?")
+    assert services["migrate"]["depends_on"]["db-roles"] == {"condition": "service_completed_successfully"}
+    assert services["db-roles"]["command"][:3] == ["db", "roles", "--apply"]
+    assert services["db-roles"]["command"][3].startswith("postgresql://postgres:${POSTGRES_PASSWORD:?")
     # The backup jobs run glowops' own command, which reads the database to dump from its setting.
-    backup = compose["services"]["backup"]
+    backup = services["backup"]
     assert backup["entrypoint"] == ["glowops"]
-    assert backup["environment"]["GLOWOPS_BACKUP_DATABASE_URL"] == env["DATABASE_URL"]
+    assert backup["environment"]["GLOWOPS_BACKUP_DATABASE_URL"].startswith("postgresql://glowops_backup:")
+    assert backup["environment"]["GLOWOPS_BACKUP_DRILL_URL"].startswith("postgresql://glowops_drill:")
     cron = yaml.safe_load(files["k8s/backup-cronjob.yaml"])
     (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     url = next(item for item in container["env"] if item["name"] == "GLOWOPS_BACKUP_DATABASE_URL")
-    assert url["valueFrom"]["secretKeyRef"] == {"name": "glowops-gateway", "key": "DATABASE_URL"}
+    assert url["valueFrom"]["secretKeyRef"] == {
+        "name": "glowops-gateway",
+        "key": "GLOWOPS_BACKUP_DATABASE_URL",
+    }
 
 
 @pytest.mark.prometheus
@@ -133,7 +145,7 @@ def test_docker_compose_config_when_available() -> None:
     env = {
         "PATH": "/usr/bin:/bin:/usr/local/bin",
         "POSTGRES_PASSWORD": "p",
-        "GLOWOPS_OPS_TOKEN": "t",
+        "GLOWOPS_OPS_TOKEN": "t" * 32,
         "GLOWOPS_SECRET_KEY": "k",
         "GRAFANA_ADMIN_PASSWORD": "g",
     }

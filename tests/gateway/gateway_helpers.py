@@ -12,6 +12,7 @@ from typing import Any
 from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
+from peers import least_privilege
 from prisma_glow_gateway.app import create_app
 from prisma_glow_gateway.migrate import upgrade
 from prisma_glow_gateway.settings import GatewaySettings as Settings
@@ -102,6 +103,13 @@ class Gw:
 
 
 def settings_for(backend: str, data_dir: Path, database_url: str = "", **overrides: Any) -> Settings:
+    """Test settings; a PostgreSQL URL (a superuser's) becomes the least-privilege pair of roles."""
+    if database_url.startswith("postgres"):
+        owner_url, database_url = least_privilege(database_url)
+        overrides.setdefault("migration_database_url", owner_url)
+    # Seeding hashes eight passwords: on a loaded machine that can outlast the 30 s default
+    # request deadline, which only the deadline tests (test_outages.py) are about.
+    overrides.setdefault("request_timeout_seconds", 600.0)
     return Settings(
         state_dir=data_dir,
         database_url=database_url,

@@ -31,8 +31,8 @@ def test_db_upgrade_creates_the_schema_and_is_repeatable(
     for _ in range(2):
         result = runner.invoke(cli, ["db", "upgrade"])
         assert result.exit_code == 0, result.output
-        assert "is at revision 0001_initial" in result.output
-    assert runner.invoke(cli, ["db", "current"]).output.strip() == "0001_initial"
+        assert "is at revision 0002_least_privilege" in result.output
+    assert runner.invoke(cli, ["db", "current"]).output.strip() == "0002_least_privilege"
     engine = create_engine(f"sqlite:///{tmp_path / 'var' / 'glowops.db'}")
     try:
         assert set(inspect(engine).get_table_names()) >= {
@@ -55,7 +55,7 @@ def test_db_upgrade_on_postgres(pg_url: str, tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("GLOWOPS_STATE_DIR", str(tmp_path))
     result = CliRunner().invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "0001_initial" in result.output
+    assert "0002_least_privilege" in result.output
 
 
 def test_bad_database_url_is_one_clear_line(tmp_path: Path) -> None:
@@ -82,6 +82,7 @@ def served_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "GLOWOPS_STATE_DIR": str(tmp_path / "var"),
         "GLOWOPS_PORT": str(port),
         "GLOWOPS_LOG_LEVEL": "WARNING",
+        "GLOWOPS_REQUEST_TIMEOUT_SECONDS": "600",  # seeding on a loaded machine
     }
     env.pop("DATABASE_URL", None)
     env.pop("GLOWOPS_OPS_TOKEN", None)
@@ -89,8 +90,12 @@ def served_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = subprocess.Popen([GATEWAY, "serve", "--demo"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # generous: a loaded CI machine starts it slowly
         while time.monotonic() < deadline:
+            if server.poll() is not None:
+                pytest.fail(
+                    "prisma-glow-gateway serve exited: " + (tmp_path / "serve.log").read_text()[-2000:]
+                )
             try:
                 if httpx.get(url + "/", timeout=1).status_code == 200:
                     break
@@ -206,3 +211,47 @@ def test_demo_traffic_against_nothing_fails_clearly() -> None:
     )
     assert done.returncode == 2
     assert f"cannot drive http://127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_answers_an_unparseable_request_with_a_problem(served_gateway: str) -> None:
+    """``serve`` runs uvicorn with glowops' protocol: even a broken header gets problem+json."""
+    import socket
+
+    host, port = served_gateway.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Request-ID: a\n\x01b\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"content-type: application/problem+json" in head
+    assert b'"status":400' in body
+
+
+def test_db_roles_prints_and_applies_the_least_privilege_roles(pg_url: str) -> None:
+    name = pg_url.rsplit("/", 1)[1]
+    printed = CliRunner().invoke(cli, ["db", "roles", "--database", name])
+    assert printed.exit_code == 0, printed.output
+    assert "NOINHERIT" in printed.output and "BYPASSRLS" in printed.output
+    assert "PASSWORD" not in printed.output  # printed SQL never carries a password
+    applied = CliRunner().invoke(cli, ["db", "roles", "--database", name, "--apply", pg_url])
+    assert applied.exit_code == 0, applied.output
+
+    async def owner() -> str:
+        import asyncpg
+
+        conn = await asyncpg.connect(pg_url)
+        try:
+            return str(
+                await conn.fetchval(
+                    "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+                )
+            )
+        finally:
+            await conn.close()
+
+    import asyncio
+
+    assert asyncio.run(owner()) == "glowops_owner"
+    bad = CliRunner().invoke(cli, ["db", "roles", "--database", "no such db"])
+    assert bad.exit_code == 2 and "letters, digits and '_' only" in bad.output

@@ -33,8 +33,9 @@ def test_malformed_json_body_is_a_problem(gw: Gw) -> None:
     response = gw.client.post(
         "/auth/login", content=b"{not json", headers={"content-type": "application/json"}
     )
-    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert response.status_code == 400 and response.headers["content-type"] == "application/problem+json"
     assert "{not json" not in response.text
+    assert response.json()["detail"].endswith("at line 1, column 2.")
 
 
 def test_unhandled_exception_is_a_generic_500(gw: Gw) -> None:

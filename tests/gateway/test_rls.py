@@ -2,17 +2,21 @@
 
 Raw SQL runs as the gateway's role (``glowops_app``) with an organisation set, exactly as
 the gateway's sessions do, but with no ``WHERE org_id = ...`` at all: the database alone
-must hide and protect the other organisation's rows.
+must hide and protect the other organisation's rows. The gateway connects as a least-privilege
+login role (``glowops_gateway``: not superuser, not owner, not BYPASSRLS, NOINHERIT), so a
+transaction whose role was reset reads nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
 import pytest
 from gateway_helpers import Delta, Gw, running_gateway, settings_for
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from peers import postgres_database
@@ -164,3 +168,80 @@ def test_a_policy_refusal_inside_a_request_is_a_403_and_counted(pg_gw: Gw) -> No
     assert response.status_code == 403 and response.headers["content-type"] == "application/problem+json"
     assert "outside your organisation" in response.json()["detail"]
     assert d("security_rls_denied_total", table="documents") == 1
+
+
+def test_a_reset_role_inside_a_gateway_transaction_reads_nothing(pg_gw: Gw) -> None:
+    """Injected ``RESET ROLE``: the connecting role itself holds no privilege on any table."""
+    acme = pg_gw.orgs["acme"]["id"]
+    pg_gw.committed_document("globex")
+
+    async def reset_then_read(statement: str) -> Any:
+        async with pg_gw.gateway.db.scoped(acme) as session:
+            await session.execute(text(statement))
+            return (await session.execute(text("SELECT id, org_id FROM documents"))).all()
+
+    for statement in ("RESET ROLE", "SET ROLE NONE", "SET SESSION AUTHORIZATION DEFAULT"):
+        with pytest.raises(DBAPIError, match="permission denied for table documents"):
+            pg_gw.run(reset_then_read, statement)
+
+
+def test_a_connection_without_a_scope_reads_nothing(pg_gw: Gw) -> None:
+    """A raw connection as the gateway's login role (a forgotten scope) sees no table at all."""
+    pg_gw.committed_document("acme")
+
+    async def read() -> None:
+        conn = await asyncpg.connect(pg_gw.settings.database_url)
+        try:
+            for table in ("documents", "users", "orgs", "approvals", "security_events"):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
+                    await conn.fetch(f"SELECT * FROM {table}")
+        finally:
+            await conn.close()
+
+    asyncio.run(read())
+
+
+def test_the_gateway_connects_as_a_least_privilege_role(pg_gw: Gw) -> None:
+    from prisma_glow_gateway.roles import ROLE_FACTS_SQL, role_problems
+
+    async def facts(url: str) -> tuple[str, dict[str, Any]]:
+        conn = await asyncpg.connect(url)
+        try:
+            return str(await conn.fetchval("SELECT current_user")), dict(await conn.fetchrow(ROLE_FACTS_SQL))
+        finally:
+            await conn.close()
+
+    user, gateway_facts = asyncio.run(facts(pg_gw.settings.database_url))
+    assert user == "glowops_gateway"
+    assert gateway_facts["rolsuper"] is False and gateway_facts["rolbypassrls"] is False
+    assert gateway_facts["owned"] == 0 and gateway_facts["rolinherit"] is False
+    assert role_problems(gateway_facts, user) == []
+    # The migrations ran as the owner, who reads no rows despite owning every table.
+    owner, owner_facts = asyncio.run(facts(pg_gw.settings.migration_database_url))
+    assert owner == "glowops_owner" and owner_facts["owned"] > 0 and owner_facts["rolsuper"] is False
+    assert role_problems(owner_facts, owner) == [
+        f"{owner} owns tables: connect as a role that owns nothing (migrate as the owner)"
+    ]
+
+    async def owner_count() -> int:
+        conn = await asyncpg.connect(pg_gw.settings.migration_database_url)
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM documents"))
+        finally:
+            await conn.close()
+
+    pg_gw.committed_document("acme")
+    assert asyncio.run(owner_count()) == 0
+
+
+def test_the_role_check_warns_about_a_role_rls_does_not_bind(pg_gw: Gw) -> None:
+    from glowops.health.model import Status
+    from prisma_glow_gateway.health import DatabaseRoleCheck
+
+    fine = asyncio.run(DatabaseRoleCheck(pg_gw.settings.database_url).run())
+    assert fine is not None and fine.status == Status.PASS and fine.observed_value == "glowops_gateway"
+    owner = asyncio.run(DatabaseRoleCheck(pg_gw.settings.migration_database_url).run())
+    assert owner is not None and owner.status == Status.WARN and "owns tables" in str(owner.output)
+    superuser = pg_gw.settings.migration_database_url.replace("glowops_owner@", "postgres@")
+    warned = asyncio.run(DatabaseRoleCheck(superuser).run())
+    assert warned is not None and "superuser" in str(warned.output) and "BYPASSRLS" in str(warned.output)

@@ -10,14 +10,12 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 
 from glowops.health import HealthEndpoints, HealthRegistry, install_health
@@ -222,23 +220,8 @@ class FakeSaaS:
             self.server.server_close()
 
 
-@contextmanager
-def serve(app: Starlette) -> Iterator[str]:
+def serve(app: Starlette) -> AbstractContextManager[str]:
     """Serve ``app`` with uvicorn in a thread on a free port; yields its base URL."""
-    from peers import free_port
+    from peers import serve_app
 
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    return serve_app(app)

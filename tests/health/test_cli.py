@@ -87,11 +87,13 @@ def test_health_exits_1_when_degraded(
 def test_health_uses_the_token_for_details(
     base_settings: dict[str, object], clean_env: pytest.MonkeyPatch
 ) -> None:
-    app, _ = make_app(settings_with(base_settings, ops_token="cli-token"))
+    app, _ = make_app(settings_with(base_settings, ops_token="cli-token-0123456789abcdef0123456789"))
     with serve(app) as url:
         without = runner.invoke(cli, ["health", "--url", url, "--json"])
-        with_token = runner.invoke(cli, ["health", "--url", url, "--json", "--token", "cli-token"])
-        clean_env.setenv("GLOWOPS_OPS_TOKEN", "cli-token")
+        with_token = runner.invoke(
+            cli, ["health", "--url", url, "--json", "--token", "cli-token-0123456789abcdef0123456789"]
+        )
+        clean_env.setenv("GLOWOPS_OPS_TOKEN", "cli-token-0123456789abcdef0123456789")
         from_env = runner.invoke(cli, ["health", "--url", url, "--json"])
     assert "checks" not in json.loads(without.stdout)["body"]
     assert "database" in json.loads(with_token.stdout)["body"]["checks"]

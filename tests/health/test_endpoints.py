@@ -105,11 +105,11 @@ async def test_a_non_critical_warning_is_warn_with_200(base_settings: dict[str, 
 
 
 async def test_details_need_the_ops_token(base_settings: dict[str, object]) -> None:
-    app, health = make_app(settings_with(base_settings, ops_token="s3cret-ops"))
+    app, health = make_app(settings_with(base_settings, ops_token="s3cret-ops-0123456789abcdef0123456789"))
     async with asgi_client(app) as client:
         anonymous = (await client.get("/health/dependencies")).json()
         wrong = (await client.get("/health/dependencies", headers={"authorization": "Bearer nope"})).json()
-        authorized = {"authorization": "Bearer s3cret-ops"}
+        authorized = {"authorization": "Bearer s3cret-ops-0123456789abcdef0123456789"}
         right = (await client.get("/health/dependencies", headers=authorized)).json()
         ietf_anonymous = (await client.get("/health/dependencies", headers=HEALTH_JSON)).json()
     await health.runner.aclose()
@@ -140,7 +140,7 @@ async def test_no_answer_ever_contains_a_secret_or_host_from_a_connection_error(
         supabase_anon_key=SECRET,
         openai_api_key=f"sk-{SECRET}",
         openai_base_url=f"http://{SECRET_HOST}/v1",
-        ops_token="ops-token",
+        ops_token="ops-token-0123456789abcdef0123456789",
         health_check_timeout_seconds=2.0,
         health_deadline_seconds=3.0,
     )
@@ -152,12 +152,16 @@ async def test_no_answer_ever_contains_a_secret_or_host_from_a_connection_error(
             for headers in (
                 {},
                 HEALTH_JSON,
-                {"authorization": "Bearer ops-token"},
-                {**HEALTH_JSON, "authorization": "Bearer ops-token", "x-request-id": "probe-42"},
+                {"authorization": "Bearer ops-token-0123456789abcdef0123456789"},
+                {
+                    **HEALTH_JSON,
+                    "authorization": "Bearer ops-token-0123456789abcdef0123456789",
+                    "x-request-id": "probe-42",
+                },
             ):
                 answer = await client.get(path, headers=headers)
                 texts.append(answer.text + str(answer.headers))
-        authorized = {"authorization": "Bearer ops-token"}
+        authorized = {"authorization": "Bearer ops-token-0123456789abcdef0123456789"}
         details = (await client.get("/health/dependencies", headers=authorized)).json()
     await health.runner.aclose()
     for text in texts:

@@ -17,19 +17,21 @@ from peers import free_port
 
 @pytest.mark.anyio
 async def test_token_required(make_app: Any, client_factory: Any) -> None:
-    app = make_app(ops_token="ops-secret-1")
+    app = make_app(ops_token="ops-secret-1-0123456789abcdef0123456789")
     client = client_factory(app)
     for headers in (
         {},
         {"authorization": "Bearer wrong"},
-        {"authorization": "ops-secret-1"},
-        {"authorization": "Bearer ops-secret-1x"},
+        {"authorization": "ops-secret-1-0123456789abcdef0123456789"},
+        {"authorization": "Bearer ops-secret-1-0123456789abcdef0123456789x"},
     ):
         refused = await client.get("/metrics", headers=headers)
         assert refused.status_code == 401
         assert refused.headers["www-authenticate"].startswith("Bearer")
         assert "http_requests_total" not in refused.text
-    ok = await client.get("/metrics", headers={"authorization": "Bearer ops-secret-1"})
+    ok = await client.get(
+        "/metrics", headers={"authorization": "Bearer ops-secret-1-0123456789abcdef0123456789"}
+    )
     assert ok.status_code == 200
     assert ok.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert "# TYPE http_requests_total counter" in ok.text
@@ -38,11 +40,11 @@ async def test_token_required(make_app: Any, client_factory: Any) -> None:
 
 @pytest.mark.anyio
 async def test_openmetrics_when_asked(make_app: Any, client_factory: Any) -> None:
-    app = make_app(ops_token="t")
+    app = make_app(ops_token="tttttttttttttttttttttttttttttttt")
     response = await client_factory(app).get(
         "/metrics",
         headers={
-            "authorization": "Bearer t",
+            "authorization": "Bearer tttttttttttttttttttttttttttttttt",
             "accept": "application/openmetrics-text; version=1.0.0; charset=utf-8",
         },
     )
@@ -104,7 +106,7 @@ async def test_instrument_is_idempotent(logs: Any, client_factory: Any) -> None:
     async def x() -> str:
         return "x"
 
-    settings = Settings(ops_token="t")
+    settings = Settings(ops_token="tttttttttttttttttttttttttttttttt")
     for _ in range(3):
         assert (
             glowops.instrument(

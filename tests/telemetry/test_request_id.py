@@ -106,15 +106,12 @@ async def test_unhandled_exception_answers_problem_json_with_the_id(make_app: An
     assert access["status"] == 500 and access["route"] == "/boom"
 
 
-@pytest.mark.anyio
-async def test_unhandled_exception_is_reraised_to_the_server(make_app: Any) -> None:
-    """Like Starlette's ServerErrorMiddleware: the client got its 500, the server sees the error."""
-    app = _app(make_app)
-    scope = {
+def _scope(path: str) -> dict[str, Any]:
+    return {
         "type": "http",
         "method": "GET",
-        "path": "/boom",
-        "raw_path": b"/boom",
+        "path": path,
+        "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
         "headers": [],
@@ -124,17 +121,50 @@ async def test_unhandled_exception_is_reraised_to_the_server(make_app: Any) -> N
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
     }
-    sent: list[dict[str, Any]] = []
 
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b""}
+
+async def _receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b""}
+
+
+@pytest.mark.anyio
+async def test_an_answered_exception_is_not_reraised_to_the_server(make_app: Any) -> None:
+    """The client has its whole 500: re-raising would only make the server drop the connection."""
+    app = _app(make_app)
+    sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    with pytest.raises(RuntimeError, match="database went away"):
-        await app(scope, receive, send)
-    assert sent[0]["status"] == 500
+    await app(_scope("/boom"), _receive, send)  # returns normally
+    assert sent[0]["status"] == 500 and sent[-1].get("more_body", False) is False
+
+
+@pytest.mark.anyio
+async def test_an_exception_mid_response_is_reraised_so_the_server_aborts(make_app: Any) -> None:
+    """A half-sent answer cannot be completed: the server must close the connection."""
+    from starlette.responses import StreamingResponse
+
+    app = FastAPI()
+
+    async def chunks() -> Any:
+        yield b"first chunk"
+        raise RuntimeError("stream broke")
+
+    @app.get("/half")
+    async def half() -> StreamingResponse:
+        return StreamingResponse(chunks())
+
+    make_app(app)
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    with pytest.raises(BaseException) as raised:  # the streaming task group may wrap it
+        await app(_scope("/half"), _receive, send)
+    assert "stream broke" in repr(raised.value)
+    assert sent[0]["status"] == 200 and sent[-1].get("more_body") is True
 
 
 @pytest.mark.anyio

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glowops.alerting.channels import CHANNELS, secret
-from glowops.alerting.routing import BY_FAMILY, BY_SEVERITY, SEVERITIES
+from glowops.alerting.routing import BY_FAMILY, BY_SEVERITY, HEARTBEAT_ALERT, SEVERITIES
 from glowops.promql import scale_duration
 from glowops.settings import Settings
 
@@ -89,6 +89,18 @@ class _Channels:
         return receiver
 
 
+def _heartbeat_receiver(settings: Settings, channels: _Channels) -> dict[str, Any]:
+    if not settings.heartbeat_url:
+        channels.warnings.append(
+            "the heartbeat receiver has no URL: GLOWOPS_HEARTBEAT_URL is not set (a dead pipeline is silent)"
+        )
+        return {"name": "heartbeat"}
+    return {
+        "name": "heartbeat",
+        "webhook_configs": [{"url": settings.heartbeat_url, "send_resolved": False, "max_alerts": 1}],
+    }
+
+
 def build_alertmanager_config(settings: Settings, *, time_scale: float = 1.0) -> AlertmanagerExport:
     """The Alertmanager configuration for ``settings`` (``time_scale`` > 1 for drills)."""
     channels = _Channels(settings)
@@ -96,8 +108,18 @@ def build_alertmanager_config(settings: Settings, *, time_scale: float = 1.0) ->
     def d(duration: str) -> str:
         return scale_duration(duration, time_scale)
 
-    receivers = [{"name": "blackhole"}]
-    routes: list[dict[str, Any]] = []
+    receivers: list[dict[str, Any]] = [{"name": "blackhole"}, _heartbeat_receiver(settings, channels)]
+    # The dead man's switch first, without `continue`: it reaches the heartbeat and nobody else,
+    # every minute, so the heartbeat service notices within minutes when it stops.
+    routes: list[dict[str, Any]] = [
+        {
+            "receiver": "heartbeat",
+            "matchers": [f'alertname="{HEARTBEAT_ALERT}"'],
+            "group_wait": "0s",
+            "group_interval": d("1m"),
+            "repeat_interval": d("1m"),
+        }
+    ]
     for family, receiver_name in FAMILY_RECEIVERS.items():
         receivers.append(channels.receiver(receiver_name, BY_FAMILY[family]))
         routes.append(

@@ -185,11 +185,7 @@ def docs(
 
 def _load_command_modules() -> None:
     for name in COMMAND_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name:  # the module exists but something it needs does not
-                raise
+        importlib.import_module(name)  # part of this wheel: a failure here is a bug, not an option
 
 
 _load_command_modules()

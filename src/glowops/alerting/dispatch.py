@@ -37,7 +37,7 @@ from glowops.alerting.alertmanager_config import (
 from glowops.alerting.engine import Alert
 from glowops.alerting.maintenance import Window
 from glowops.alerting.outbox import Outbox
-from glowops.alerting.routing import SEVERITIES, channels_for
+from glowops.alerting.routing import HEARTBEAT_ALERT, SEVERITIES, channels_for
 from glowops.alerting.state import Silence, StateStore, fingerprint
 from glowops.promql import parse_duration
 
@@ -183,6 +183,8 @@ class Dispatcher:
         return next((w for w in self.windows if w.active(now) and w.matches(labels)), None)
 
     def route(self, alert: Alert) -> list[str]:
+        if alert.rule == HEARTBEAT_ALERT:  # the dead man's switch pings the heartbeat URL instead
+            return []
         severity = alert.labels.get("severity", "warning")
         if severity not in SEVERITIES:
             severity = "warning"

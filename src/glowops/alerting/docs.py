@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from glowops.alerting.channels import CHANNELS, TEAMS_RELAY_PATH
-from glowops.alerting.routing import BY_FAMILY, BY_SEVERITY, channels_for
+from glowops.alerting.routing import BY_FAMILY, BY_SEVERITY, HEARTBEAT_ALERT, channels_for
 from glowops.alerting.rules import Catalog, RecordingRule, build_catalog
+from glowops.promql import format_duration
 
 DOCS_PATH = "docs/alerts.md"
 
@@ -113,6 +114,7 @@ def render_markdown(catalog: Catalog | None = None) -> str:
         "(`tests/alerting/test_e2e_prometheus.py`) runs this variant on the real binaries. Promtool unit "
         "tests are written for the production timings only.",
         "",
+        *_oncall_section(),
         "## PromQL subset",
         "",
         "Rules use only the PromQL the embedded engine evaluates: selectors with `=`, `!=`, `=~`, `!~` and "
@@ -123,6 +125,84 @@ def render_markdown(catalog: Catalog | None = None) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _oncall_section() -> list[str]:
+    """The on-call part: priorities from the policy's own table, the file's shape, the behaviour."""
+    from glowops.alerting.oncall import DEFAULT_ROLES, RESPONSE_TIMES
+
+    def shown(seconds: float | None) -> str:
+        return "next business day" if seconds is None else format_duration(seconds)
+
+    lines = [
+        "## On-call",
+        "",
+        "The embedded engine pages people, not only channels, from the on-call file "
+        "(`GLOWOPS_ONCALL_FILE`); `glowops oncall now`, `glowops oncall show --from --to` and the console "
+        "page `/ops/oncall` show who is on call when. The escalation chain is "
+        + ", ".join(f"{i + 1}. {role}" for i, role in enumerate(DEFAULT_ROLES))
+        + "; each level names a schedule, a person or a channel.",
+        "",
+        "| Priority | Respond within (default) |",
+        "|---|---|",
+        *(f"| `{p}` | {shown(s)} |" for p, s in RESPONSE_TIMES.items()),
+        "",
+        '"Next business day" is the start of business hours on the next working day in the file\'s time '
+        "zone (default: the first schedule's), so a P3 fired on Friday evening in New York is due on Monday "
+        "at 09:00 New York time, across daylight-saving changes.",
+        "",
+        "```yaml",
+        "time_zone: Europe/Berlin",
+        'business_hours: {days: mon-fri, start: "09:00", end: "17:00"}',
+        "people:",
+        "  alice: {email: alice@example.com, slack: https://hooks.slack.com/services/T/B/x}",
+        "  bob: {pagerduty: BOBS-ROUTING-KEY, webhook: https://hooks.example.com/bob}",
+        "  dana: {email: dana@example.com}",
+        "schedules:",
+        "  primary:",
+        "    time_zone: Europe/Berlin",
+        "    layers:",
+        "      - {name: weekly, people: [alice, bob], handoff: weekly, start: 2026-03-02T09:00}",
+        "      - {name: weekend, people: [dana], handoff: daily, start: 2026-03-07T09:00,",
+        '         days: sat-sun, from: "09:00", to: "18:00"}',
+        "    overrides:",
+        "      - {person: dana, from: 2026-12-24T00:00, to: 2026-12-27T00:00, reason: holiday swap}",
+        "levels:",
+        "  - {role: On-call engineer, schedule: primary}",
+        "  - {role: Team lead, person: dana}",
+        "  - {role: Engineering manager, channel: email, target: em@example.com}",
+        "  - {role: CTO, person: bob, notify: [pagerduty]}",
+        "response_times: {P2: 2h}",
+        "ack_link_ttl: 24h",
+        "maintenance:",
+        '  - {name: sunday patching, matchers: [service=gateway], days: sun, start: "02:00", duration: 2h}',
+        "```",
+        "",
+        "- **Escalation.** Level 1 is paged when an alert with a `priority` fires; without an "
+        "acknowledgement level n+1 is paged one response time after level n was due. Hand-offs happen "
+        "at the schedule's local wall-clock time; a later layer wins where it covers, an override wins "
+        "for its period. Escalation state lives in the alerting state file: after a crash or a leader "
+        "change the escalation resumes at the right level and time (steps due meanwhile are taken "
+        "once, none twice).",
+        "- **Acknowledgement** (`glowops alerts ack`, the console, or the signed one-click link in every "
+        "page: expiring, single-use; opening it shows, its button acknowledges) stops the escalation "
+        "on every channel: undelivered pages are cancelled, PagerDuty incidents are acknowledged, "
+        "reminders stop. It holds for the priority's response time; if the alert still fires then, the "
+        "current level is paged again. A resolve ends it: a later firing starts at level 1. "
+        "`glowops alerts unack` pages the current level again; `glowops alerts reassign NAME --to "
+        "PERSON|SCHEDULE` pages them now.",
+        "- **Maintenance windows** (one-off `from`/`to` or recurring `days`/`start`/`duration`, with a time "
+        "zone) keep matching alerts quiet and count them (`glowops_notifications_suppressed_total`); "
+        "what still fires when the window ends is notified then, and a resolve during the window is "
+        "sent after it.",
+        f"- **Dead man's switch.** `{HEARTBEAT_ALERT}` always fires. Alertmanager routes it only to the "
+        "`heartbeat` receiver (`GLOWOPS_HEARTBEAT_URL`, every minute); the embedded leader pings the "
+        "same URL every `GLOWOPS_HEARTBEAT_INTERVAL_SECONDS` while its evaluation runs. Point it at a "
+        "healthchecks-style service that alarms when the pings stop (runbook: "
+        "[Watchdog](runbooks/alerts/Watchdog.md)).",
+        "",
+    ]
+    return lines
 
 
 def _recording_row(rule: RecordingRule) -> str:

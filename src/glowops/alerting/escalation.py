@@ -36,6 +36,7 @@ from glowops.alerting.acklink import AckLinks
 from glowops.alerting.engine import Alert
 from glowops.alerting.oncall import Contact, Level, OnCallPolicy, iso
 from glowops.alerting.outbox import Outbox
+from glowops.alerting.routing import HEARTBEAT_ALERT
 from glowops.alerting.state import Ack, Action, StateStore, fingerprint
 
 SCHEMA = """
@@ -118,7 +119,9 @@ class Escalator:
     def process(self, alerts: Sequence[Alert], now: float) -> list[str]:
         """Start, advance or stop escalations; the idempotency keys enqueued."""
         firing = {
-            fingerprint(a.labels): a for a in alerts if a.state == "firing" and a.labels.get("priority")
+            fingerprint(a.labels): a
+            for a in alerts
+            if a.state == "firing" and a.labels.get("priority") and a.rule != HEARTBEAT_ALERT
         }
         # a maintenance window pauses the escalation of what it mutes (resolving is not pausing)
         held = {fp for fp, a in firing.items() if self._in_window(a.labels, now)}

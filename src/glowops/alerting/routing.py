@@ -21,6 +21,9 @@ Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
 
 
+# The always-firing dead man's switch: routed to the heartbeat receiver only, never to people.
+HEARTBEAT_ALERT = "Watchdog"
+
 BY_SEVERITY: dict[Severity, tuple[str, ...]] = {
     "critical": ("pagerduty", "slack", "teams", "error_webhook"),
     "warning": ("slack", "teams", "telemetry_webhook"),

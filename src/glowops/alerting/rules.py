@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from glowops.alerting.routing import SEVERITIES, Severity
+from glowops.alerting.routing import HEARTBEAT_ALERT, SEVERITIES, Severity
 from glowops.promql import format_duration, parse_duration
 from glowops.telemetry.catalog import HTTP_BUCKETS
 
@@ -71,6 +71,7 @@ FAMILIES: tuple[str, ...] = (
     "approvals",
     "rate_limit",
     "backup",
+    "meta",  # the alerting pipeline itself (the Watchdog)
 )
 PRIORITIES: tuple[str, ...] = ("P0", "P1", "P2", "P3")
 
@@ -409,6 +410,7 @@ def build_catalog(
         + _approvals(b, th)
         + _rate_limit(b, th)
         + _backup(b, th)
+        + _meta(b)
     )
     names = [rule.name for rule in alerts]
     duplicates = {n for n in names if names.count(n) > 1}
@@ -792,6 +794,25 @@ def _rate_limit(b: _Builder, th: Thresholds) -> tuple[AlertRule, ...]:
             description=f"More than {th.rate_limited_per_5m:g} requests to this route were refused with 429 "
             "in 5 minutes: an abusive client, a retry storm, or a limit set too low.",
             dashboard="security",
+        ),
+    )
+
+
+def _meta(b: _Builder) -> tuple[AlertRule, ...]:
+    """The dead man's switch: always firing, routed to the heartbeat receiver, never paged."""
+    return (
+        b.rule(
+            HEARTBEAT_ALERT,
+            "info",
+            "P3",
+            "meta",
+            "vector(1)",
+            for_="0s",
+            summary="The alerting pipeline is alive (this alert always fires)",
+            description="A dead man's switch: Alertmanager sends it to the heartbeat receiver every "
+            "minute (the embedded engine pings GLOWOPS_HEARTBEAT_URL instead). The heartbeat service "
+            "alarms when the pings stop: then rules are not evaluated or notifications cannot leave.",
+            dashboard="operations",
         ),
     )
 

@@ -42,6 +42,7 @@ from glowops.alerting.escalation import Escalator
 from glowops.alerting.notify.base import Notifier
 from glowops.alerting.oncall import load_policy
 from glowops.alerting.outbox import Outbox, connect
+from glowops.alerting.routing import HEARTBEAT_ALERT
 from glowops.alerting.sampler import Sampler
 from glowops.alerting.state import StateStore, fingerprint, state_path
 from glowops.promql import TSDB
@@ -137,6 +138,7 @@ class EmbeddedAlerting:
             redact=redact,
             external_url=settings.external_url,
             windows=self.policy.maintenance if self.policy else (),
+            on_suppressed=self._count_suppressed if record_metrics else lambda window: None,
         )
         self.escalator = (
             Escalator(
@@ -153,6 +155,8 @@ class EmbeddedAlerting:
         self._next_scrape = 0.0
         self._next_eval = 0.0
         self._next_flush = now + flush_interval
+        self._next_heartbeat = 0.0
+        self._last_eval_at: float | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.last_result: EvaluationResult | None = None
@@ -182,11 +186,48 @@ class EmbeddedAlerting:
         report.seconds = time.perf_counter() - started
         delivery = await self.deliverer.run_once(now)
         report.delivered = delivery.sent
+        await self._heartbeat(now)
         if self.record_metrics:
             from glowops.telemetry.metrics import metrics
 
             metrics.gauge("glowops_outbox_depth", self.outbox.depth())
         return report
+
+    @staticmethod
+    def _count_suppressed(window: str) -> None:
+        from glowops.telemetry.metrics import metrics
+
+        metrics.counter("glowops_notifications_suppressed", tags={"window": window})
+
+    async def _heartbeat(self, now: float) -> None:
+        """The dead man's switch: ping the heartbeat URL while the Watchdog fires in this engine.
+
+        Tied to the rule, not to a timer: if evaluation stops (a stuck loop, a lost leader) the
+        pings stop and the heartbeat service raises the alarm. Not queued: a late ping would
+        claim life that was not there.
+        """
+        url = self.settings.heartbeat_url
+        if not url or now < self._next_heartbeat or self.last_result is None or self._last_eval_at is None:
+            return
+        if now - self._last_eval_at > 2 * self.settings.evaluation_interval_seconds:
+            return  # evaluation stalled: say nothing, so the heartbeat service notices
+        if not any(a.rule == HEARTBEAT_ALERT and a.state == "firing" for a in self.last_result.alerts):
+            return
+        self._next_heartbeat = now + self.settings.heartbeat_interval_seconds
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=10.0)
+        body = {"alert": HEARTBEAT_ALERT, "service": self.settings.service_name, "at": now}
+        try:
+            response = await self._client.post(url, json=body, timeout=5.0)
+            outcome = "sent" if response.is_success else "failed"
+        except httpx.HTTPError as err:
+            log.warning("heartbeat ping failed: %s", type(err).__name__)
+            outcome = "failed"
+        self.state.put("heartbeat.last", {"at": now, "outcome": outcome})
+        if self.record_metrics:
+            from glowops.telemetry.metrics import metrics
+
+            metrics.counter("glowops_heartbeat_pings", tags={"outcome": outcome})
 
     def evaluate(self, now: float) -> int:
         """One evaluation of the catalog, then dispatch and escalation; messages enqueued."""
@@ -206,6 +247,7 @@ class EmbeddedAlerting:
             yield
         started = time.perf_counter() - busy
         self.last_result = result
+        self._last_eval_at = now
         self.state.put(ENGINE_STATE_KEY, self.engine.snapshot())
         alerts = list(result.alerts)
         enqueued = 0

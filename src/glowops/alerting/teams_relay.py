@@ -26,22 +26,14 @@ from starlette.routing import Route
 
 from glowops.alerting.channels import TEAMS_RELAY_PATH
 from glowops.alerting.notify.teams import TeamsNotifier
+from glowops.ops_guard import OpsGuard
+from glowops.problems import problem_response
 from glowops.settings import Settings
-from glowops.telemetry.ops_auth import OpsGuard
 
 __all__ = ["TeamsRelay", "from_alertmanager", "teams_relay_route"]
 
 _log = logging.getLogger("glowops.alerting.teams_relay")
 MAX_BODY = 1 << 20  # Alertmanager's bodies are a few KB; max_alerts is 0 (all) in the export
-
-
-def _problem(status: int, detail: str) -> Response:
-    title = {400: "Bad Request", 401: "Unauthorized", 413: "Content Too Large", 502: "Bad Gateway"}
-    return JSONResponse(
-        {"type": "about:blank", "title": title.get(status, "Error"), "status": status, "detail": detail},
-        status_code=status,
-        media_type="application/problem+json",
-    )
 
 
 def from_alertmanager(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,23 +77,26 @@ def from_alertmanager(body: Mapping[str, Any]) -> dict[str, Any]:
 class TeamsRelay:
     """The ASGI endpoint; one HTTP client for its lifetime."""
 
-    def __init__(self, settings: Settings, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, settings: Settings, client: httpx.AsyncClient | None = None, guard: OpsGuard | None = None
+    ) -> None:
         if settings.teams_webhook_url is None or not settings.teams_webhook_url.get_secret_value():
             raise ValueError("the Teams relay needs GLOWOPS_TEAMS_WEBHOOK_URL")
-        self.guard = OpsGuard(settings)
+        self.guard = guard or OpsGuard(settings)
         self.client = client or httpx.AsyncClient(timeout=10.0)
         self.notifier = TeamsNotifier(settings.teams_webhook_url.get_secret_value(), self.client)
 
     async def __call__(self, request: Request) -> Response:
-        if not self.guard.allows(request.scope):
-            return _problem(401, "The Teams relay needs Authorization: Bearer <GLOWOPS_OPS_TOKEN>.")
+        refusal = await self.guard.guard_request(request, "The Teams relay")
+        if refusal is not None:
+            return refusal
         raw = await request.body()
         if len(raw) > MAX_BODY:
-            return _problem(413, "Alertmanager bodies are far smaller than 1 MiB.")
+            return problem_response(413, "Alertmanager bodies are far smaller than 1 MiB.")
         try:
             payload = from_alertmanager(orjson.loads(raw))
         except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError) as err:
-            return _problem(400, f"Not an Alertmanager webhook body: {err}.")
+            return problem_response(400, f"Not an Alertmanager webhook body: {err}.")
         if self.client.is_closed:  # the app was shut down and started again
             self.client = self.notifier.client = httpx.AsyncClient(timeout=10.0)
         outcome = await self.notifier.send(payload)
@@ -111,19 +106,19 @@ class TeamsRelay:
         _log.warning("teams relay delivery %s: %s", outcome.kind, outcome.detail[:200])
         if outcome.kind == "retry":
             headers = {"retry-after": str(round(outcome.retry_after))} if outcome.retry_after else {}
-            response = _problem(502, "Teams did not accept the card; Alertmanager should retry.")
+            response = problem_response(502, "Teams did not accept the card; Alertmanager should retry.")
             response.headers.update(headers)
             return response
-        return _problem(400, "Teams refused the card for good (see the gateway's log).")
+        return problem_response(400, "Teams refused the card for good (see the gateway's log).")
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
 
 def teams_relay_route(
-    settings: Settings, client: httpx.AsyncClient | None = None
+    settings: Settings, client: httpx.AsyncClient | None = None, guard: OpsGuard | None = None
 ) -> tuple[Route, TeamsRelay]:
     """The relay's route at :data:`TEAMS_RELAY_PATH` and the relay (close it at shutdown)."""
-    relay = TeamsRelay(settings, client)
+    relay = TeamsRelay(settings, client, guard)
     # A bound method, so Starlette wraps it as a request/response endpoint.
     return Route(TEAMS_RELAY_PATH, relay.__call__, methods=["POST"], include_in_schema=False), relay

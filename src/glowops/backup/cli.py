@@ -26,6 +26,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from glowops.backup.errors import BackupError
+from glowops.backup.keys import trusted
 from glowops.backup.manifest import Manifest
 from glowops.backup.progress import human_bytes
 from glowops.backup.retention import plan_retention
@@ -219,7 +220,7 @@ def status_(
     gate a cron job or a readiness probe.
     """
     settings, store = _context()
-    status = summarize(store.entries(), policy_of(settings), datetime.now(UTC))
+    status = summarize(trusted(settings, store.entries()), policy_of(settings), datetime.now(UTC))
     if as_json:
         typer.echo(
             json.dumps(
@@ -256,7 +257,7 @@ def prune(
     Never removes the newest good backup, the newest verified backup, or one being verified.
     """
     settings, store = _context()
-    entries = store.entries()
+    entries = trusted(settings, store.entries())  # a planted manifest displaces nothing
     plan = plan_retention(retention_items(entries), policy_of(settings), datetime.now(UTC))
     for backup_id, reasons in sorted(plan.keep.items()):
         typer.echo(f"keep   {backup_id}  ({', '.join(reasons)})")

@@ -28,13 +28,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from glowops.backup.errors import BackupError
+from glowops.backup.keys import AEAD_ALGORITHM
 
 MAGIC = b"GLOWENC2"
 _OLD_MAGIC = b"GLOWENC1"
 CHUNK = 1024 * 1024
 _HEADER = struct.Struct(">8sI8s")
 _LEN = struct.Struct(">I")
-ALGORITHM = "aes-256-gcm"
+ALGORITHM = AEAD_ALGORITHM  # one name, defined where no cryptography import is needed
 KEY_HELP = (
     "GLOWOPS_BACKUP_ENCRYPTION_KEY must be 32 random bytes encoded in base64 (44 characters); "
     'create one with: python -c "import os,base64; print(base64.b64encode(os.urandom(32)).decode())"'

@@ -18,17 +18,21 @@ import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from glowops.backup.crypto import ALGORITHM, parse_key
 from glowops.backup.errors import BackupError
 from glowops.backup.manifest import Manifest
-from glowops.backup.sink import ENC_SUFFIX
 
 if TYPE_CHECKING:
+    from glowops.backup.store import BackupEntry
     from glowops.settings import Settings
 
+# Not imported from backup.crypto / backup.sink: they need the `crypto` extra (cryptography),
+# and status, metrics and prune read signatures without it.
+AEAD_ALGORITHM = "aes-256-gcm"
+ENC_SUFFIX = ".enc"
 MAC_ALGORITHM = "hmac-sha256"
 MIN_SIGNING_KEY = 32
 _MAC_LABEL = b"glowops-backup-manifest-mac-v1"
@@ -123,7 +127,7 @@ class Keyring:
                 f"backup {manifest.id}: the manifest signature does not match (the manifest was changed)"
             )
         plain = [f.name for f in manifest.files if not f.name.endswith(ENC_SUFFIX)]
-        if self.encryption is not None and (manifest.encryption != ALGORITHM or plain):
+        if self.encryption is not None and (manifest.encryption != AEAD_ALGORITHM or plain):
             raise BackupAuthError(
                 f"backup {manifest.id} is not encrypted, but GLOWOPS_BACKUP_ENCRYPTION_KEY is set: "
                 "plaintext backups are refused"
@@ -164,6 +168,8 @@ def keyring(settings: Settings) -> Keyring:
         ring._add_mac(_mac_key(old.strip().encode()))
     enc = settings.backup_encryption_key
     if enc is not None and enc.get_secret_value():
+        from glowops.backup.crypto import parse_key
+
         ring.encryption = parse_key(enc.get_secret_value())
         ring._add_aes(ring.encryption)
         ring.signing = _mac_key(ring.encryption)
@@ -180,3 +186,26 @@ def keyring(settings: Settings) -> Keyring:
         ring._add_mac(ring.signing)
         ring.signing_source = "GLOWOPS_BACKUP_SIGNING_KEY"
     return ring
+
+
+def trusted(settings: Settings, entries: Sequence[BackupEntry]) -> list[BackupEntry]:
+    """The entries whose manifests authenticate (every entry when no key is configured).
+
+    Status, metrics and retention read only these: a planted manifest can neither make the
+    store look fresh nor push a real backup out of the retention window (prune leaves it alone;
+    ``verify`` reports it).
+    """
+    try:
+        ring = keyring(settings)
+    except BackupError:
+        return list(entries)  # the misconfiguration is reported by the commands that need keys
+    if not ring.configured:
+        return list(entries)
+    out = []
+    for entry in entries:
+        try:
+            ring.authenticate(entry.manifest)
+        except BackupAuthError:
+            continue
+        out.append(entry)
+    return out

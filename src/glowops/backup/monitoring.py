@@ -27,6 +27,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from glowops.backup.keys import trusted
 from glowops.backup.status import MAX_AGE_HOURS, StoreStatus, policy_of, summarize
 from glowops.backup.store import BackupStore, open_store
 from glowops.telemetry.catalog import CATALOG
@@ -73,8 +74,9 @@ class StatusCache:
             try:
                 if self._store is None:
                     self._store = self._factory(self.settings)
-                entries = self._store.entries()
-                self._value = summarize(entries, policy_of(self.settings), datetime.now(UTC))
+                every = self._store.entries()
+                entries = trusted(self.settings, every)
+                self._value = summarize(entries, policy_of(self.settings), datetime.now(UTC), every)
                 self._error = None
             except Exception as err:  # a broken store must not break /metrics
                 self._value = None

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from glowops.backup.errors import BackupError
+from glowops.backup.keys import trusted
 from glowops.backup.status import StoreStatus, policy_of, retention_items, summarize
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ async def run_pass(
         except BackupError as err:
             report.errors.append(f"{now().isoformat()} backup failed: {err}")
             return report
-        entries = await asyncio.to_thread(store.entries)
+        entries = trusted(settings, await asyncio.to_thread(store.entries))
         plan = plan_retention(retention_items(entries), policy_of(settings), now())
         for backup_id in plan.remove:
             await asyncio.to_thread(store.delete, backup_id)
@@ -108,7 +109,7 @@ async def run_pass(
 
 
 def _status(settings: Settings, store: BackupStore, moment: datetime) -> StoreStatus:
-    return summarize(store.entries(), policy_of(settings), moment)
+    return summarize(trusted(settings, store.entries()), policy_of(settings), moment)
 
 
 class BackupScheduler:

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from glowops.backup.crypto import Encryptor, decrypt_stream
+from glowops.backup.keys import ENC_SUFFIX as ENC_SUFFIX  # re-exported: where the writers and readers look
 from glowops.backup.manifest import FileEntry
 
 READ_SIZE = 1024 * 1024
-ENC_SUFFIX = ".enc"
 
 
 class HashingWriter:

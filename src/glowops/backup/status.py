@@ -64,19 +64,27 @@ class StoreStatus:
         return age is None or age > max_age_hours * 3600
 
 
-def summarize(entries: Sequence[BackupEntry], policy: RetentionPolicy, now: datetime) -> StoreStatus:
+def summarize(
+    entries: Sequence[BackupEntry],
+    policy: RetentionPolicy,
+    now: datetime,
+    reports_from: Sequence[BackupEntry] | None = None,
+) -> StoreStatus:
+    """The status of ``entries`` (the authentic ones); the latest verification is read from
+    ``reports_from`` (every entry), so a refused, planted backup shows as a failed verify."""
     status = StoreStatus(now=now)
     for entry in entries:
         (status.good if entry.manifest.good else status.failed).append(entry.manifest)
+    trusted_ids = {e.id for e in entries}
     reports = [
         (parse_iso(str(e.report["verified_at"])), e)
-        for e in entries
+        for e in (entries if reports_from is None else reports_from)
         if e.report and e.report.get("verified_at")
     ]
     if reports:
         reports.sort(key=lambda pair: pair[0])
-        status.last_verify = reports[-1][1].report
-        passed = [pair for pair in reports if pair[1].verified]
+        status.last_verify = reports[-1][1].report  # a failed verify of any backup counts
+        passed = [pair for pair in reports if pair[1].verified and pair[1].id in trusted_ids]
         if passed:
             status.last_verified_at = passed[-1][0]
             status.last_verified_backup = max((p[1] for p in passed), key=lambda e: e.id).manifest

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from glowops.alerting.engine import Alert
+from glowops.alerting.routing import HEARTBEAT_ALERT
 from glowops.alerting.state import Ack, Silence, StateStore, fingerprint, parse_matcher
 from glowops.dashboards.model import Dashboard
 from glowops.promql import parse_duration
@@ -71,8 +72,8 @@ def alert_views(
     acks = state.acks()
     views = []
     for alert in alerts:
-        if alert.state not in ("pending", "firing"):
-            continue
+        if alert.state not in ("pending", "firing") or alert.rule == HEARTBEAT_ALERT:
+            continue  # the Watchdog always fires: listing it would teach people to ignore the list
         fp = fingerprint(alert.labels)
         fired_at = (alert.fired_at or alert.active_at) / 1000
         views.append(

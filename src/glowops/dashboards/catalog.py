@@ -630,6 +630,20 @@ def _operations(c: Catalog) -> Dashboard:
                 queries=_quantiles("glowops_health_check_duration_seconds", "check", "{{check}}", (0.95,)),
             ),
             Panel(
+                key="dependency_unavailable",
+                title="Requests refused: dependency unavailable",
+                description="Requests answered 503 per rate window because a dependency's deadline "
+                "expired, it refused the connection or its pool was exhausted, by dependency and "
+                "reason (request = the whole request deadline)." + SERVICE_WIDE,
+                unit="short",
+                queries=(
+                    _q(
+                        f"sum by (dependency, reason) (increase(dependency_unavailable_total[{R}]))",
+                        "{{dependency}} {{reason}}",
+                    ),
+                ),
+            ),
+            Panel(
                 key="disk_used",
                 title="Data volume used",
                 description="Used fraction of the data volume (database files, uploads, backups); "

@@ -32,8 +32,9 @@ _REFERENCE = re.compile(r"\$\{([A-Za-z0-9_]+)(?:(:?)([-?])([^}]*))?\}")
 # Non-secret example values for every variable the alertmanager-config one-shot reads from .env:
 # the checks render Alertmanager's configuration with all of them, as the one-shot would.
 EXAMPLE_ENV: dict[str, str] = {
-    "GLOWOPS_OPS_TOKEN": "example-ops-token",
+    "GLOWOPS_OPS_TOKEN": "example-ops-token-0123456789abcdef012345",
     **CHANNEL_EXAMPLES,
+    "GLOWOPS_HEARTBEAT_URL": "https://hc-ping.example.com/0f5f8f5e",
 }
 _SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|DSN|WEBHOOK|(API|ROUTING|ENCRYPTION|ANON|HMAC)_KEY$")
 
@@ -76,7 +77,14 @@ def settings_env_names(settings_cls: type[Settings] = Settings) -> set[str]:
 
 
 # Database URLs hold a password: only an interpolated one may stand in a file.
-_DATABASE_URL_NAMES = frozenset({"GLOWOPS_BACKUP_DATABASE_URL", "GLOWOPS_LEADER_DATABASE_URL"})
+_DATABASE_URL_NAMES = frozenset(
+    {
+        "GLOWOPS_BACKUP_DATABASE_URL",
+        "GLOWOPS_BACKUP_DRILL_URL",
+        "GLOWOPS_LEADER_DATABASE_URL",
+        "GLOWOPS_MIGRATION_DATABASE_URL",
+    }
+)
 
 
 def database_url_names(spec: ServiceSpec) -> set[str]:
@@ -319,7 +327,7 @@ def check_compose(
         for var in services.get(name, {}).get("environment") or {}:
             if var.upper() not in known:
                 problems.append(f"compose {name}: {var} is not a setting {reader} reads")
-    for name, args in ((spec.name, spec.serve), (r.MIGRATE, spec.migrate)):
+    for name, args in ((spec.name, spec.serve), (r.MIGRATE, spec.migrate), (r.DB_ROLES_SERVICE, spec.roles)):
         if name not in services:
             if args:
                 problems.append(f"compose: no service {name!r}")

@@ -155,17 +155,34 @@ def bundle_settings(spec: ServiceSpec, **values: Any) -> Settings:
         "external_url": f"http://localhost:{SERVICE_PORT}",
         "alert_dashboard_base_url": f"http://localhost:{GRAFANA_PORT}",
         "backup_dir": BACKUP_DIR,
-        "ops_token": SecretStr(_PLACEHOLDER),
+        "ops_token": SecretStr(_PLACEHOLDER + "-ops-token-0000000"),  # at least 32 characters
         # The Teams relay is mounted only with a Teams URL: the routes the checks see.
         "teams_webhook_url": SecretStr(f"https://{_PLACEHOLDER}.invalid/teams"),
     }
     return bundle_settings_class(spec)(**(defaults | values))
 
 
-def database_url(password: str = "") -> str:
+def database_url(password: str = "", user: str = DB_USER, database: str = DB_NAME) -> str:
     """The bundle's PostgreSQL URL (``password``: compose text such as ``${POSTGRES_PASSWORD:?...}``)."""
-    user = f"{DB_USER}:{password}" if password else DB_USER
-    return f"postgresql://{user}@{POSTGRES}:{POSTGRES_PORT}/{DB_NAME}"
+    login = f"{user}:{password}" if password else user
+    return f"postgresql://{login}@{POSTGRES}:{POSTGRES_PORT}/{database}"
+
+
+# Least-privilege login roles (a spec with ``roles``): role -> (user, password variable).
+DB_SUPERUSER = "postgres"
+DB_ROLES: dict[str, tuple[str, str]] = {
+    "owner": ("glowops_owner", "GLOWOPS_DB_OWNER_PASSWORD"),
+    "gateway": ("glowops_gateway", "GLOWOPS_DB_GATEWAY_PASSWORD"),
+    "backup": ("glowops_backup", "GLOWOPS_DB_BACKUP_PASSWORD"),
+    "drill": ("glowops_drill", "GLOWOPS_DB_DRILL_PASSWORD"),
+}
+DB_ROLES_SERVICE = "db-roles"  # the one-shot creating them, as the superuser, before migrating
+
+
+def role_url(role: str, database: str = DB_NAME) -> str:
+    """The compose URL of one least-privilege role, its password interpolated from .env."""
+    user, variable = DB_ROLES[role]
+    return database_url(_required(variable), user, database)
 
 
 @dataclass
@@ -313,7 +330,8 @@ def _local(port: int, container: int | None = None) -> str:
 
 # The channel settings the one-shot reads from deploy/.env: the channel table's variables, the
 # names Settings reads, so `glowops alerts export` sees exactly what it would see on a host.
-ALERT_CHANNEL_ENV: tuple[str, ...] = CHANNEL_ENV
+# The dead man's switch's URL too: Alertmanager's heartbeat receiver pings it (the Watchdog rule).
+ALERT_CHANNEL_ENV: tuple[str, ...] = (*CHANNEL_ENV, "GLOWOPS_HEARTBEAT_URL")
 
 
 def _required(variable: str) -> str:
@@ -380,8 +398,9 @@ def compose_config(spec: ServiceSpec, settings: Settings) -> dict[str, Any]:
     from glowops.alerting.export import ALERTMANAGER_FILE
 
     password = "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in deploy/.env}"
+    least = spec.roles is not None
     env = service_environment(spec, settings)
-    env[spec.database_env] = database_url(password)
+    env[spec.database_env] = role_url("gateway") if least else database_url(password)
     env["GLOWOPS_OPS_TOKEN"] = _required("GLOWOPS_OPS_TOKEN")
     for variable, need in spec.secrets.items():
         env[variable] = _required(variable) if need == "required" else f"${{{variable}:-}}"
@@ -424,7 +443,8 @@ def compose_config(spec: ServiceSpec, settings: Settings) -> dict[str, Any]:
             "command": list(spec.migrate),
             "environment": {
                 key: env[key] for key in (spec.database_env, "GLOWOPS_STATE_DIR", "GLOWOPS_LOG_FORMAT")
-            },
+            }
+            | ({"GLOWOPS_MIGRATION_DATABASE_URL": role_url("owner")} if least else {}),
             "volumes": [f"{spec.name}-data:" + DATA_DIR],
             "read_only": True,
             "tmpfs": ["/tmp"],
@@ -432,6 +452,23 @@ def compose_config(spec: ServiceSpec, settings: Settings) -> dict[str, Any]:
             "restart": "no",
         }
         service["depends_on"][MIGRATE] = {"condition": "service_completed_successfully"}
+    roles: dict[str, Any] | None = None
+    if least:
+        # Once, as the superuser, before migrating: the login roles and the database's owner.
+        superuser = database_url(password, DB_SUPERUSER)
+        roles = {
+            "image": spec.image_ref,
+            "command": [*(spec.roles or []), "--apply", superuser],
+            "environment": {variable: _required(variable) for _, variable in DB_ROLES.values()},
+            "read_only": True,
+            "tmpfs": ["/tmp"],
+            "depends_on": _healthy(POSTGRES),
+            "restart": "no",
+        }
+        if migrate is not None:
+            migrate["depends_on"][DB_ROLES_SERVICE] = {"condition": "service_completed_successfully"}
+        else:
+            service["depends_on"][DB_ROLES_SERVICE] = {"condition": "service_completed_successfully"}
     backup: dict[str, Any] = {
         "image": spec.image_ref,
         "entrypoint": [GLOWOPS_COMMAND],
@@ -439,7 +476,8 @@ def compose_config(spec: ServiceSpec, settings: Settings) -> dict[str, Any]:
         # of deploy/k8s do the same steps one by one).
         "command": ["backup", "schedule"],
         "environment": {
-            "GLOWOPS_BACKUP_DATABASE_URL": database_url(password),
+            "GLOWOPS_BACKUP_DATABASE_URL": role_url("backup") if least else database_url(password),
+            **({"GLOWOPS_BACKUP_DRILL_URL": role_url("drill", "postgres")} if least else {}),
             **{
                 key: env[key]
                 for key in (
@@ -461,18 +499,20 @@ def compose_config(spec: ServiceSpec, settings: Settings) -> dict[str, Any]:
         "name": "glowops",
         "services": {
             spec.name: service,
+            **({DB_ROLES_SERVICE: roles} if roles else {}),
             **({MIGRATE: migrate} if migrate else {}),
             BACKUP: backup,
             POSTGRES: {
                 "image": IMAGES[POSTGRES],
                 "environment": {
                     "POSTGRES_DB": DB_NAME,
-                    "POSTGRES_USER": DB_USER,
+                    # With least-privilege roles the superuser only creates them (db-roles).
+                    "POSTGRES_USER": DB_SUPERUSER if least else DB_USER,
                     "POSTGRES_PASSWORD": password,
                 },
                 "volumes": ["pgdata:/var/lib/postgresql/data"],
                 "healthcheck": {
-                    "test": ["CMD", "pg_isready", "-U", DB_USER, "-d", DB_NAME],
+                    "test": ["CMD", "pg_isready", "-U", DB_SUPERUSER if least else DB_USER, "-d", DB_NAME],
                     "interval": "5s",
                     "timeout": "5s",
                     "retries": 10,
@@ -585,6 +625,7 @@ def env_example(spec: ServiceSpec) -> str:
         f"# {HEADER}",
         "# Copy to deploy/.env (never commit it) and fill it in; an empty required one stops `compose up`.",
         "POSTGRES_PASSWORD=",
+        *(f"{variable}=" for _, variable in (DB_ROLES.values() if spec.roles is not None else ())),
         "GLOWOPS_OPS_TOKEN=",
         *(f"{variable}=" for variable, need in spec.secrets.items() if need == "required"),
         "GRAFANA_ADMIN_PASSWORD=",
@@ -736,7 +777,11 @@ def k8s_deployment(spec: ServiceSpec, settings: Settings) -> dict[str, Any]:
         "image": spec.image_ref,
         "args": list(spec.migrate or []),
         "envFrom": [{"configMapRef": {"name": k8s_name(spec)}}],
-        "env": [_secret_env(spec, spec.database_env)],
+        "env": [
+            _secret_env(spec, spec.database_env),
+            # least-privilege roles: the migrations run as the schema owner
+            *([_secret_env(spec, "GLOWOPS_MIGRATION_DATABASE_URL")] if spec.roles is not None else []),
+        ],
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
         "securityContext": _container_security(),
         "volumeMounts": _writable_mounts(),
@@ -853,10 +898,18 @@ def _cronjob(spec: ServiceSpec, name: str, schedule: str, script: str, deadline:
         # `sh -e`: the first failing step fails the Job (and the BackupFailed alert's metric).
         "command": ["/bin/sh", "-ec", script],
         "envFrom": [{"configMapRef": {"name": k8s_name(spec)}}],
-        # glowops reads the database it backs up from GLOWOPS_BACKUP_DATABASE_URL: the same key of
-        # the Secret as the service's own database URL.
+        # glowops reads the database it backs up from GLOWOPS_BACKUP_DATABASE_URL: its own key of
+        # the Secret with least-privilege roles (the backup role), else the service's URL.
         "env": [
-            _secret_env(spec, "GLOWOPS_BACKUP_DATABASE_URL", key=spec.database_env),
+            # least-privilege roles: the backup and drill roles' own URLs, else the service's
+            *(
+                [
+                    _secret_env(spec, "GLOWOPS_BACKUP_DATABASE_URL"),
+                    _secret_env(spec, "GLOWOPS_BACKUP_DRILL_URL"),
+                ]
+                if spec.roles is not None
+                else [_secret_env(spec, "GLOWOPS_BACKUP_DATABASE_URL", key=spec.database_env)]
+            ),
             _secret_env(spec, "GLOWOPS_BACKUP_ENCRYPTION_KEY", optional=True),
         ],
         "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},

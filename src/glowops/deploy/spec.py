@@ -50,6 +50,13 @@ class ServiceSpec(BaseModel):
     command: str = Field(description="The console script of the service in the image.")
     serve: list[str] = Field(min_length=1, description="Arguments of the long-running process.")
     migrate: list[str] | None = Field(default=None, description="One-shot run before serving.")
+    roles: list[str] | None = Field(
+        default=None,
+        description="One-shot a superuser runs before migrating (its arguments get --apply <the "
+        "superuser's URL>): creates the least-privilege login roles. With it, the service connects "
+        "as glowops_gateway, migrates as glowops_owner, backs up as glowops_backup and drills as "
+        "glowops_drill; without it, all of them use one role.",
+    )
     image: str = Field(default="", description="Image tag (default: prisma-glow/<name>:<version>).")
     version: str = "0.1.0"
     environment: dict[str, str] = Field(default_factory=dict)
@@ -80,7 +87,7 @@ class ServiceSpec(BaseModel):
             raise ValueError("must be a distribution or script name")
         return value
 
-    @field_validator("serve", "migrate")
+    @field_validator("serve", "migrate", "roles")
     @classmethod
     def _args(cls, value: list[str] | None) -> list[str] | None:
         for arg in value or []:

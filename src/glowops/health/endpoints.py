@@ -12,11 +12,12 @@ path                   what it checks                                  status co
 /health/ready          the critical checks (Kubernetes readiness)      200 / 503
 =====================  ==============================================  ======================
 
-Who sees per-check details: a caller presenting ``Authorization: Bearer <GLOWOPS_OPS_TOKEN>``
-(compared in constant time). Without a configured token, only loopback clients do, the same
-rule as ``/metrics``: that is a developer's machine or a sidecar on the same host. Behind a
-reverse proxy on the same host every client looks like loopback, so set the token there. Either
-way the details are fixed messages and measurements, never exception text.
+Who sees per-check details: the ops guard decides (:mod:`glowops.ops_guard`, the same rule and
+the same failed-attempt limiter as ``/metrics``): a caller presenting ``Authorization: Bearer
+<GLOWOPS_OPS_TOKEN>``, or without a configured token a loopback client. A caller that presents
+wrong tokens too often gets ``429`` with ``Retry-After`` (no status, no details), so the answer
+is no oracle; a caller presenting nothing (a probe) always gets the status. The details are
+fixed messages and measurements, never exception text.
 
 Every answer carries ``Cache-Control: no-store``.
 """
@@ -24,7 +25,6 @@ Every answer carries ``Cache-Control: no-store``.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -41,10 +41,11 @@ from glowops.health.model import Status, utc_now
 from glowops.health.registry import HealthCheck, HealthRegistry
 from glowops.health.render import HEALTH_JSON, ietf_body, spec_body, wants_health_json
 from glowops.health.runner import HealthRunner, Report
+from glowops.ops_guard import OpsGuard
 from glowops.settings import Settings
+from glowops.telemetry.context import current_request_id
 
 _APP_ATTR = "glowops_health"
-_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -54,12 +55,17 @@ PATHS = ("/health", "/health/live", "/health/ready", "/health/db", "/health/depe
 class HealthEndpoints:
     """The health routes of one app, their registry and runner."""
 
-    def __init__(self, settings: Settings, registry: HealthRegistry, runner: HealthRunner) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: HealthRegistry,
+        runner: HealthRunner,
+        guard: OpsGuard | None = None,
+    ) -> None:
         self.settings = settings
         self.registry = registry
         self.runner = runner
-        token = settings.ops_token.get_secret_value() if settings.ops_token else ""
-        self._expected_auth = f"Bearer {token}".encode() if token else None
+        self.guard = guard or OpsGuard(settings)
         self._started = time.monotonic()
 
     # --- routes -------------------------------------------------------------------------------
@@ -71,7 +77,24 @@ class HealthEndpoints:
             ("/health/db", self.database),
             ("/health/dependencies", self.dependencies),
         ]
-        return [Route(path, handler, methods=["GET"], include_in_schema=False) for path, handler in handlers]
+        return [
+            Route(path, self._guarded(handler), methods=["GET"], include_in_schema=False)
+            for path, handler in handlers
+        ]
+
+    def _guarded(
+        self, handler: Callable[[Request], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Decide once per request, before any check runs: 429 for a caller the limiter holds."""
+
+        async def endpoint(request: Request) -> Response:
+            decision = self.guard.check(request.scope)
+            if decision.limited:
+                return self.guard.response(decision, "Health details")
+            request.state.glowops_ops_allowed = decision.allowed
+            return await handler(request)
+
+        return endpoint
 
     async def health(self, request: Request) -> Response:
         """Liveness with the spec's fields: no I/O, always 200."""
@@ -127,24 +150,16 @@ class HealthEndpoints:
         return Response(orjson.dumps(body), status_code=code, media_type=media, headers=_NO_STORE)
 
     def may_see_details(self, request: Request) -> bool:
-        """The ops token when one is configured, else loopback clients only."""
-        if self._expected_auth is None:
-            client = request.client
-            return client is not None and client.host in _LOOPBACK
-        presented = request.headers.get("authorization", "").encode()
-        return hmac.compare_digest(presented, self._expected_auth)
+        """What the ops guard decided for this request (the token, else loopback only)."""
+        allowed = getattr(request.state, "glowops_ops_allowed", None)
+        return bool(allowed) if allowed is not None else self.guard.check(request.scope).allowed
 
 
 def _request_id(request: Request) -> str | None:
     """The request ID set by glowops' middleware, else a well-formed incoming X-Request-ID."""
-    try:
-        from glowops.telemetry import context
-
-        current = context.current_request_id()
-        if current:
-            return current
-    except ImportError:  # pragma: no cover - the telemetry package is part of glowops
-        pass
+    current = current_request_id()
+    if current:
+        return current
     raw = request.headers.get("x-request-id")
     return raw if raw is not None and _REQUEST_ID.fullmatch(raw) else None
 
@@ -154,6 +169,7 @@ def install_health(
     settings: Settings,
     registry: HealthRegistry | None = None,
     checks: Iterable[HealthCheck] = (),
+    guard: OpsGuard | None = None,
 ) -> HealthEndpoints:
     """Add the health routes to ``app`` with the service's declared ``checks``; returns them.
 
@@ -177,7 +193,7 @@ def install_health(
     for check in glowops_checks(settings):
         if check.name not in registry:
             registry.add(check)
-    endpoints = HealthEndpoints(settings, registry, HealthRunner.from_settings(registry, settings))
+    endpoints = HealthEndpoints(settings, registry, HealthRunner.from_settings(registry, settings), guard)
     app.router.routes.extend(endpoints.routes())
     setattr(app.state, _APP_ATTR, endpoints)
     _close_on_shutdown(app, endpoints.runner)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from glowops.health.errors import TIMEOUT, classify, detail_of
 from glowops.health.model import CheckResult, Observation, Status
 from glowops.health.registry import CheckOutcome, HealthCheck, HealthRegistry, outcome_to_observation
+from glowops.telemetry.metrics import metrics
 
 if TYPE_CHECKING:
     from glowops.settings import Settings
@@ -286,10 +287,6 @@ class HealthRunner:
 
 
 def _record_metrics(result: CheckResult) -> None:
-    try:
-        from glowops.telemetry.metrics import metrics
-    except ImportError:  # pragma: no cover - telemetry is part of glowops
-        return
     tags = {"check": result.name}
     metrics.gauge("glowops_health_check_up", 1.0 if result.up else 0.0, tags=tags)
     metrics.histogram("glowops_health_check_duration_seconds", result.duration_seconds, tags=tags)

@@ -332,6 +332,14 @@ CATALOG: tuple[MetricSpec, ...] = (
         ("target",),
         unit="seconds",
     ),
+    MetricSpec(
+        "dependency_unavailable",
+        "counter",
+        "Requests answered 503 because a dependency was frozen, down or exhausted (its deadline "
+        "expired, it refused the connection, or its pool had no free connection), and requests "
+        "past the request deadline (dependency=request).",
+        ("dependency", "reason"),
+    ),
     # --- embedded alerting (issue 7) ---------------------------------------------------------
     MetricSpec("glowops_alert_evaluations", "counter", "Rule evaluation cycles of the embedded engine."),
     MetricSpec(
@@ -348,6 +356,24 @@ CATALOG: tuple[MetricSpec, ...] = (
         ("channel", "outcome"),
     ),
     MetricSpec("glowops_outbox_depth", "gauge", "Notifications stored in the outbox and not yet delivered."),
+    MetricSpec(
+        "glowops_outbox_dead_letters",
+        "gauge",
+        "Notifications given up on (dead letters) and not requeued; alerted on by OutboxDeadLetters.",
+    ),
+    # --- on-call (issue 19) ------------------------------------------------------------------
+    MetricSpec(
+        "glowops_heartbeat_pings",
+        "counter",
+        "Dead man's switch pings to GLOWOPS_HEARTBEAT_URL by outcome (sent, failed).",
+        ("outcome",),
+    ),
+    MetricSpec(
+        "glowops_notifications_suppressed",
+        "counter",
+        "Firing alerts kept quiet by a maintenance window of the on-call file, by window.",
+        ("window",),
+    ),
     MetricSpec(
         "glowops_alerts",
         "gauge",

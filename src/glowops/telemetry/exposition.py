@@ -1,6 +1,6 @@
 """``/metrics`` in the Prometheus text format, or OpenMetrics when the scraper asks for it.
 
-Guarded by :class:`~glowops.telemetry.ops_auth.OpsGuard`. Under several worker processes
+Guarded by :class:`~glowops.ops_guard.OpsGuard`. Under several worker processes
 (``PROMETHEUS_MULTIPROC_DIR`` set) each scrape aggregates every worker's files
 (:func:`glowops.telemetry.multiproc.scrape_registry`). With ``GLOWOPS_OPS_PORT`` set, the endpoint is
 not on the app at all but on a small server bound to 127.0.0.1 (:class:`OpsServer`).
@@ -19,10 +19,10 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from starlette.types import Receive, Scope, Send
 
+from glowops.ops_guard import OpsGuard
 from glowops.settings import Settings
 from glowops.telemetry.hooks import header
 from glowops.telemetry.multiproc import scrape_registry
-from glowops.telemetry.ops_auth import OpsGuard
 
 METRICS_PATH = "/metrics"
 _log = logging.getLogger("glowops.exposition")
@@ -31,8 +31,10 @@ _log = logging.getLogger("glowops.exposition")
 class MetricsEndpoint:
     """A pure ASGI app answering one scrape (mount it at ``/metrics``)."""
 
-    def __init__(self, settings: Settings, registry: CollectorRegistry = REGISTRY) -> None:
-        self.guard = OpsGuard(settings)
+    def __init__(
+        self, settings: Settings, registry: CollectorRegistry = REGISTRY, guard: OpsGuard | None = None
+    ) -> None:
+        self.guard = guard or OpsGuard(settings)
         self.registry = registry
         self.settings = settings
 
@@ -42,8 +44,9 @@ class MetricsEndpoint:
         return encoder(scrape_registry(self.settings, self.registry)), content_type
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.guard.allows(scope):
-            await self.guard.refuse(scope, receive, send)
+        decision = self.guard.check(scope)
+        if not decision.allowed:
+            await self.guard.refuse(scope, receive, send, decision, "/metrics")
             return
         if scope.get("method") not in ("GET", "HEAD"):
             await _plain(send, 405, b"method not allowed\n", [(b"allow", b"GET, HEAD")])

@@ -32,7 +32,6 @@ from typing import Any, TextIO
 
 import orjson
 import structlog
-from opentelemetry import trace as otel_trace
 from structlog.processors import ExceptionRenderer
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -142,9 +141,19 @@ class _UtcClock:
 _clock = _UtcClock()
 
 
-def _trace_ids(event: MutableMapping[str, Any]) -> None:
+def _span_context() -> Any:
+    """The current span's context, or None. OpenTelemetry is an extra (glowops[tracing]): when
+    neither glowops nor the service loaded it, there is no span to name."""
+    otel_trace = sys.modules.get("opentelemetry.trace")
+    if otel_trace is None:
+        return None
     span_context = otel_trace.get_current_span().get_span_context()
-    if span_context.is_valid:
+    return span_context if span_context.is_valid else None
+
+
+def _trace_ids(event: MutableMapping[str, Any]) -> None:
+    span_context = _span_context()
+    if span_context is not None:
         event["trace_id"] = format(span_context.trace_id, "032x")
         event["span_id"] = format(span_context.span_id, "016x")
 
@@ -483,8 +492,8 @@ def access_line(
             _route_json[route] = route_json
     trace = ""
     if with_trace:
-        span_context = otel_trace.get_current_span().get_span_context()
-        if span_context.is_valid:
+        span_context = _span_context()
+        if span_context is not None:
             trace = f',"trace_id":"{span_context.trace_id:032x}","span_id":"{span_context.span_id:016x}"'
     line = (
         f'{{"timestamp":"{_clock.now()}",{pipeline.access_head},"request_id":{_json(ctx.request_id)},'

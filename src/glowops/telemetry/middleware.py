@@ -16,7 +16,6 @@ import logging
 import time
 from typing import Any
 
-import orjson
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -111,24 +110,9 @@ def mark_routes(routes: list[Any]) -> None:
 
 
 def _problem_500(request_id: str) -> tuple[Message, Message]:
-    body = orjson.dumps(
-        {
-            "type": "about:blank",
-            "title": "Internal Server Error",
-            "status": 500,
-            "detail": "The server failed to answer this request.",
-            "request_id": request_id,
-        }
-    )
-    start: Message = {
-        "type": "http.response.start",
-        "status": 500,
-        "headers": [
-            (b"content-type", b"application/problem+json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-    }
-    return start, {"type": "http.response.body", "body": body, "more_body": False}
+    from glowops.problems import problem_messages  # imports this package: loaded on first use
+
+    return problem_messages(500, "The server failed to answer this request.", request_id=request_id)
 
 
 class GlowopsMiddleware:
@@ -229,7 +213,12 @@ class GlowopsMiddleware:
                     status = 500
             _log.error("unhandled exception", exc_info=exc)
             glowops_logging.mark_logged(exc)
-            raise
+            if finished_at == 0.0:
+                # The answer is incomplete: the server must abort the connection.
+                raise
+            # Answered in full (the app's own 500 or ours): logged here and reported by the hook
+            # below, once. Re-raising would only make the server drop the keep-alive connection,
+            # so the client's next request on it would be reset.
         finally:
             in_flight.dec()
             end = finished_at or _perf()

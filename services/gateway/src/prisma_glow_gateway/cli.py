@@ -60,6 +60,7 @@ def serve(
     """
     import uvicorn
 
+    from glowops.serving import ProblemHTTPProtocol
     from prisma_glow_gateway.migrate import upgrade
 
     overrides: dict[str, object] = {}
@@ -80,7 +81,7 @@ def serve(
         )
 
     if settings.workers > 1:
-        from glowops.serving import serve_workers
+        from glowops.workers import serve_workers
 
         typer.echo(
             f"prisma-glow-gateway: serving the gateway on http://{settings.host}:{settings.port} "
@@ -99,8 +100,15 @@ def serve(
         f"prisma-glow-gateway: serving the gateway on http://{settings.host}:{settings.port}", err=True
     )
     # uvicorn's access log is replaced by glowops' canonical access line.
+    # The problem-body protocol: even a request uvicorn cannot parse gets a problem+json 400.
     uvicorn.run(
-        app, host=settings.host, port=settings.port, access_log=False, log_config=None, proxy_headers=False
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_config=None,
+        proxy_headers=False,
+        http=ProblemHTTPProtocol,
     )
 
 
@@ -124,6 +132,81 @@ def db_current() -> None:
     from prisma_glow_gateway.migrate import current_revision
 
     typer.echo(current_revision(load_settings()) or "")
+
+
+_PASSWORD_VARIABLES = {
+    "owner": "GLOWOPS_DB_OWNER_PASSWORD",
+    "gateway": "GLOWOPS_DB_GATEWAY_PASSWORD",
+    "backup": "GLOWOPS_DB_BACKUP_PASSWORD",
+    "drill": "GLOWOPS_DB_DRILL_PASSWORD",
+}
+
+
+@db_app.command("roles")
+def db_roles(
+    database: Annotated[str, typer.Option(help="The gateway's database (it must exist).")] = "glowops",
+    apply: Annotated[
+        str | None,
+        typer.Option(
+            "--apply",
+            metavar="SUPERUSER_URL",
+            help="Run the SQL on this connection (a superuser's, to the gateway's database) "
+            "instead of printing it.",
+        ),
+    ] = None,
+) -> None:
+    """The least-privilege login roles (owner, gateway, backup, drill): print or apply their SQL.
+
+    A superuser runs it once, before the first ``db upgrade``; it is idempotent. Passwords come
+    from GLOWOPS_DB_OWNER_PASSWORD, GLOWOPS_DB_GATEWAY_PASSWORD, GLOWOPS_DB_BACKUP_PASSWORD and
+    GLOWOPS_DB_DRILL_PASSWORD when set (printed SQL never carries them). Then connect the gateway
+    as glowops_gateway (DATABASE_URL), migrate as glowops_owner (GLOWOPS_MIGRATION_DATABASE_URL),
+    back up as glowops_backup and drill as glowops_drill. Examples::
+
+        prisma-glow-gateway db roles | psql -U postgres -d glowops
+        GLOWOPS_DB_GATEWAY_PASSWORD=... prisma-glow-gateway db roles \\
+            --apply postgresql://postgres:...@db:5432/glowops
+    """
+    import os
+
+    from prisma_glow_gateway.roles import provisioning_sql
+
+    passwords = {role: os.environ[var] for role, var in _PASSWORD_VARIABLES.items() if os.environ.get(var)}
+    try:
+        statements = provisioning_sql(database, passwords=passwords if apply else None)
+    except ValueError as err:
+        typer.echo(f"prisma-glow-gateway: {err}", err=True)
+        raise typer.Exit(2) from None
+    if apply is None:
+        typer.echo("\n".join(statements))
+        return
+
+    async def run() -> None:
+        import asyncpg  # type: ignore[import-untyped]
+
+        from glowops.settings import to_plain_url
+
+        conn = await asyncpg.connect(to_plain_url(apply), timeout=10)
+        try:
+            async with conn.transaction():
+                # Roles are cluster-wide: two deployments' jobs applying at once take turns.
+                await conn.execute("SELECT pg_advisory_xact_lock(727274)")
+                for statement in statements:
+                    await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    import asyncio
+
+    try:
+        asyncio.run(run())
+    except (OSError, TimeoutError) as err:
+        typer.echo(f"prisma-glow-gateway: cannot reach {_describe(apply)}: {err}", err=True)
+        raise typer.Exit(1) from None
+    except Exception as err:  # asyncpg's errors: permission denied, unknown database
+        typer.echo(f"prisma-glow-gateway: the roles were not created: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"roles ready for database {database}: " + ", ".join(sorted(_PASSWORD_VARIABLES)))
 
 
 def _describe(url: str) -> str:

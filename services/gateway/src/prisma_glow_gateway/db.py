@@ -6,9 +6,12 @@ On PostgreSQL every transaction of a scoped session starts with::
 
 so the statements run as the non-owner role ``glowops_app`` and the row-level-security
 policies of the migration filter rows to that organisation, whatever the application's own
-``WHERE org_id = ...`` says. Both settings are transaction-local: they cannot leak to the next
-user of the pooled connection. The "system" session (login look-ups, the audit trail, gauges
-over all organisations, seeding) runs as the connecting role, like a service role.
+``WHERE org_id = ...`` says. The "system" session (login look-ups, the audit trail, gauges over
+all organisations, seeding) switches to ``glowops_service`` the same way. Both settings are
+transaction-local: they cannot leak to the next user of the pooled connection.
+
+The connecting role itself is given no privilege (:mod:`prisma_glow_gateway.roles`): a
+transaction whose role was reset reads nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from sqlalchemy.orm import Session, SessionTransaction
 from prisma_glow_gateway.settings import GatewaySettings
 
 APP_ROLE = "glowops_app"
+SERVICE_ROLE = "glowops_service"
 _SCOPE_SQL = text("SELECT set_config('role', :role, true), set_config('app.org_id', :org, true)")
+_SERVICE_SQL = text("SELECT set_config('role', :role, true)")
 
 
 class _ScopedSync(Session):
@@ -34,30 +39,63 @@ class _ScopedSync(Session):
 
 @event.listens_for(_ScopedSync, "after_begin")
 def _scope_transaction(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
-    org_id = session.info.get("org_id")
-    if org_id is None or connection.dialect.name != "postgresql":
+    if connection.dialect.name != "postgresql":
         return
-    connection.execute(_SCOPE_SQL, {"role": APP_ROLE, "org": org_id})
+    org_id = session.info.get("org_id")
+    if org_id is None:
+        connection.execute(_SERVICE_SQL, {"role": SERVICE_ROLE})
+    else:
+        connection.execute(_SCOPE_SQL, {"role": APP_ROLE, "org": org_id})
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets readers run beside the writer; foreign keys are off by default in SQLite.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers run beside the writer; foreign keys are off by default in SQLite.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
+        cursor.close()
+
+    return on_connect
+
+
+def postgres_connect_args(settings: GatewaySettings) -> dict[str, Any]:
+    """asyncpg's deadlines: connect, client-side command timeout, server-side statement timeout.
+
+    The server cancels a statement after ``statement_timeout``; the client gives up one second
+    later, which is what ends the wait when the server itself is frozen or unreachable.
+    """
+    statement_ms = int(settings.db_statement_timeout_seconds * 1000)
+    return {
+        "timeout": settings.db_connect_timeout_seconds,
+        "command_timeout": settings.db_statement_timeout_seconds + 1.0,
+        "server_settings": {
+            "statement_timeout": str(statement_ms),
+            "lock_timeout": str(statement_ms),
+            # A transaction left open by a cancelled request is ended by the server.
+            "idle_in_transaction_session_timeout": str(max(statement_ms * 4, 60_000)),
+        },
+    }
 
 
 def make_engine(settings: GatewaySettings) -> AsyncEngine:
-    """The async engine for the configured database (creating the SQLite directory)."""
+    """The async engine for the configured database, every call on it under a deadline."""
     url = settings.effective_database_url
     if url.startswith("sqlite"):
         settings.state_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        busy = settings.sqlite_busy_timeout_seconds
+        engine = create_async_engine(url, connect_args={"timeout": busy})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(int(busy * 1000)))
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        pool_pre_ping=True,
+        connect_args=postgres_connect_args(settings),
+    )
 
 
 class Database:

@@ -5,8 +5,11 @@ glowops adds its own (state volume, backup freshness); it never guesses the gate
 
 from __future__ import annotations
 
+from typing import Any
+
 from glowops.health import checks
-from glowops.health.registry import HealthCheck
+from glowops.health.model import Observation, Status
+from glowops.health.registry import CheckOutcome, HealthCheck
 from prisma_glow_gateway.settings import GatewaySettings
 
 OPTIONAL_DEPENDENCIES: tuple[tuple[str, str], ...] = (
@@ -18,8 +21,12 @@ OPTIONAL_DEPENDENCIES: tuple[tuple[str, str], ...] = (
 
 
 def gateway_checks(settings: GatewaySettings) -> list[HealthCheck]:
-    """The database always; Redis, Supabase and OpenAI when configured."""
+    """The database always (and its role, with a separate migration role); Redis, Supabase and
+    OpenAI when configured."""
     declared = [checks.database(settings.effective_database_url)]
+    if settings.uses_postgres and settings.migration_database_url:
+        # Separate migration and gateway roles declare a least-privilege set-up: check it holds.
+        declared.append(DatabaseRoleCheck(settings.effective_database_url))
     if settings.redis_url:
         declared.append(checks.redis(settings.redis_url))
     if settings.supabase_url:
@@ -59,3 +66,37 @@ def openai_check(settings: GatewaySettings) -> HealthCheck:
         critical=False,
         ttl=max(settings.health_openai_ttl_seconds, settings.health_cache_ttl_seconds),
     )
+
+
+class DatabaseRoleCheck(HealthCheck):
+    """Warns when the gateway connects as a role row-level security does not fully bind.
+
+    Superuser, BYPASSRLS, owning tables, or inheriting ``glowops_service`` (so a reset role still
+    reads every organisation): each is named in the output. Non-critical: the instance serves,
+    ``glowops doctor`` and /dependencies show the warning (docs/operations.md, "Database roles").
+    """
+
+    name = "database_role"
+    critical = False
+    component_type = "datastore"
+
+    def __init__(self, url: str) -> None:
+        from glowops.settings import to_plain_url
+
+        self.url = to_plain_url(url)
+
+    async def run(self) -> CheckOutcome:
+        import asyncpg  # type: ignore[import-untyped]
+
+        from prisma_glow_gateway.roles import ROLE_FACTS_SQL, role_problems
+
+        conn: Any = await asyncpg.connect(self.url, timeout=2.0)
+        try:
+            user = str(await conn.fetchval("SELECT current_user"))
+            facts = await conn.fetchrow(ROLE_FACTS_SQL)
+        finally:
+            await conn.close()
+        problems = role_problems(dict(facts or {}), user)
+        if problems:
+            return Observation(status=Status.WARN, output="; ".join(problems), observed_value=user)
+        return Observation(observed_value=user)

@@ -18,13 +18,13 @@ def alembic_config(settings: GatewaySettings) -> Config:
     """An Alembic config pointing at the packaged migrations and the configured database."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["url"] = settings.effective_database_url
+    config.attributes["url"] = settings.effective_migration_url
     return config
 
 
 def upgrade(settings: GatewaySettings, revision: str = "head") -> None:
     """Bring the schema to ``revision``; safe to call on every start (no-op when current)."""
-    if settings.effective_database_url.startswith("sqlite"):
+    if settings.effective_migration_url.startswith("sqlite"):
         settings.state_dir.mkdir(parents=True, exist_ok=True)
     config = alembic_config(settings)
     try:
@@ -57,7 +57,7 @@ def current_revision(settings: GatewaySettings) -> str | None:
         from sqlalchemy.ext.asyncio import create_async_engine
 
         async def read() -> None:
-            engine = create_async_engine(settings.effective_database_url)
+            engine = create_async_engine(settings.effective_migration_url)
             try:
                 async with engine.connect() as conn:
                     found.append(

@@ -13,7 +13,6 @@ import re
 from http import HTTPStatus
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
@@ -21,8 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 import glowops
+from glowops.problems import problem_response as build_problem
 
-PROBLEM_JSON = "application/problem+json"
 _RLS_TABLE = re.compile(r'row-level security policy for table "([^"]+)"')
 
 
@@ -57,17 +56,8 @@ def problem_response(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> Response:
-    body: dict[str, Any] = {
-        "type": type_,
-        "title": title or HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-    }
-    request_id = glowops.current_request_id()
-    if request_id:
-        body["request_id"] = request_id
-    body.update(extra)
-    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    """The problem answer, built by glowops' one builder (request ID included)."""
+    return build_problem(status, detail, title=title, type_=type_, headers=headers, **extra)
 
 
 async def _on_problem(request: Request, exc: Exception) -> Response:
@@ -88,8 +78,36 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
+def _json_position(document: Any, offset: int) -> tuple[int, int]:
+    """Line and column (both from 1) of a character offset into the body that failed to parse."""
+    if isinstance(document, bytes | bytearray):
+        document = bytes(document).decode("utf-8", errors="replace")
+    text = document if isinstance(document, str) else ""
+    offset = max(0, min(offset, len(text)))
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return line, column
+
+
+def _malformed_json(exc: RequestValidationError, error: dict[str, Any]) -> Response:
+    """400 naming where the body stops being JSON (never echoing the body itself)."""
+    loc = tuple(error.get("loc", ()))
+    offset = loc[-1] if loc and isinstance(loc[-1], int) else 0
+    line, column = _json_position(getattr(exc, "body", None), offset)
+    reason = str((error.get("ctx") or {}).get("error") or "not valid JSON")
+    return problem_response(
+        400,
+        f"The request body is not valid JSON: {reason} at line {line}, column {column}.",
+        title="Malformed JSON",
+        errors=[{"field": "body", "message": reason, "line": line, "column": column}],
+    )
+
+
 async def _on_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            return _malformed_json(exc, error)
     errors = [
         {"field": _field(tuple(err.get("loc", ()))), "message": str(err.get("msg", "invalid"))}
         for err in exc.errors()
@@ -100,9 +118,31 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _on_dependency(request: Request, exc: Exception) -> Response:
+    """A frozen, stopped or exhausted dependency: a fast 503 with Retry-After (else a 500)."""
+    from prisma_glow_gateway.outages import RETRY_AFTER_SECONDS, classify, detail_for, record
+
+    outage = classify(exc)
+    if outage is None:
+        raise exc  # not an outage: the 500 path logs and reports it
+    dependency, reason = outage
+    route = request.scope.get("route")
+    record(dependency, reason, str(getattr(route, "path", "")) or "unmatched")
+    return problem_response(
+        503,
+        detail_for(dependency),
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        dependency=dependency,
+    )
+
+
 async def _on_database(request: Request, exc: Exception) -> Response:
     """A write refused by a row-level-security policy is a security event, not a server error."""
     assert isinstance(exc, DBAPIError)
+    from prisma_glow_gateway.outages import classify
+
+    if classify(exc) is not None:
+        return await _on_dependency(request, exc)
     orig = exc.orig
     sqlstate = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
     match = _RLS_TABLE.search(str(orig))
@@ -138,4 +178,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(DBAPIError, _on_database)
+    from redis.exceptions import RedisError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from prisma_glow_gateway.outages import DependencyUnavailable
+
+    for outage in (SQLAlchemyError, RedisError, TimeoutError, OSError, DependencyUnavailable):
+        app.add_exception_handler(outage, _on_dependency)
     app.add_exception_handler(Exception, _on_unhandled)

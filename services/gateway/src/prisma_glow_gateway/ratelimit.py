@@ -32,20 +32,35 @@ class _Bucket:
 
 
 class LocalRateLimiter:
-    """Token buckets in this process (the embedded default)."""
+    """Token buckets in this process (the embedded default).
+
+    Bound: the clients seen within one refill time (a minute), at most ``max_clients``. A bucket
+    idle for a whole refill time is full again, the same as no bucket, so it is dropped; without
+    that, every token ever seen (one per log-in) kept a bucket until the cap.
+    """
 
     def __init__(self, per_minute: int, max_clients: int = 50_000) -> None:
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self.max_clients = max_clients
+        self.refill_seconds = self.capacity / self.rate if self.rate else 60.0
         self._buckets: dict[str, _Bucket] = {}
+        self._next_sweep = 0.0
 
     async def hit(self, client: str) -> float | None:
         return self.take(client, time.monotonic())
 
+    def _sweep(self, now: float) -> None:
+        idle = [key for key, b in self._buckets.items() if now - b.updated >= self.refill_seconds]
+        for key in idle:
+            del self._buckets[key]
+        self._next_sweep = now + self.refill_seconds / 4
+
     def take(self, client: str, now: float) -> float | None:
         bucket = self._buckets.get(client)
         if bucket is None:
+            if now >= self._next_sweep:
+                self._sweep(now)
             if len(self._buckets) >= self.max_clients:
                 self._buckets.pop(next(iter(self._buckets)))
             bucket = self._buckets[client] = _Bucket(self.capacity, now)

@@ -197,12 +197,19 @@ class FailureWindow:
     def __init__(self, threshold: int = 5, window_seconds: float = 300.0, max_keys: int = 10_000) -> None:
         self.threshold = threshold
         self.window_seconds = window_seconds
-        self.max_keys = max_keys
+        self.max_keys = max_keys  # bound: keys with a failure in the last window, at most this many
         self._hits: dict[str, deque[float]] = {}
+        self._next_sweep = 0.0
 
     def add(self, key: str, now: float | None = None) -> bool:
         """Record a failure; True exactly when this one makes ``threshold`` in the window."""
         now = time.monotonic() if now is None else now
+        if now >= self._next_sweep:
+            # Keys whose last failure left the window count nothing: drop them.
+            stale = [k for k, hits in self._hits.items() if now - hits[-1] > self.window_seconds]
+            for k in stale:
+                del self._hits[k]
+            self._next_sweep = now + self.window_seconds / 4
         if len(self._hits) >= self.max_keys and key not in self._hits:
             self._hits.pop(next(iter(self._hits)))  # oldest key first (dicts keep order)
         hits = self._hits.setdefault(key, deque())

@@ -41,7 +41,9 @@ class Gateway:
             import redis.asyncio as aioredis
 
             redis = aioredis.Redis.from_url(
-                settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
+                settings.redis_url,
+                socket_timeout=settings.redis_timeout_seconds,
+                socket_connect_timeout=settings.redis_timeout_seconds,
             )
         limiter: RateLimiter | None = None
         if settings.rate_limit_per_minute > 0:

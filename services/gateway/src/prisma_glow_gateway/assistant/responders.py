@@ -183,6 +183,9 @@ class OpenAIResponder:
 def build_responder(settings: GatewaySettings) -> Responder:
     if settings.openai_api_key and settings.openai_api_key.get_secret_value():
         return OpenAIResponder(
-            settings.openai_api_key.get_secret_value(), settings.openai_base_url, settings.openai_model
+            settings.openai_api_key.get_secret_value(),
+            settings.openai_base_url,
+            settings.openai_model,
+            timeout=settings.http_timeout_seconds,
         )
     return LocalResponder()

@@ -163,13 +163,19 @@ def _row_level_security() -> None:
             IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
                 CREATE ROLE {APP_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS;
             END IF;
-        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+        EXCEPTION
+            WHEN duplicate_object OR unique_violation THEN NULL;
+            WHEN insufficient_privilege THEN RAISE EXCEPTION
+                'role {APP_ROLE} does not exist and % may not create roles: run the SQL printed by '
+                '`prisma-glow-gateway db roles` as a superuser first', current_user;
         END $$""")
     op.execute(f"""
         DO $$ BEGIN
             IF NOT pg_has_role(current_user, '{APP_ROLE}', 'MEMBER') THEN
                 EXECUTE 'GRANT {APP_ROLE} TO ' || quote_ident(current_user);
             END IF;
+        -- A least-privilege owner may not grant roles; it does not need to (0002).
+        EXCEPTION WHEN insufficient_privilege OR invalid_grant_operation THEN NULL;
         END $$""")
     op.execute(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}")
     for table, column in ORG_SCOPED.items():

@@ -216,3 +216,19 @@ def test_oncall_now_and_show_print_who_is_on_call_when(
     monkeypatch.delenv("GLOWOPS_ONCALL_FILE")
     missing = runner.invoke(app, ["oncall", "now"])
     assert missing.exit_code == 2 and "GLOWOPS_ONCALL_FILE" in missing.output
+
+
+def test_the_example_in_docs_alerts_md_is_a_valid_oncall_file() -> None:
+    import re
+
+    import yaml
+
+    from glowops.alerting.docs import render_markdown
+
+    text = render_markdown()
+    block = re.search(r"## On-call.*?```yaml\n(.*?)```", text, re.DOTALL)
+    assert block is not None
+    policy = parse_policy(yaml.safe_load(block.group(1)))
+    assert [level.role for level in policy.levels][:2] == ["On-call engineer", "Team lead"]
+    assert policy.maintenance[0].name == "sunday patching"
+    assert policy.schedules["primary"].on_call(at(2026, 12, 25, 12, 0)) == "dana"  # the holiday swap
