@@ -304,8 +304,8 @@ def report(results: dict[tuple[str, int], Figures], workers: list[int]) -> None:
 
 def _serve(stack: str, port: int, workers: int, state: str) -> None:
     """The child process: serve ``bench.serve_apps:<stack>`` with ``workers`` workers."""
-    from glowops.workers import serve_workers
     from glowops.settings import Settings
+    from glowops.workers import serve_workers
 
     os.environ["GLOWOPS_STATE_DIR"] = state
     settings = Settings(host="127.0.0.1", port=port, workers=workers, state_dir=Path(state))
