@@ -27,7 +27,6 @@ from socket import socket
 import uvicorn
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
-from glowops.serving import ProblemHTTPProtocol
 from glowops.settings import Settings
 from glowops.telemetry.multiproc import ENV_VAR, mark_worker_dead, prepare_multiproc_dir
 
@@ -67,7 +66,8 @@ def serve_workers(app: str, settings: Settings, *, factory: bool = False, worker
         access_log=False,
         log_config=None,
         proxy_headers=False,
-        http=ProblemHTTPProtocol,
+        # by name: the workers are spawned, and the configuration is pickled to reach them
+        http="glowops.serving:ProblemHTTPProtocol",
         timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
     )
     if count == 1:
