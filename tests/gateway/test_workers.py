@@ -7,7 +7,7 @@ What a user of several workers relies on, checked on the running service:
 * exactly one worker runs the embedded alert engine and the backup schedule;
 * the console of every worker shows the leader's samples (which sum every worker's requests);
 * request IDs are unique across workers;
-* each worker set up tracing and Sentry itself: spans and events arrive from both.
+* each worker set up tracing itself: spans arrive from both.
 """
 
 from __future__ import annotations
@@ -145,6 +145,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     finally:
         server.send_signal(signal.SIGTERM)
         try:
+            server.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            server.kill()
             server.wait(timeout=30)
         finally:
             otlp.stop()
@@ -206,18 +209,11 @@ def test_two_workers_share_the_port_with_one_leader(served: Served) -> None:
 
     poll("the console of both workers showing every request", console_total)
 
-    # each worker traces and reports errors itself (set up after the worker started)
+    # each worker traces itself (set up after the worker started)
     pids = served.worker_pids()
     served.otlp.wait_for(
         lambda spans: {s.resource.get("process.pid") for s in spans if s.name == "GET /"} >= pids, timeout=30
     )
-
-    def errors_from_both() -> bool:
-        spread(served.url + "/diagnostics/error", 8)
-        tags = [dict(e.get("tags") or {}) for e in served.sentry.events]
-        return len({str(t.get("request_id", ""))[:16] for t in tags} - {""}) >= 2
-
-    poll("Sentry events from both workers", errors_from_both)
 
 
 @pytest.mark.slow
