@@ -32,9 +32,13 @@ from glowops.alerting.engine import RuleEngine
 from glowops.alerting.rules import build_catalog
 from glowops.alerting.sampler import Sampler
 from glowops.alerting.service import EmbeddedAlerting
+from glowops.packs import register_pack
 from glowops.promql import TSDB
 from glowops.settings import Settings
 from glowops.telemetry.metrics import Metrics
+from glowops_prismaglow import pack as prismaglow
+
+register_pack(prismaglow)  # the gateway's catalog: glowops' rules and the Prisma Glow pack's
 
 STEP_MS = 15_000
 
@@ -71,7 +75,7 @@ def bench_cycle(routes: int = 250, warm_scrapes: int = 240, cycles: int = 30) ->
     registry, m = busy_registry(routes)
     store = TSDB()
     sampler = Sampler(registry, store, {"job": "glowops-gateway", "instance": "bench:8000"})
-    engine = RuleEngine(build_catalog(), store)
+    engine = RuleEngine(build_catalog(packs=[prismaglow]), store)
     t = 0
     for i in range(warm_scrapes):  # one hour of history
         drive(m, routes, i)

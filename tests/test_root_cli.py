@@ -6,9 +6,7 @@ import importlib
 import subprocess
 import sys
 
-import typer
-import typer.main
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 import glowops
 from glowops.cli import COMMANDS, app, load_command
@@ -25,7 +23,7 @@ def test_no_command_of_a_merged_module_is_left_out() -> None:
     listed = {name for name, *_ in COMMANDS}
     for _, module, attr, merged in COMMANDS:
         if merged:
-            group = typer.main.get_group(getattr(importlib.import_module(module), attr))
+            group = getattr(importlib.import_module(module), attr)
             missing = set(group.commands) - listed
             assert not missing, f"{module} defines {missing}: add them to glowops.cli.COMMANDS"
 

@@ -8,6 +8,7 @@ Public API::
     glowops.metrics.counter("assistant.tool_invocations", tags={"tool": "search"})
     glowops.bind_context(user_id=user.id, org_id=org.id)   # from the auth dependency
     glowops.instrument_clients(settings, engine=engine, redis=redis, http_clients=(client,))
+    glowops.register_pack(pack)      # a glowops.Pack: the service's metrics, dashboards, rules, runbooks
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from glowops import extras
 from glowops.install import InstrumentState, instrument
+from glowops.packs import Pack, register_pack
 from glowops.settings import Settings
 from glowops.telemetry.context import bind_context, current_request_id
 from glowops.telemetry.logging import get_logger
@@ -25,12 +27,14 @@ from glowops.telemetry.metrics import metrics
 
 __all__ = [
     "InstrumentState",
+    "Pack",
     "bind_context",
     "current_request_id",
     "get_logger",
     "instrument",
     "instrument_clients",
     "metrics",
+    "register_pack",
 ]
 
 

@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Annotated
 
-import typer
-import typer.main
-from typer import _click as click  # Typer 0.2x vendors click; its Command and Context live here
-from typer.core import TyperGroup
+import click
 
+from glowops.clikit import Group
 from glowops.settings import ConfigError
 
 # Every top-level command: (name, module, attribute, merged). ``merged`` False: the attribute is
-# a Typer app mounted as the group ``name``; True: the attribute is a Typer app whose command
+# a click group mounted as the group ``name``; True: the attribute is a click group whose command
 # ``name`` is mounted at the top level. Modules are imported only when their command runs (or
 # for ``glowops --help``), so ``glowops backup list`` does not pay for SQLAlchemy, Sentry and
-# OpenTelemetry. tests/test_cli.py checks this table against the modules.
+# OpenTelemetry. tests/test_root_cli.py checks this table against the modules.
 COMMANDS: tuple[tuple[str, str, str, bool], ...] = (
     ("config", "glowops.config_cli", "app", False),
     ("health", "glowops.health.cli", "top", True),
@@ -45,15 +42,14 @@ def load_command(name: str) -> click.Command | None:
     if entry is None:
         return None
     _, module_name, attr, merged = entry
-    sub = getattr(importlib.import_module(module_name), attr)
-    group = typer.main.get_group(sub)
+    group: click.Group = getattr(importlib.import_module(module_name), attr)
     if merged:
         return group.commands.get(name)
     group.name = name
     return group
 
 
-class LazyGroup(TyperGroup):
+class LazyGroup(Group):
     """The root group: lists the table above, imports a command's module on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -68,34 +64,48 @@ class LazyGroup(TyperGroup):
         return self.commands[cmd_name]
 
 
-app = typer.Typer(
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        from glowops import __version__
+
+        click.echo(f"glowops {__version__}")
+        ctx.exit()
+
+
+@click.group(
     name="glowops",
     cls=LazyGroup,
     help="Observability and operations for Prisma Glow services: check a service's health, "
     "export alert rules and dashboards, run and verify backups, read runbooks, render the "
     "deployment bundle.",
     no_args_is_help=True,
-    rich_markup_mode="rich",
-    pretty_exceptions_enable=False,
 )
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        from glowops import __version__
-
-        typer.echo(f"glowops {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
-    ] = False,
-) -> None:
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Print the version and exit.",
+)
+@click.option(
+    "--pack",
+    "pack",
+    multiple=True,
+    help="Use an installed pack (repeatable; GLOWOPS_PACKS does the same): its metrics, "
+    "dashboards, alert rules and runbooks join glowops' own in every command. "
+    "Example: glowops --pack prismaglow alerts export --out deploy/prometheus",
+)
+def app(pack: tuple[str, ...]) -> None:
     """Observability and operations for Prisma Glow services."""
+    if pack:
+        from glowops.packs import PackError, use_packs
+
+        try:
+            use_packs(list(pack))
+        except PackError as err:
+            click.echo(f"glowops: {err}", err=True)
+            raise click.exceptions.Exit(2) from None
 
 
 def main() -> None:
@@ -103,7 +113,7 @@ def main() -> None:
     try:
         app()
     except ConfigError as err:
-        typer.echo(f"glowops: {err}", err=True)
+        click.echo(f"glowops: {err}", err=True)
         sys.exit(2)
 
 

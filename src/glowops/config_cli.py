@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+import click
 from pydantic import SecretStr
-from rich.console import Console
-from rich.table import Table
 
+from glowops.clikit import Group, print_table
 from glowops.settings import Settings, load_settings
 
-app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
-top = typer.Typer()
+app = Group(help="Inspect the effective configuration.", no_args_is_help=True)
+top = Group()
 
 MASK = "***REDACTED***"
 
@@ -44,21 +43,18 @@ def gen_token() -> None:
     """
     import secrets
 
-    typer.echo(secrets.token_urlsafe(32))
+    click.echo(secrets.token_urlsafe(32))
 
 
 @app.command("show")
+@click.option("--json", "as_json", is_flag=True, default=False, help="Print JSON instead of a table.")
 def show(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: bool,
 ) -> None:
     """Print the effective configuration with every secret masked."""
     config = masked_config(load_settings())
     if as_json:
-        typer.echo(json.dumps(config, indent=2, default=str))
+        click.echo(json.dumps(config, indent=2, default=str))
         return
-    table = Table(title="glowops effective configuration")
-    table.add_column("setting")
-    table.add_column("value")
-    for key, value in config.items():
-        table.add_row(key, "" if value is None else str(value))
-    Console().print(table)
+    rows = [(key, "" if value is None else str(value)) for key, value in config.items()]
+    print_table("glowops effective configuration", ("setting", "value"), rows)

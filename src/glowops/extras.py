@@ -27,6 +27,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "s3": ("boto3",),
     "crypto": ("cryptography",),
     "grafana": ("grafana_foundation_sdk",),
+    "rich": ("rich",),
+    "server": ("uvicorn",),
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import typer
+import click
 
 
 def emit_generated_doc(text: str, out: Path | None, check: bool, command: str) -> None:
@@ -25,10 +25,10 @@ def emit_generated_doc(text: str, out: Path | None, check: bool, command: str) -
     if check:
         current = out.read_text(encoding="utf-8") if out.exists() else ""
         if current != text:
-            typer.echo(f"{out} is out of date: run `{command} --out {out}`", err=True)
-            raise typer.Exit(1)
-        typer.echo(f"{out} is up to date")
+            click.echo(f"{out} is out of date: run `{command} --out {out}`", err=True)
+            raise click.exceptions.Exit(1)
+        click.echo(f"{out} is up to date")
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
-    typer.echo(f"wrote {out}")
+    click.echo(f"wrote {out}")

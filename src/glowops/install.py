@@ -25,18 +25,20 @@ from glowops import extras
 from glowops.health.endpoints import install_health
 from glowops.health.registry import HealthCheck
 from glowops.ops_guard import OpsGuard
+from glowops.packs import Pack, use_packs
 from glowops.problems import problem_response
 from glowops.settings import DEFAULT_SERVICE_NAME, Settings, get_settings
 from glowops.telemetry import logging as glowops_logging
-from glowops.telemetry.exposition import METRICS_PATH, MetricsEndpoint, OpsApp, OpsServer
+from glowops.telemetry.exposition import METRICS_PATH, MetricsEndpoint, OpsApp
 from glowops.telemetry.hooks import RequestHook
 from glowops.telemetry.log_join import host_configured_logging
 from glowops.telemetry.metrics import metrics
 from glowops.telemetry.middleware import GlowopsMiddleware, mark_routes
 
-if TYPE_CHECKING:  # both need glowops[http]: imported when settings turn them on
+if TYPE_CHECKING:  # extras (glowops[http], glowops[server]): imported when settings turn them on
     from glowops.alerting.supervisor import AlertingSupervisor
     from glowops.alerting.teams_relay import TeamsRelay
+    from glowops.telemetry.ops_server import OpsServer
 
 __all__ = ["InstrumentState", "instrument"]
 
@@ -64,6 +66,7 @@ def instrument(
     settings: Settings | None = None,
     *,
     checks: Iterable[HealthCheck] = (),
+    packs: Iterable[Pack | str] = (),
     tracer: RequestHook | bool | None = None,
     error_reporter: RequestHook | bool | None = None,
     log_stream: TextIO | None = None,
@@ -84,6 +87,10 @@ def instrument(
             named by ``OTEL_SERVICE_NAME``, else after the app's title.
         checks: the service's health checks (:mod:`glowops.health.checks` builds them); glowops
             adds only its own (state volume, backup freshness when backups are configured).
+        packs: the service's packs (:class:`glowops.packs.Pack` objects or installed packs' names;
+            ``GLOWOPS_PACKS`` adds more): their metrics appear on /metrics, their rules,
+            dashboards and runbooks join glowops' generic ones. Without packs the service gets the
+            generic catalogs only.
         tracer, error_reporter: a :class:`RequestHook`, False to disable, None to build the
             default from settings (``glowops.telemetry.tracing`` / ``errors`` when present).
         log_stream: where log lines go (default stdout).
@@ -114,6 +121,7 @@ def instrument(
     if app.middleware_stack is not None:
         raise RuntimeError("glowops.instrument() must be called before the app starts serving")
     settings = _with_identity(settings or get_settings(), app)
+    use_packs([*settings.packs, *packs])
     state = InstrumentState(settings=settings)
     setattr(app, _STATE_ATTR, state)
 
@@ -143,7 +151,8 @@ def instrument(
             Route(METRICS_PATH, state.metrics_endpoint, methods=["GET", "HEAD"], include_in_schema=False)
         )
     else:
-        state.ops_server = OpsServer(OpsApp(state.metrics_endpoint), settings.ops_port)
+        ops_server = extras.load("server", "glowops.telemetry.ops_server", "GLOWOPS_OPS_PORT")
+        state.ops_server = ops_server.OpsServer(OpsApp(state.metrics_endpoint), settings.ops_port)
     state.run_alerting = settings.embedded_alerting if alerting is None else alerting
     if state.run_alerting:  # fail at start-up, not in the lifespan
         extras.require("http", "the embedded alert engine (GLOWOPS_EMBEDDED_ALERTING=false turns it off)")

@@ -22,25 +22,22 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-import typer
+import click
 
+from glowops.clikit import Group
 from glowops.redaction import MASK
 from glowops.settings import Settings, child_environment, load_settings
-from glowops.telemetry.errors import resolve_release
 
-app = typer.Typer(
+app = Group(
     help="Sentry release tracking (sentry-cli): create a release, attach commits, finalize it.\n\n"
-    "Example: [b]glowops release create --dry-run[/b], then the same without --dry-run.",
+    "Example: glowops release create --dry-run, then the same without --dry-run.",
     no_args_is_help=True,
 )
 
-_VERSION = typer.Argument(None, help="Release version; default SENTRY_RELEASE, else the git revision.")
-_DRY_RUN = typer.Option(False, "--dry-run", help="Print the sentry-cli command (token masked); run nothing.")
-
 
 def _fail(message: str) -> NoReturn:
-    typer.echo(f"glowops release: {message}", err=True)
-    raise typer.Exit(2)
+    click.echo(f"glowops release: {message}", err=True)
+    raise click.exceptions.Exit(2)
 
 
 def sentry_cli_path() -> str:
@@ -68,6 +65,8 @@ def build_command(settings: Settings, action: list[str]) -> list[str]:
 
 
 def _version(settings: Settings, given: str | None) -> str:
+    from glowops.telemetry.errors import resolve_release  # glowops[sentry]
+
     version = given or resolve_release(settings)
     if not version:
         _fail("no release version: pass one, set SENTRY_RELEASE, or run inside a git checkout")
@@ -80,36 +79,60 @@ def _run(settings: Settings, action: list[str], dry_run: bool) -> None:
     shown = shlex.join([Path(command[0]).name, *command[1:]])
     if dry_run:
         prefix = f"SENTRY_AUTH_TOKEN={MASK} " if token else ""
-        typer.echo(prefix + shown)
+        click.echo(prefix + shown)
         return
     if not (settings.sentry_org and settings.sentry_project and token):
         _fail("sentry-cli needs SENTRY_ORG, SENTRY_PROJECT and SENTRY_AUTH_TOKEN")
-    typer.echo(f"running: {shown}", err=True)
+    click.echo(f"running: {shown}", err=True)
     env = child_environment(SENTRY_AUTH_TOKEN=token)
     result = subprocess.run(command, env=env, check=False)
     if result.returncode != 0:
-        typer.echo(f"glowops release: sentry-cli failed with exit code {result.returncode}", err=True)
-        raise typer.Exit(result.returncode)
+        click.echo(f"glowops release: sentry-cli failed with exit code {result.returncode}", err=True)
+        raise click.exceptions.Exit(result.returncode)
 
 
 @app.command()
-def create(version: str | None = _VERSION, dry_run: bool = _DRY_RUN) -> None:
+@click.argument("version", default=None, required=False)
+@click.option(
+    "--dry-run",
+    "dry_run",
+    is_flag=True,
+    default=False,
+    help="Print the sentry-cli command (token masked); run nothing.",
+)
+def create(
+    version: str | None,
+    dry_run: bool,
+) -> None:
     """Create the release in Sentry (``sentry-cli releases new``)."""
     settings = load_settings()
     _run(settings, ["new", _version(settings, version)], dry_run)
 
 
 @app.command("set-commits")
-def set_commits(
-    version: str | None = _VERSION,
-    auto: bool = typer.Option(
-        True,
-        "--auto/--local",
-        help="--auto: commits from Sentry's repository integration (the spec's step); "
-        "--local: from this git checkout.",
+@click.argument("version", default=None, required=False)
+@click.option(
+    "--auto/--local",
+    "auto",
+    default=True,
+    help=(
+        "--auto: commits from Sentry's repository integration (the spec's step); --local: from this "
+        "git checkout."
     ),
-    commit: str | None = typer.Option(None, "--commit", help="Explicit range: 'org/repo@from..to'."),
-    dry_run: bool = _DRY_RUN,
+)
+@click.option("--commit", "commit", default=None, help="Explicit range: 'org/repo@from..to'.")
+@click.option(
+    "--dry-run",
+    "dry_run",
+    is_flag=True,
+    default=False,
+    help="Print the sentry-cli command (token masked); run nothing.",
+)
+def set_commits(
+    version: str | None,
+    auto: bool,
+    commit: str | None,
+    dry_run: bool,
 ) -> None:
     """Associate commits with the release (``sentry-cli releases set-commits``)."""
     settings = load_settings()
@@ -122,7 +145,18 @@ def set_commits(
 
 
 @app.command()
-def finalize(version: str | None = _VERSION, dry_run: bool = _DRY_RUN) -> None:
+@click.argument("version", default=None, required=False)
+@click.option(
+    "--dry-run",
+    "dry_run",
+    is_flag=True,
+    default=False,
+    help="Print the sentry-cli command (token masked); run nothing.",
+)
+def finalize(
+    version: str | None,
+    dry_run: bool,
+) -> None:
     """Mark the release finalized and released (``sentry-cli releases finalize``)."""
     settings = load_settings()
     _run(settings, ["finalize", _version(settings, version)], dry_run)

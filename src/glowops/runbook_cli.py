@@ -4,7 +4,8 @@ NAME is an alert of the rule catalog (``glowops runbook HighErrorRate``, the pag
 ``runbook_url`` links to) or a general runbook (``glowops runbook disaster-recovery``).
 ``glowops runbook --list`` shows every alert with its page and every general runbook.
 
-The pages are ``docs/runbooks`` of the source tree. A wheel carries the same files as
+The pages are ``docs/runbooks`` of the source tree, and the runbook folder of each pack in use
+(``glowops --pack prismaglow runbook ApprovalsOverdue``, ``GLOWOPS_PACKS``). A wheel carries the same files as
 ``glowops/runbooks`` (hatch ``force-include`` in pyproject.toml), so the command works on a
 production host without a checkout; the packaged copy is preferred when both exist.
 """
@@ -15,11 +16,12 @@ import difflib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
-top = typer.Typer()
+from glowops.clikit import Group, echo_markdown, echo_markup, print_table
+
+top = Group()
 
 ALERTS_DIR = "alerts"
 INDEX_PAGE = "README.md"  # the index of a folder, not a runbook of its own
@@ -58,6 +60,15 @@ class Runbooks:
 
         return cls(root, pages(root / ALERTS_DIR), pages(root))
 
+    def with_pack_pages(self, folders: list[Path]) -> Runbooks:
+        """These pages and those of the packs' runbook folders (``Pack.runbooks``)."""
+        alerts, general = dict(self.alerts), dict(self.general)
+        for folder in folders:
+            extra = Runbooks.load(folder)
+            alerts.update(extra.alerts)
+            general.update(extra.general)
+        return Runbooks(self.root, alerts, general)
+
     @property
     def names(self) -> list[str]:
         return [*self.alerts, *self.general]
@@ -87,45 +98,46 @@ def title_of(page: Path) -> str:
 
 
 def _list(books: Runbooks) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from glowops.alerting.rules import build_catalog
+    from glowops.alerting.export import catalog_from_settings
+    from glowops.settings import load_settings
 
     # Piped output keeps whole names (a terminal gets its own width).
-    console = Console(width=None if sys.stdout.isatty() else 160)
-    table = Table(title="Alert runbooks (glowops runbook ALERTNAME)")
-    table.add_column("alert", no_wrap=True)
-    for column in ("priority", "severity", "family"):
-        table.add_column(column)
-    table.add_column("page", no_wrap=True)
-    for rule in build_catalog().alerts:
+    width = None if sys.stdout.isatty() else 160
+    rows = []
+    for rule in catalog_from_settings(load_settings(), backups=True).alerts:
         page = books.alerts.get(rule.name)
-        shown = f"{ALERTS_DIR}/{page.name}" if page else "[red]missing[/red]"
-        table.add_row(rule.name, rule.priority, rule.severity, rule.family, shown)
-    console.print(table)
-    general = Table(title="General runbooks (glowops runbook NAME)")
-    general.add_column("name")
-    general.add_column("title")
-    for name, page in books.general.items():
-        general.add_row(name, title_of(page))
-    console.print(general)
-    console.print(f"pages in {books.root}")
+        if page is None:
+            shown = "[red]missing[/red]"
+        else:  # a pack's page: "prismaglow:alerts/ApprovalsOverdue.md"
+            shown = f"{rule.pack + ':' if rule.pack else ''}{ALERTS_DIR}/{page.name}"
+        rows.append((rule.name, rule.priority, rule.severity, rule.family, shown))
+    columns = ("alert", "priority", "severity", "family", "page")
+    title = "Alert runbooks (glowops runbook ALERTNAME)"
+    print_table(title, columns, rows, width=width, no_wrap=("alert", "page"))
+    general = [(name, title_of(page)) for name, page in books.general.items()]
+    print_table("General runbooks (glowops runbook NAME)", ("name", "title"), general, width=width)
+    echo_markup(f"pages in {books.root}", markup=False)
 
 
 @top.command("runbook")
+@click.argument("name", default=None, required=False)
+@click.option(
+    "--list",
+    "-l",
+    "list_",
+    is_flag=True,
+    default=False,
+    help="List every alert with its page, and the general runbooks.",
+)
+@click.option(
+    "--raw", "raw", is_flag=True, default=False, help="Print the Markdown source instead of rendering it."
+)
+@click.option("--path", "path_only", is_flag=True, default=False, help="Print only the page's file path.")
 def runbook(
-    name: Annotated[
-        str | None,
-        typer.Argument(help="An alert name (HighErrorRate) or a general runbook (disaster-recovery)."),
-    ] = None,
-    list_: Annotated[
-        bool, typer.Option("--list", "-l", help="List every alert with its page, and the general runbooks.")
-    ] = False,
-    raw: Annotated[
-        bool, typer.Option("--raw", help="Print the Markdown source instead of rendering it.")
-    ] = False,
-    path_only: Annotated[bool, typer.Option("--path", help="Print only the page's file path.")] = False,
+    name: str | None,
+    list_: bool,
+    raw: bool,
+    path_only: bool,
 ) -> None:
     """Print the runbook of an alert (the page its runbook_url links to) or a general runbook.
 
@@ -139,9 +151,13 @@ def runbook(
     root = runbook_root()
     if root is None:
         tried = ", ".join(str(r) for r in runbook_roots())
-        typer.echo(f"glowops runbook: no runbook folder found (looked in {tried})", err=True)
-        raise typer.Exit(1)
-    books = Runbooks.load(root)
+        click.echo(f"glowops runbook: no runbook folder found (looked in {tried})", err=True)
+        raise click.exceptions.Exit(1)
+    from glowops.packs import active_packs
+    from glowops.settings import load_settings
+
+    folders = [pack.runbooks for pack in active_packs(load_settings()) if pack.runbooks is not None]
+    books = Runbooks.load(root).with_pack_pages(folders)
     if list_ or name is None:
         _list(books)
         return
@@ -149,19 +165,16 @@ def runbook(
     if page is None:
         close = books.suggestions(name)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        typer.echo(
+        click.echo(
             f"glowops runbook: no runbook named {name!r}.{hint} `glowops runbook --list` shows them all.",
             err=True,
         )
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
     if path_only:
-        typer.echo(str(page))
+        click.echo(str(page))
         return
     text = page.read_text(encoding="utf-8")
     if raw:
-        typer.echo(text, nl=False)
+        click.echo(text, nl=False)
         return
-    from rich.console import Console
-    from rich.markdown import Markdown
-
-    Console().print(Markdown(text, code_theme="ansi_dark"))
+    echo_markdown(text)

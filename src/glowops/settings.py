@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         validation_alias=_alias("SENTRY_ENVIRONMENT", "GLOWOPS_ENVIRONMENT"),
         description="deployment.environment / Sentry environment.",
     )
+    packs: CommaList = Field(
+        default_factory=list,
+        description="Installed packs to use (entry point group glowops.packs), comma-separated: their "
+        "metrics, dashboards, alert rules and runbooks join glowops' generic catalogs.",
+    )
 
     # --- where the service listens, and where glowops keeps its state ----------------------
     host: str = Field(default="127.0.0.1", description="Address the service listens on (bundle, monitor).")
@@ -324,7 +329,9 @@ class Settings(BaseSettings):
     backup_keep_monthly: int = Field(default=12, ge=0)
 
     # --- validators -------------------------------------------------------------------------
-    @field_validator("redaction_extra_keys", "redaction_pseudonymize_keys", "alert_email_to", mode="before")
+    @field_validator(
+        "redaction_extra_keys", "redaction_pseudonymize_keys", "alert_email_to", "packs", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -197,7 +197,8 @@ class Stack:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(tmp_path: Path, prismaglow: Any) -> Iterator[Stack]:
+    """The gateway's rules (glowops' and the Prisma Glow pack's) on real Prometheus and Alertmanager."""
     prometheus = require_binary("prometheus")
     alertmanager = require_binary("prometheus-alertmanager")
     inbox = Inbox()
@@ -426,8 +427,8 @@ def test_breach_notifies_every_channel_and_resolves(stack: Stack) -> None:
         mail = next(mail for mail in stack.inbox.of("email") if "PermissionDeniedSpike" in mail["subject"])
         assert mail["to"] == ["oncall@example.com"]
         assert "Many permission checks refused" in mail["body"]
-        assert "docs/runbooks/alerts/PermissionDeniedSpike.md" in mail["body"]
-        assert "GatewayDown" not in pagerduty_events(stack, "trigger")
+        assert "glowops_prismaglow/runbooks/alerts/PermissionDeniedSpike.md" in mail["body"]
+        assert "ServiceDown" not in pagerduty_events(stack, "trigger")
 
         # --- recovery
         driver.error_share = 0.0

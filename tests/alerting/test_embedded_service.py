@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from embedded_helpers import Harness, receiver_settings
 from receivers import http_receiver
-from typer.testing import CliRunner
 
 from glowops.alerting.service import EmbeddedAlerting, start_embedded_alerting
 from glowops.settings import Settings

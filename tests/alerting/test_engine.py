@@ -12,6 +12,8 @@ from glowops.alerting.promtest import run_case
 from glowops.alerting.rule_tests import build_cases
 from glowops.alerting.rules import Thresholds, build_catalog
 from glowops.promql import NAME, TSDB, PromQLError, labels_of
+from glowops_prismaglow import PrismaGlowThresholds, make_pack
+from glowops_prismaglow import pack as prismaglow_pack
 
 MIN = 60_000
 
@@ -55,7 +57,7 @@ def states(engine: RuleEngine, minutes: int) -> list[str]:
 
 
 def test_every_promtool_case_of_the_catalog_gives_the_same_alerts() -> None:
-    catalog = build_catalog()
+    catalog = build_catalog(packs=[prismaglow_pack])
     cases = build_cases(catalog)
     assert len(cases) >= 30
     failures = [str(m) for case in cases for m in run_case(catalog, case)]
@@ -64,9 +66,8 @@ def test_every_promtool_case_of_the_catalog_gives_the_same_alerts() -> None:
 
 def test_custom_thresholds_keep_the_cases_green() -> None:
     catalog = build_catalog(
-        thresholds=Thresholds(
-            error_ratio_critical=0.1, queue_depth_warning=200, backup_max_age="50h", disk_used_critical=0.95
-        )
+        thresholds=Thresholds(error_ratio_critical=0.1, backup_max_age="50h", disk_used_critical=0.95),
+        packs=[make_pack(PrismaGlowThresholds(queue_depth_warning=200))],
     )
     failures = [str(m) for case in build_cases(catalog) for m in run_case(catalog, case)]
     assert failures == []

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from glowops.alerting.alertmanager_config import build_alertmanager_config, parse_version
 from glowops.alerting.channels import TEAMS_RELAY_PATH
@@ -18,6 +18,7 @@ from glowops.alerting.export import alerting_rules, prometheus_config, recording
 from glowops.alerting.rules import build_catalog
 from glowops.cli import app as root_app
 from glowops.settings import Settings
+from glowops_prismaglow import pack as prismaglow_pack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -185,7 +186,7 @@ def test_bundle_files_and_secret_permissions(tmp_path: Path) -> None:
 
 
 def test_rule_files_carry_labels_annotations_for_and_keep_firing_for() -> None:
-    catalog = build_catalog()
+    catalog = build_catalog(packs=[prismaglow_pack])
     groups = alerting_rules(catalog)["groups"]
     assert [g["name"] for g in groups] == [f"glowops-{f}" for f in catalog.families]
     rules = {r["alert"]: r for g in groups for r in g["rules"]}
@@ -225,16 +226,20 @@ def test_drill_export_scales_every_timing(tmp_path: Path) -> None:
 
 
 def test_docs_alerts_md_is_up_to_date() -> None:
-    """Regenerate with: glowops alerts docs --out docs/alerts.md"""
+    """Regenerate with: glowops --pack prismaglow alerts docs --out docs/alerts.md"""
     current = (ROOT / "docs" / "alerts.md").read_text(encoding="utf-8")
-    assert current == render_markdown(build_catalog()), "run `glowops alerts docs --out docs/alerts.md`"
+    expected = render_markdown(build_catalog(packs=[prismaglow_pack]))
+    assert current == expected, "run `glowops --pack prismaglow alerts docs --out docs/alerts.md`"
 
 
 def test_docs_list_every_rule_with_channel_and_runbook() -> None:
-    page = render_markdown(build_catalog())
-    for rule in build_catalog().alerts:
+    catalog = build_catalog(packs=[prismaglow_pack])
+    page = render_markdown(catalog)
+    for rule in catalog.alerts:
         assert f"**{rule.name}**" in page
-        assert f"(runbooks/alerts/{rule.name}.md)" in page
+        link = f"runbooks/alerts/{rule.name}.md" if not rule.pack else f"../{rule.runbook_path}"
+        assert f"({link})" in page
+        assert (ROOT / "docs" / link).resolve().is_file(), link
     assert '`sum(rate(documents_indexed_total{outcome="failed"}[15m]))' in page
     assert "| severity `critical` | PagerDuty, Slack, Teams, ERROR_NOTIFY_WEBHOOK |" in page
 

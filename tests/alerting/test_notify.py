@@ -173,7 +173,7 @@ async def test_a_4xx_goes_to_the_dead_letters(tmp_path: Path) -> None:
         await h.close()
 
 
-async def test_info_alerts_go_by_email_to_a_real_smtp_server(tmp_path: Path) -> None:
+async def test_info_alerts_go_by_email_to_a_real_smtp_server(tmp_path: Path, prismaglow: Any) -> None:
     from aiosmtpd.controller import Controller
     from aiosmtpd.handlers import Message
 
@@ -208,7 +208,7 @@ async def test_info_alerts_go_by_email_to_a_real_smtp_server(tmp_path: Path) -> 
             assert mail["Subject"].startswith("[FIRING:1] PermissionDeniedSpike (info, gateway)")
             assert mail["To"] == "ops@example.com"
             text = mail.get_payload(decode=True).decode() if not mail.is_multipart() else str(mail)
-            assert "docs/runbooks/alerts/PermissionDeniedSpike.md" in text
+            assert "glowops_prismaglow/runbooks/alerts/PermissionDeniedSpike.md" in text
             assert message_from_bytes(mail.as_bytes())["Message-ID"].endswith("@glowops>")
             assert rx.requests == []  # info goes to email only
             await h.close()

@@ -284,7 +284,7 @@ async def test_an_escalation_resumes_after_a_crash_at_the_right_level_and_time(t
 def test_cli_unack_and_reassign_record_actions_and_refuse_strangers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from glowops.alerting.state import StateStore, state_path
     from glowops.cli import app

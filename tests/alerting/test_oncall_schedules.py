@@ -190,7 +190,7 @@ def test_oncall_now_and_show_print_who_is_on_call_when(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import yaml
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from glowops.cli import app
 

@@ -249,8 +249,9 @@ def test_many_to_many_matching_is_an_evaluation_error() -> None:
 
 def test_every_catalog_expression_parses() -> None:
     from glowops.alerting.rules import build_catalog
+    from glowops_prismaglow import pack
 
-    catalog = build_catalog()
+    catalog = build_catalog(packs=[pack])
     for rule in catalog.alerts:
         parse(rule.expr)
     for rec in catalog.recording:

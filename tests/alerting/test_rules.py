@@ -16,6 +16,8 @@ from glowops.alerting.rules import (
 )
 from glowops.promql import format_duration, parse_duration, scale_duration
 from glowops.telemetry.catalog import CATALOG
+from glowops_prismaglow import PrismaGlowThresholds, make_pack
+from glowops_prismaglow import pack as prismaglow
 
 SPEC_RULES = {
     # spec, critical
@@ -48,13 +50,26 @@ SPEC_RULES = {
     "BackupSizeDropped",
     "BackupDrillOverdue",
     "BackupRetentionViolated",
-    "GatewayDown",
+    "ServiceDown",
+}
+# What glowops alone (no pack) must alert on, on any service.
+GENERIC_RULES = {
+    "ServiceDown",
+    "HighErrorRate",
+    "ElevatedErrorRate",
+    "DatabaseConnectionFailures",
+    "CriticalHealthCheckFailing",
+    "HealthCheckFailing",
+    "HighLatencyP99",
+    "SlowResponsesP95",
+    "StorageAlmostFull",
+    "StorageFillingUp",
 }
 
 
 @pytest.fixture(scope="module")
 def catalog():  # type: ignore[no-untyped-def]
-    return build_catalog()
+    return build_catalog(packs=[prismaglow])
 
 
 def test_every_required_rule_is_in_the_catalog(catalog) -> None:  # type: ignore[no-untyped-def]
@@ -165,8 +180,9 @@ def test_a_rule_outside_the_subset_cannot_be_declared() -> None:
 
 def test_rules_read_only_catalogued_metrics(catalog) -> None:  # type: ignore[no-untyped-def]
     """Drift guard: a rule reading a metric nobody emits would never fire."""
-    exposed = {spec.exposed_name for spec in CATALOG}
-    for spec in CATALOG:
+    specs = (*CATALOG, *prismaglow.metrics)
+    exposed = {spec.exposed_name for spec in specs}
+    for spec in specs:
         if spec.kind == "histogram":
             exposed |= {f"{spec.name}_bucket", f"{spec.name}_count", f"{spec.name}_sum"}
     recorded = {r.record for r in catalog.recording}
@@ -188,7 +204,10 @@ def test_labels_and_links_of_every_rule(catalog) -> None:  # type: ignore[no-unt
         assert rule.labels["severity"] == rule.severity
         assert rule.labels["family"] == rule.family
         assert rule.labels["service"] == "gateway"
-        assert rule.runbook_url.endswith(f"/docs/runbooks/alerts/{rule.name}.md")
+        assert rule.runbook_path.endswith(f"/alerts/{rule.name}.md")
+        assert rule.runbook_url == f"https://github.com/prisma-glow/glowops/blob/main/{rule.runbook_path}"
+        folder = prismaglow.runbook_path if rule.pack else "docs/runbooks"
+        assert rule.runbook_path.startswith(folder + "/")
         assert rule.dashboard_url.startswith("http")
         assert channels_for(rule.severity, rule.family)
     linked = build_catalog(
@@ -265,7 +284,10 @@ def test_every_alert_has_a_firing_and_a_quiet_test_case(catalog) -> None:  # typ
 
 
 def test_test_cases_adapt_to_thresholds() -> None:
-    custom = build_catalog(thresholds=Thresholds(queue_depth_warning=50, disk_used_critical=0.95))
+    custom = build_catalog(
+        thresholds=Thresholds(disk_used_critical=0.95),
+        packs=[make_pack(PrismaGlowThresholds(queue_depth_warning=50))],
+    )
     assert coverage_gaps(custom, build_cases(custom)) == []
     queue = next(c for c in build_cases(custom) if "document queue" in c.name)
     assert max(v or 0 for v in expand_values(queue.series[0].values)) == 75
@@ -283,3 +305,68 @@ def test_expanding_notation_round_trips() -> None:
 def test_scaled_catalog_cannot_render_production_test_cases() -> None:
     with pytest.raises(ValueError, match="time_scale=1"):
         build_cases(build_catalog(time_scale=60))
+
+
+def test_the_core_alone_has_generic_rules_only() -> None:
+    core = build_catalog()
+    names = {rule.name for rule in core.alerts}
+    assert names >= GENERIC_RULES
+    assert not names & {rule.name for rule in build_catalog(packs=[prismaglow]).alerts if rule.pack}
+    core_metrics = {spec.name for spec in CATALOG}
+    for rule in (*core.alerts, *core.recording):
+        read = referenced_metrics(rule.expr) - {"up"} - {r.record for r in core.recording}
+        assert {m.removesuffix("_total").removesuffix("_bucket").removesuffix("_count") for m in read} <= (
+            core_metrics
+        ), rule
+    assert coverage_gaps(core, build_cases(core)) == []
+
+
+def test_backup_rules_only_when_backups_are_configured() -> None:
+    assert {r.family for r in build_catalog().alerts} >= {"backup"}
+    without = build_catalog(backups=False)
+    assert "backup" not in {r.family for r in without.alerts}
+    assert not [c for c in build_cases(without) if any("Backup" in ch.alertname for ch in c.checks)]
+    assert coverage_gaps(without, build_cases(without)) == []
+
+
+def test_generic_health_rules_leave_out_the_checks_with_their_own_alert() -> None:
+    core = build_catalog()
+    assert core.alert("CriticalHealthCheckFailing").expr == (
+        'glowops_health_check_up{critical="true",check!~"database"} == 0'
+    )
+    with_pack = build_catalog(packs=[prismaglow])
+    assert with_pack.alert("HealthCheckFailing").expr == (
+        'glowops_health_check_up{critical!="true",check!~"database|openai|redis|supabase"} == 0'
+    )
+
+
+def test_a_pack_rule_in_an_undeclared_family_is_refused() -> None:
+    from dataclasses import replace
+
+    undeclared = replace(prismaglow, families=("cache",))
+    with pytest.raises(ValueError, match="family the pack does not declare"):
+        build_catalog(packs=[undeclared])
+
+
+def test_a_pack_cannot_redeclare_a_rule() -> None:
+    from dataclasses import replace
+
+    from glowops.alerting.rules import RuleBuilder
+
+    def clash(b: RuleBuilder) -> list[AlertRule]:
+        return [
+            b.rule(
+                "HighErrorRate",
+                "warning",
+                "P2",
+                "availability",
+                "x > 1",
+                for_="1m",
+                summary="s",
+                description="d",
+                dashboard="service",
+            )
+        ]
+
+    with pytest.raises(ValueError, match="duplicate rule names: \\['HighErrorRate'\\]"):
+        build_catalog(packs=[replace(prismaglow, alerts=clash)])

@@ -11,6 +11,8 @@ import pytest
 from glowops.alerting.export import ALERTING_FILE, RECORDING_FILE, alerting_rules, dump_yaml, recording_rules
 from glowops.alerting.rule_tests import rule_test_documents
 from glowops.alerting.rules import Catalog, Thresholds, build_catalog
+from glowops_prismaglow import PrismaGlowThresholds, make_pack
+from glowops_prismaglow import pack as prismaglow_pack
 from peers import require_binary
 
 pytestmark = pytest.mark.prometheus
@@ -39,7 +41,7 @@ def promtool_test(directory: Path, files: list[str]) -> subprocess.CompletedProc
 
 
 def test_every_rule_passes_its_promtool_unit_tests(tmp_path: Path) -> None:
-    catalog = build_catalog()
+    catalog = build_catalog(packs=[prismaglow_pack])
     files = write(tmp_path, catalog, catalog)
     result = promtool_test(tmp_path, files)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
@@ -48,9 +50,8 @@ def test_every_rule_passes_its_promtool_unit_tests(tmp_path: Path) -> None:
 
 def test_custom_thresholds_keep_their_tests_green(tmp_path: Path) -> None:
     catalog = build_catalog(
-        thresholds=Thresholds(
-            error_ratio_critical=0.1, queue_depth_warning=200, backup_max_age="50h", disk_used_critical=0.95
-        )
+        thresholds=Thresholds(error_ratio_critical=0.1, backup_max_age="50h", disk_used_critical=0.95),
+        packs=[make_pack(PrismaGlowThresholds(queue_depth_warning=200))],
     )
     files = write(tmp_path, catalog, catalog)
     result = promtool_test(tmp_path, files)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from glowops.cli import app
 

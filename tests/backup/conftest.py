@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 import pytest
 from backup_helpers import SCHEMA, Keys, run_sql
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from peers import free_port
 

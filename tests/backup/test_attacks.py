@@ -18,8 +18,8 @@ from pathlib import Path
 import boto3
 import pytest
 from backup_helpers import Keys, invoke, manifests, new_key
+from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
-from typer.testing import CliRunner
 
 from glowops.backup.monitoring import register_backup_collector
 from glowops.settings import Settings

@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from backup_helpers import invoke, manifests
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from peers import PG_ADMIN_URL, least_privilege, with_user
 from prisma_glow_gateway.migrate import upgrade

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from backup_helpers import SCHEMA, invoke, run_sql, table_fingerprints
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from glowops.backup.pgtools import find_tool
 from peers import PG_ADMIN_URL, drop_database, new_database

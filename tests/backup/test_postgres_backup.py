@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from backup_helpers import EXPECTED_COUNTS, invoke, manifests, new_key, run_sql, table_fingerprints
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from peers import PG_ADMIN_URL, drop_database, new_database
 

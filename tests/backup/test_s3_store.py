@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from backup_helpers import Keys, invoke, new_key, table_fingerprints
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from peers import PG_ADMIN_URL, drop_database, new_database
 

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from glowops.alerting.supervisor import AlertingSupervisor
 from glowops.backup.schedule import BackupScheduler, run_pass

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from backup_helpers import invoke, manifests
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 
 def make_db(path: Path) -> None:

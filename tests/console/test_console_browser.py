@@ -20,9 +20,12 @@ from typing import Any
 
 import pytest
 
-from glowops.dashboards.catalog import UIDS
+from glowops.dashboards.catalog import UIDS as CORE_UIDS
+from glowops_prismaglow.dashboards import UIDS as PACK_UIDS
 from peers import free_port, require_binary, wait_ready
 
+# The gateway's console: glowops' dashboards and those of the Prisma Glow pack it registers.
+UIDS = CORE_UIDS + PACK_UIDS
 TOKEN = "browser-test-token-0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent

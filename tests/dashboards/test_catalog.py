@@ -10,9 +10,15 @@ import pytest
 from glowops.alerting.rules import Thresholds, build_catalog, referenced_metrics, subset_violations
 from glowops.dashboards.catalog import UIDS, build_dashboards, dashboard_by_uid, rule_threshold
 from glowops.dashboards.model import CONSOLE_RATE_INTERVAL, Dashboard, Panel
+from glowops.packs import register_pack
 from glowops.promql import parse, parse_duration
 from glowops.settings import Settings
 from glowops.telemetry.catalog import CATALOG
+from glowops_prismaglow import PrismaGlowThresholds, make_pack
+from glowops_prismaglow import pack as prismaglow
+from glowops_prismaglow.dashboards import UIDS as PACK_UIDS
+
+SPECS = (*CATALOG, *prismaglow.metrics)
 
 # The spec's metric lists (observability-operations.md, "Required Dashboards") and the issue's
 # service overview and operations board, as panel keys.
@@ -53,7 +59,8 @@ def substituted(expr: str) -> str:
 
 @pytest.fixture(scope="module")
 def dashboards() -> tuple[Dashboard, ...]:
-    return build_dashboards(Settings.model_construct())
+    """glowops' dashboards with the Prisma Glow pack's, every rule (backups included) behind them."""
+    return build_dashboards(Settings.model_construct(), catalog=build_catalog(packs=[prismaglow]))
 
 
 def all_panels(dashboards: tuple[Dashboard, ...]) -> list[tuple[Dashboard, Panel]]:
@@ -61,18 +68,9 @@ def all_panels(dashboards: tuple[Dashboard, ...]) -> list[tuple[Dashboard, Panel
 
 
 def test_fixed_uids_and_unique_keys(dashboards: tuple[Dashboard, ...]) -> None:
-    assert (
-        tuple(d.uid for d in dashboards)
-        == UIDS
-        == (
-            "glowops-assistant",
-            "glowops-documents",
-            "glowops-approvals",
-            "glowops-security",
-            "glowops-service",
-            "glowops-operations",
-        )
-    )
+    assert UIDS == ("glowops-service", "glowops-operations")
+    assert PACK_UIDS == ("glowops-assistant", "glowops-documents", "glowops-approvals", "glowops-security")
+    assert tuple(d.uid for d in dashboards) == UIDS + PACK_UIDS
     for dashboard in dashboards:
         keys = [p.key for p in dashboard.panels]
         assert len(keys) == len(set(keys)), dashboard.uid
@@ -98,7 +96,7 @@ def test_every_spec_panel_is_there(dashboards: tuple[Dashboard, ...]) -> None:
 
 def test_every_alert_links_to_a_catalogued_dashboard(dashboards: tuple[Dashboard, ...]) -> None:
     uids = {d.uid for d in dashboards}
-    for rule in build_catalog().alerts:
+    for rule in build_catalog(packs=[prismaglow]).alerts:
         assert rule.dashboard_url.rsplit("/d/", 1)[1] in uids, rule.name
 
 
@@ -111,11 +109,11 @@ def test_every_query_is_in_the_embedded_subset(dashboards: tuple[Dashboard, ...]
 
 
 def test_every_metric_is_catalogued(dashboards: tuple[Dashboard, ...]) -> None:
-    allowed = {spec.exposed_name for spec in CATALOG}
+    allowed = {spec.exposed_name for spec in SPECS}
     allowed |= {
-        f"{s.name}_{part}" for s in CATALOG if s.kind == "histogram" for part in ("bucket", "sum", "count")
+        f"{s.name}_{part}" for s in SPECS if s.kind == "histogram" for part in ("bucket", "sum", "count")
     }
-    allowed |= {rule.record for rule in build_catalog().recording}
+    allowed |= {rule.record for rule in build_catalog(packs=[prismaglow]).recording}
     used: set[str] = set()
     for dashboard, panel in all_panels(dashboards):
         for query in panel.queries:
@@ -124,14 +122,14 @@ def test_every_metric_is_catalogued(dashboards: tuple[Dashboard, ...]) -> None:
             assert names <= allowed, (dashboard.uid, panel.key, sorted(names - allowed))
             used |= names
     # every dashboard metric of the spec's four dashboards is shown somewhere
-    for spec in CATALOG:
+    for spec in prismaglow.metrics:
         if spec.dashboard in ("assistant", "documents", "approvals", "security"):
             shown = {spec.exposed_name, f"{spec.name}_bucket"} & used
             assert shown, f"{spec.exposed_name} ({spec.dashboard}) is on no panel"
 
 
 def test_org_filter_on_every_org_labelled_metric(dashboards: tuple[Dashboard, ...]) -> None:
-    org_metrics = {s.exposed_name for s in CATALOG if "org_id" in s.labels}
+    org_metrics = {s.exposed_name for s in SPECS if "org_id" in s.labels}
     for dashboard, panel in all_panels(dashboards):
         exprs = [q.expr for q in panel.queries]
         for expr in exprs:
@@ -159,22 +157,22 @@ def test_rates_use_the_rate_interval_or_the_alert_window(dashboards: tuple[Dashb
 
 
 def test_thresholds_are_the_rule_catalog_numbers(dashboards: tuple[Dashboard, ...]) -> None:
-    th = Thresholds()
-    catalog = build_catalog()
+    th, pth = Thresholds(), PrismaGlowThresholds()
+    catalog = build_catalog(packs=[prismaglow])
     expected = {
         "SlowResponsesP95": th.p95_warning_seconds,
         "HighLatencyP99": th.p99_critical_seconds,
         "ElevatedErrorRate": th.error_ratio_warning,
         "HighErrorRate": th.error_ratio_critical,
-        "CacheHitRateLow": th.cache_hit_ratio_warning,
-        "DocumentQueueBacklog": th.queue_depth_warning,
+        "CacheHitRateLow": pth.cache_hit_ratio_warning,
+        "DocumentQueueBacklog": pth.queue_depth_warning,
         "StorageFillingUp": th.disk_used_warning,
         "StorageAlmostFull": th.disk_used_critical,
-        "AuthFailureSpike": th.auth_failures_per_5m,
-        "RLSDenialSpike": th.rls_denials_per_5m,
-        "RateLimitRejections": th.rate_limited_per_5m,
-        "DocumentIndexingFailures": th.indexing_failure_ratio,
-        "DocumentExtractErrors": th.extract_errors_per_15m,
+        "AuthFailureSpike": pth.auth_failures_per_5m,
+        "RLSDenialSpike": pth.rls_denials_per_5m,
+        "RateLimitRejections": pth.rate_limited_per_5m,
+        "DocumentIndexingFailures": pth.indexing_failure_ratio,
+        "DocumentExtractErrors": pth.extract_errors_per_15m,
         "BackupStale": parse_duration(th.backup_max_age),
         "BackupDrillOverdue": parse_duration(th.drill_max_age),
     }
@@ -194,7 +192,8 @@ def test_thresholds_are_the_rule_catalog_numbers(dashboards: tuple[Dashboard, ..
         (0.02, "ElevatedErrorRate"),
         (0.05, "HighErrorRate"),
     ]
-    assert service.panel("cache_hit_ratio").thresholds[0].mode == "below"
+    assistant = dashboard_by_uid(dashboards, "glowops-assistant")
+    assert assistant.panel("cache_hit_ratio").thresholds[0].mode == "below"
     ops = dashboard_by_uid(dashboards, "glowops-operations")
     assert [t.value for t in ops.panel("disk_used").thresholds] == [0.8, 0.9]
     approvals = dashboard_by_uid(dashboards, "glowops-approvals")
@@ -203,19 +202,21 @@ def test_thresholds_are_the_rule_catalog_numbers(dashboards: tuple[Dashboard, ..
 
 def test_changed_thresholds_reach_the_panels() -> None:
     catalog = build_catalog(
-        thresholds=Thresholds(
-            p95_warning_seconds=2.5,
-            p99_critical_seconds=10.0,
-            cache_hit_ratio_warning=0.9,
-            queue_depth_warning=250,
-            auth_failures_per_5m=7,
-            backup_max_age="30h",
-        )
+        thresholds=Thresholds(p95_warning_seconds=2.5, p99_critical_seconds=10.0, backup_max_age="30h"),
+        packs=[
+            make_pack(
+                PrismaGlowThresholds(
+                    cache_hit_ratio_warning=0.9, queue_depth_warning=250, auth_failures_per_5m=7
+                )
+            )
+        ],
     )
     dashboards = build_dashboards(Settings.model_construct(), catalog=catalog)
     service = dashboard_by_uid(dashboards, "glowops-service")
     assert [t.value for t in service.panel("latency").thresholds] == [2.5, 10.0]
-    assert service.panel("cache_hit_ratio").thresholds[0].value == 0.9
+    assert (
+        dashboard_by_uid(dashboards, "glowops-assistant").panel("cache_hit_ratio").thresholds[0].value == 0.9
+    )
     assert dashboard_by_uid(dashboards, "glowops-documents").panel("queue_depth").thresholds[0].value == 250
     assert dashboard_by_uid(dashboards, "glowops-security").panel("auth_failures").thresholds[0].value == 7
     ops = dashboard_by_uid(dashboards, "glowops-operations")
@@ -226,6 +227,7 @@ def test_settings_reach_the_panels() -> None:
     from prisma_glow_gateway.settings import GatewaySettings
 
     settings = GatewaySettings(disk_warn_percent=70, disk_fail_percent=85, approval_sla_hours=8)
+    register_pack(prismaglow)  # as the gateway does
     dashboards = build_dashboards(settings)
     ops = dashboard_by_uid(dashboards, "glowops-operations")
     assert [t.value for t in ops.panel("disk_used").thresholds] == [0.7, 0.85]
@@ -234,10 +236,25 @@ def test_settings_reach_the_panels() -> None:
 
 
 def test_rule_threshold_refuses_what_it_cannot_draw() -> None:
-    catalog = build_catalog()
+    catalog = build_catalog(packs=[prismaglow])
     with pytest.raises(ValueError, match="is not one numeric comparison"):
         rule_threshold(catalog, "DocumentIndexingStalled")
     with pytest.raises(ValueError, match="severity 'info'"):
         rule_threshold(catalog, "PermissionDeniedSpike")
     with pytest.raises(KeyError):
         rule_threshold(catalog, "NoSuchAlert")
+
+
+def test_without_packs_only_the_generic_dashboards(without_packs: None) -> None:
+    plain = build_dashboards(Settings.model_construct())
+    assert tuple(d.uid for d in plain) == UIDS
+    ops = dashboard_by_uid(plain, "glowops-operations")
+    # no backups configured: no backup panels that could only say "never"
+    assert not {p.key for p in ops.panels} & {"backup_age", "drill_age", "backup_status"}
+    with_backups = build_dashboards(Settings(backup_database_url="sqlite:///x.db"))
+    assert "backup_age" in {p.key for p in dashboard_by_uid(with_backups, "glowops-operations").panels}
+    pack_metrics = {s.name for s in prismaglow.metrics}
+    for dashboard, panel in all_panels(plain):
+        for query in panel.queries:
+            read = {n.removesuffix("_total").removesuffix("_bucket") for n in referenced_metrics(query.expr)}
+            assert not read & pack_metrics, (dashboard.uid, panel.key)

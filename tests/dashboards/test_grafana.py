@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from glowops.cli import app as cli
 from glowops.dashboards.catalog import UIDS, build_dashboards
@@ -21,16 +21,26 @@ from glowops.dashboards.grafana import (
     write_grafana,
 )
 from glowops.dashboards.model import Threshold
+from glowops.packs import register_pack, registered_packs, unregister_pack
 from glowops.settings import Settings
+from glowops_prismaglow import pack as prismaglow_pack
+from glowops_prismaglow.dashboards import UIDS as PACK_UIDS
+
+ALL_UIDS = UIDS + PACK_UIDS
 
 GOLDEN = Path(__file__).parent / "golden"
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_golden_dashboards(default_settings: Settings, update_golden: bool) -> None:
-    """The generated JSON is pinned; regenerate with ``pytest tests/dashboards --update-golden``."""
+def test_golden_dashboards(default_settings: Settings, update_golden: bool, prismaglow: Any) -> None:
+    """The generated JSON is pinned; regenerate with ``pytest tests/dashboards --update-golden``.
+
+    glowops' dashboards (backup panels included) and the Prisma Glow pack's."""
+    from glowops.alerting.export import catalog_from_settings
+
     stale = []
-    for dashboard in build_dashboards(default_settings):
+    catalog = catalog_from_settings(default_settings, backups=True)
+    for dashboard in build_dashboards(default_settings, catalog=catalog):
         path = GOLDEN / f"{dashboard.uid}.json"
         text = dashboard_json(dashboard, default_settings)
         if update_golden:
@@ -38,7 +48,7 @@ def test_golden_dashboards(default_settings: Settings, update_golden: bool) -> N
             path.write_text(text, encoding="utf-8")
         elif not path.exists() or path.read_text(encoding="utf-8") != text:
             stale.append(path.name)
-    assert sorted(p.stem for p in GOLDEN.glob("*.json")) == sorted(UIDS)
+    assert sorted(p.stem for p in GOLDEN.glob("*.json")) == sorted(ALL_UIDS)
     assert stale == [], f"changed: {stale}; review and run pytest tests/dashboards --update-golden"
 
 
@@ -46,7 +56,15 @@ def test_golden_dashboards(default_settings: Settings, update_golden: bool) -> N
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("grafana")
     settings = Settings.model_construct(scrape_interval_seconds=5.0)
-    write_grafana(out, settings, dashboards_path="/srv/grafana/glowops", prometheus_url="http://prom:9090")
+    registered = prismaglow_pack in registered_packs()
+    register_pack(prismaglow_pack)  # as the gateway does: the pack's dashboards are exported too
+    try:
+        write_grafana(
+            out, settings, dashboards_path="/srv/grafana/glowops", prometheus_url="http://prom:9090"
+        )
+    finally:
+        if not registered:
+            unregister_pack(prismaglow_pack.name)
     return out
 
 
@@ -54,9 +72,9 @@ def load(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def test_every_dashboard_has_what_grafana_needs(exported: Path) -> None:
+def test_every_dashboard_has_what_grafana_needs(exported: Path, prismaglow: Any) -> None:
     catalog = {d.uid: d for d in build_dashboards(Settings.model_construct())}
-    for uid in UIDS:
+    for uid in ALL_UIDS:
         model = load(exported / "dashboards" / f"{uid}.json")
         assert model["uid"] == uid
         assert model["title"] == catalog[uid].title
@@ -97,7 +115,8 @@ def test_threshold_colour_steps(exported: Path) -> None:
         {"color": "red", "value": 5.0},
     ]
     assert latency["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] == "line"
-    cache = by_title["Cache hit ratio (15 min)"]
+    assistant = load(exported / "dashboards" / "glowops-assistant.json")
+    cache = {p["title"]: p for p in assistant["panels"]}["Cache hit ratio (15 min)"]
     # below 80 % is bad: orange up to 0.8, green from 0.8
     assert cache["fieldConfig"]["defaults"]["thresholds"]["steps"] == [
         {"color": "orange", "value": None},
@@ -122,13 +141,22 @@ def test_provisioning_files(exported: Path) -> None:
     (provider,) = providers["providers"]
     assert provider["type"] == "file"
     assert provider["options"]["path"] == "/srv/grafana/glowops"
-    assert sorted(p.name for p in (exported / "dashboards").iterdir()) == sorted(f"{u}.json" for u in UIDS)
+    assert sorted(p.name for p in (exported / "dashboards").iterdir()) == sorted(
+        f"{u}.json" for u in ALL_UIDS
+    )
 
 
-def test_cli_export_list_and_docs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_export_list_and_docs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, without_packs: None
+) -> None:
     monkeypatch.setenv("GLOWOPS_SCRAPE_INTERVAL_SECONDS", "30")
     runner = CliRunner()
-    result = runner.invoke(cli, ["dashboards", "export", "--out", str(tmp_path / "g")])
+    plain = runner.invoke(cli, ["dashboards", "export", "--out", str(tmp_path / "plain")])
+    assert plain.exit_code == 0, plain.output
+    assert sorted(p.stem for p in (tmp_path / "plain" / "dashboards").iterdir()) == sorted(UIDS)
+    result = runner.invoke(
+        cli, ["--pack", "prismaglow", "dashboards", "export", "--out", str(tmp_path / "g")]
+    )
     assert result.exit_code == 0, result.output
     assert "glowops-security.json" in result.output
     source = yaml.safe_load((tmp_path / "g/provisioning/datasources/prometheus.yaml").read_text())
@@ -151,10 +179,10 @@ def test_cli_export_list_and_docs(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert runner.invoke(cli, ["dashboards", "docs", "--out", str(doc), "--check"]).exit_code == 0
 
 
-def test_docs_dashboards_md_is_up_to_date() -> None:
+def test_docs_dashboards_md_is_up_to_date(without_packs: None, prismaglow: Any) -> None:
     path = REPO / "docs" / "dashboards.md"
     assert path.read_text(encoding="utf-8") == render_dashboards_doc(), (
-        "run: glowops dashboards docs --out docs/dashboards.md"
+        "run: glowops --pack prismaglow dashboards docs --out docs/dashboards.md"
     )
     text = path.read_text(encoding="utf-8")
     assert "`SlowResponsesP95`" in text and "glowops-operations" in text

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from glowops.alerting.channels import TEAMS_RELAY_PATH
 from glowops.cli import app

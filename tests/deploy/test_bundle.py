@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from glowops.cli import app
 from glowops.deploy import check as c

@@ -23,18 +23,23 @@ from typing import Any
 
 import pytest
 import typer
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from glowops.alerting.rules import DEFAULT_RUNBOOK_BASE, AlertRule, build_catalog
 from glowops.cli import app
+from glowops_prismaglow import RUNBOOKS as PACK_RUNBOOKS
+from glowops_prismaglow import pack as prismaglow
 from peers import missing_peer
 from prisma_glow_gateway.cli import top as gateway_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOKS = ROOT / "docs" / "runbooks"
 ALERTS = RUNBOOKS / "alerts"
-CATALOG = build_catalog()
+PACK_ALERTS = PACK_RUNBOOKS / "alerts"
+CATALOG = build_catalog(packs=[prismaglow])  # glowops' rules and the Prisma Glow pack's
+CORE = build_catalog()  # the expressions a service without packs sees
 ALERT_NAMES = {rule.name for rule in CATALOG.alerts}
+CORE_NAMES = {rule.name for rule in CORE.alerts}
 DASHBOARD_UIDS = {rule.dashboard_url.rsplit("/", 1)[1] for rule in CATALOG.alerts}
 ALERT_SECTIONS = ("Meaning", "First checks", "Likely causes", "Fixes", "Escalation")
 PLACEHOLDERS = re.compile(
@@ -137,7 +142,7 @@ NOT_ALERTS = {"CrashLoopBackOff", "OOMKilled"}
 
 
 def all_pages() -> list[Path]:
-    return sorted(RUNBOOKS.rglob("*.md"))
+    return sorted([*RUNBOOKS.rglob("*.md"), *PACK_RUNBOOKS.rglob("*.md")])
 
 
 def sections(text: str) -> dict[str, str]:
@@ -154,6 +159,7 @@ def prose(text: str) -> str:
 def page_of(rule: AlertRule) -> Path:
     prefix = DEFAULT_RUNBOOK_BASE.rstrip("/") + "/"
     assert rule.runbook_url.startswith(prefix), rule.runbook_url
+    assert rule.runbook_url == prefix + rule.runbook_path
     return ROOT / rule.runbook_url[len(prefix) :]
 
 
@@ -163,7 +169,10 @@ def page_of(rule: AlertRule) -> Path:
 @pytest.mark.parametrize("rule", CATALOG.alerts, ids=lambda r: r.name)
 def test_alert_links_to_a_complete_page(rule: AlertRule) -> None:
     page = page_of(rule)
-    assert page == ALERTS / f"{rule.name}.md", f"{rule.name}: runbook_url points to {rule.runbook_url}"
+    folder = PACK_ALERTS if rule.pack else ALERTS
+    assert page.resolve() == folder / f"{rule.name}.md", (
+        f"{rule.name}: runbook_url points to {rule.runbook_url}"
+    )
     assert page.is_file(), f"{rule.name}: no runbook page at {page.relative_to(ROOT)}"
     text = page.read_text(encoding="utf-8")
     assert text.startswith(f"# {rule.name}\n")
@@ -176,17 +185,18 @@ def test_alert_links_to_a_complete_page(rule: AlertRule) -> None:
     header = text.split("## Meaning", 1)[0]
     for fact in (f"`{rule.severity}`", f"`{rule.priority}`", f"`{rule.family}`", rule.dashboard_url):
         assert fact in header, f"{rule.name}: header does not state {fact}"
-    assert f"```promql\n{rule.expr}\n```" in header, (
-        f"{rule.name}: header expression differs from the catalog"
-    )
+    expr = CORE.alert(rule.name).expr if rule.name in CORE_NAMES else rule.expr
+    assert f"```promql\n{expr}\n```" in header, f"{rule.name}: header expression differs from the catalog"
 
 
 def test_no_page_for_an_alert_that_does_not_exist() -> None:
-    pages = {p.stem for p in ALERTS.glob("*.md")} - {"README"}
-    assert pages == ALERT_NAMES, f"extra: {pages - ALERT_NAMES}, missing: {ALERT_NAMES - pages}"
-    index = (ALERTS / "README.md").read_text(encoding="utf-8")
-    for name in ALERT_NAMES:
-        assert f"[{name}]({name}.md)" in index, f"alerts/README.md does not list {name}"
+    pack_names = ALERT_NAMES - CORE_NAMES
+    for folder, names in ((ALERTS, CORE_NAMES), (PACK_ALERTS, pack_names)):
+        pages = {p.stem for p in folder.glob("*.md")} - {"README"}
+        assert pages == names, f"{folder}: extra: {pages - names}, missing: {names - pages}"
+        index = (folder / "README.md").read_text(encoding="utf-8")
+        for name in names:
+            assert f"[{name}]({name}.md)" in index, f"{folder}/README.md does not list {name}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,7 +239,7 @@ def shown_commands() -> list[tuple[str, str, list[str]]]:
     found: list[tuple[str, str, list[str]]] = []
     for page in all_pages():
         text = page.read_text(encoding="utf-8")
-        where = str(page.relative_to(RUNBOOKS))
+        where = str(page.relative_to(ROOT))
         snippets = [body for lang, body in _FENCE.findall(text) if lang in ("", "bash", "sh", "shell")]
         snippets += _INLINE.findall(prose(text))
         for snippet in snippets:
@@ -254,8 +264,9 @@ def shown_commands() -> list[tuple[str, str, list[str]]]:
 
 @cache
 def _root_command(program: str) -> Any:
-    # Typer vendors its own click: groups are recognised by their ``commands`` mapping.
-    return typer.main.get_command(app if program == "glowops" else gateway_cli)
+    # glowops is on click, the gateway on Typer (which vendors its own click): groups are
+    # recognised by their ``commands`` mapping.
+    return app if program == "glowops" else typer.main.get_command(gateway_cli)
 
 
 def _is_group(command: Any) -> bool:
@@ -267,9 +278,11 @@ def resolve(argv: list[str], program: str = "glowops") -> tuple[list[str], Any, 
     command = _root_command(program)
     path: list[str] = []
     rest = list(argv)
+    while program == "glowops" and rest[:1] == ["--pack"]:  # a root option: glowops --pack NAME ...
+        rest = rest[2:]
     while _is_group(command) and rest and not rest[0].startswith("-"):
         # get_command, not .commands: the root group loads its sub-commands lazily.
-        sub = command.get_command(typer.Context(command), rest[0])
+        sub = command.get_command(command.context_class(command), rest[0])
         assert sub is not None, f"`{program} {' '.join([*path, rest[0]])}` is not a command"
         path.append(rest.pop(0))
         command = sub
@@ -303,8 +316,7 @@ def test_every_command_shown_in_a_runbook_exists() -> None:
                 assert name in options | {"--help"}, f"{where}: {shown}: no option {name}"
         paths.setdefault((program, *path), where)
     for (program, *names), where in sorted(paths.items()):
-        root = app if program == "glowops" else gateway_cli
-        result = runner.invoke(root, [*names, "--help"])
+        result = runner.invoke(_root_command(program), [*names, "--help"])
         assert result.exit_code == 0, f"{where}: `{program} {' '.join(names)} --help` failed: {result.output}"
 
 
@@ -328,7 +340,7 @@ def test_links_between_runbooks_resolve() -> None:
             if target.startswith(("http://", "https://", "mailto:", "#")):
                 continue
             resolved = (page.parent / target.split("#", 1)[0]).resolve()
-            assert resolved.is_file(), f"{page.relative_to(RUNBOOKS)}: broken link {target}"
+            assert resolved.is_file(), f"{page.relative_to(ROOT)}: broken link {target}"
             checked += 1
     assert checked > 50
 
@@ -363,7 +375,7 @@ def test_runbook_command_suggests_close_names() -> None:
 
 
 def test_runbook_list_shows_every_alert_with_its_page() -> None:
-    result = CliRunner().invoke(app, ["runbook", "--list"])
+    result = CliRunner().invoke(app, ["--pack", "prismaglow", "runbook", "--list"])
     assert result.exit_code == 0
     for name in ALERT_NAMES:
         assert f"alerts/{name}.md" in result.output, name
@@ -388,7 +400,7 @@ def test_the_wheel_carries_the_runbooks(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         archive.extractall(unpacked)
-    for name in ALERT_NAMES:
+    for name in CORE_NAMES:
         assert f"glowops/runbooks/alerts/{name}.md" in names
     # Run from the unpacked wheel only: it comes first on sys.path, outside the source tree.
     probe = subprocess.run(
@@ -403,3 +415,12 @@ def test_the_wheel_carries_the_runbooks(tmp_path: Path) -> None:
     module_file, root = probe.stdout.split()
     assert Path(module_file).is_relative_to(unpacked)
     assert Path(root) == unpacked / "glowops" / "runbooks"
+
+
+def test_a_packs_runbook_is_found_with_the_pack_only(without_packs: None) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(app, ["runbook", "ApprovalsOverdue"])
+    assert missing.exit_code == 1 and "no runbook named 'ApprovalsOverdue'" in missing.stderr
+    found = runner.invoke(app, ["--pack", "prismaglow", "runbook", "ApprovalsOverdue", "--path"])
+    assert found.exit_code == 0, found.output
+    assert Path(found.output.strip()) == PACK_ALERTS / "ApprovalsOverdue.md"

@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from errors_helpers import Reporting
 from fastapi import FastAPI
 from sentry_server import SentryServer
-from typer.testing import CliRunner
 
 from glowops.release_cli import app as release_app
 from glowops.settings import Settings
@@ -198,15 +198,23 @@ def test_release_without_credentials_is_a_clear_error(monkeypatch: pytest.Monkey
 async def test_diagnostic_routes_raise_and_sleep(
     sentry_server: SentryServer, reporting_app: Callable[..., Reporting]
 ) -> None:
+    from glowops.ops_guard import OpsGuard
+    from glowops.settings import Settings
+
+    token = "diagnostics-token-0123456789abcdef"
     app = FastAPI()
-    mount_diagnostics(app)
-    mount_diagnostics(app)  # idempotent
+    guard = OpsGuard(Settings(ops_token=token))  # type: ignore[call-arg]
+    mount_diagnostics(app, guard)
+    mount_diagnostics(app, guard)  # idempotent
     reporting = reporting_app(app)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        refused = await client.get("/diagnostics/error")  # behind the ops token, loopback or not
+        client.headers["Authorization"] = f"Bearer {token}"
         failed = await client.get("/diagnostics/error")
         slow = await client.get("/diagnostics/slow", params={"seconds": "0.2"})
         bad = await client.get("/diagnostics/slow", params={"seconds": "99"})
+    assert refused.status_code == 401
     assert failed.status_code == 500 and "password" not in failed.text  # no exception text in answers
     assert slow.status_code == 200 and slow.json() == {"slept_seconds": 0.2}
     assert bad.status_code == 422

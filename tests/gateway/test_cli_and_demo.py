@@ -108,13 +108,17 @@ def served_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         server.terminate()
-        server.wait(timeout=15)
+        try:
+            server.wait(timeout=120)  # a graceful stop is slow on a loaded machine, not wrong
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
         log.close()
 
 
 @pytest.mark.slow
 def test_serve_demo_drives_its_own_traffic(served_gateway: str) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 180  # bounded poll on the condition itself
     metrics = ""
     while time.monotonic() < deadline:
         metrics = httpx.get(served_gateway + "/metrics", timeout=5).text

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import anyio
 import pytest
+from click.testing import CliRunner
 from health_helpers import asgi_client, make_app, settings_with
-from typer.testing import CliRunner
 
 from glowops.cli import app as cli_app
 

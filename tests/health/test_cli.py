@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from health_helpers import FakeSaaS, closed_port, make_app, serve, settings_with
-from typer.testing import CliRunner
 
 from glowops.cli import app as cli
 from peers import free_port

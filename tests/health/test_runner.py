@@ -195,10 +195,10 @@ async def test_check_metrics_follow_the_outcome() -> None:
     count_name = "glowops_health_check_duration_seconds_count"
     before = REGISTRY.get_sample_value(count_name, {"check": "flappy"}) or 0
     await runner.run()
-    assert REGISTRY.get_sample_value("glowops_health_check_up", {"check": "flappy"}) == 0
+    assert REGISTRY.get_sample_value("glowops_health_check_up", {"check": "flappy", "critical": "true"}) == 0
     state["up"] = True
     await runner.run()
-    assert REGISTRY.get_sample_value("glowops_health_check_up", {"check": "flappy"}) == 1
+    assert REGISTRY.get_sample_value("glowops_health_check_up", {"check": "flappy", "critical": "true"}) == 1
     after = REGISTRY.get_sample_value(count_name, {"check": "flappy"})
     assert after == before + 2
     await runner.aclose()

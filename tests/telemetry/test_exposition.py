@@ -130,19 +130,19 @@ def test_instrument_refuses_what_it_cannot_do() -> None:
         glowops.instrument(bare_asgi, Settings())
 
 
-def test_docs_metrics_md_is_up_to_date() -> None:
+def test_docs_metrics_md_is_up_to_date(without_packs: None, prismaglow: Any) -> None:
     from pathlib import Path
 
     from glowops.telemetry.docs import render_metrics_doc
 
     path = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
     assert path.read_text(encoding="utf-8") == render_metrics_doc(), (
-        "run: glowops metrics docs --out docs/metrics.md"
+        "run: glowops --pack prismaglow metrics docs --out docs/metrics.md"
     )
 
 
-def test_metrics_docs_cli_check(tmp_path: Any) -> None:
-    from typer.testing import CliRunner
+def test_metrics_docs_cli_check(tmp_path: Any, without_packs: None) -> None:
+    from click.testing import CliRunner
 
     from glowops.cli import app
 
@@ -150,5 +150,10 @@ def test_metrics_docs_cli_check(tmp_path: Any) -> None:
     runner = CliRunner()
     assert runner.invoke(app, ["metrics", "docs", "--out", str(out), "--check"]).exit_code == 1
     assert runner.invoke(app, ["metrics", "docs", "--out", str(out)]).exit_code == 0
-    assert "`security.rls_denied`" in out.read_text()
+    core_only = out.read_text()
+    assert "`glowops_spans_dropped_total`" in core_only and "security" not in core_only
     assert runner.invoke(app, ["metrics", "docs", "--out", str(out), "--check"]).exit_code == 0
+    # --pack puts the pack's metrics on the page, after glowops' own
+    assert runner.invoke(app, ["--pack", "prismaglow", "metrics", "docs", "--out", str(out)]).exit_code == 0
+    with_pack = out.read_text()
+    assert with_pack.index("`glowops_spans_dropped_total`") < with_pack.index("`security.rls_denied`")

@@ -106,7 +106,8 @@ def _exposition() -> str:
 
 # --- the facade ------------------------------------------------------------------------------
 @pytest.fixture
-def facade() -> tuple[Metrics, CollectorRegistry]:
+def facade(prismaglow: Any) -> tuple[Metrics, CollectorRegistry]:
+    """A facade over its own registry; the Prisma Glow pack's metrics are registered (the spec's calls)."""
     registry = CollectorRegistry()
     return Metrics(registry=registry, label_limit=3), registry
 

@@ -22,7 +22,7 @@ WORKER = textwrap.dedent("""
         return {"item_id": item_id}
 
     glowops.instrument(app, Settings(), log_stream=io.StringIO(), tracer=False, error_reporter=False,
-                       health=False)
+                       health=False, packs=["prismaglow"])  # by name: the installed entry point
 
     async def main(n: int) -> None:
         scope = {"type": "http", "method": "GET", "path": "/items/1", "raw_path": b"/items/1",

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from pydantic import ValidationError
 from starlette.applications import Starlette
-from typer.testing import CliRunner
 
 import glowops
 from glowops.alerting.channels import TEAMS_RELAY_PATH

@@ -17,10 +17,12 @@ from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
 from glowops.alerting.sampler import Sampler
+from glowops.packs import register_pack
 from glowops.promql import NAME, TSDB, Labels, labels_of
 from glowops.telemetry.metrics import Metrics
 from glowops.telemetry.red import RedCollector
 from glowops.telemetry.sample_source import collect_without_sources, sources_of
+from glowops_prismaglow import pack as prismaglow_pack
 
 TARGET = {"job": "glowops-gateway", "instance": "gw:8000"}
 ODD_ROUTES = ['/a "quoted"/{id}', "/back\\slash", "/new\nline", "/ünï/€", "/comma,brace}=", ""]
@@ -46,6 +48,7 @@ def sampled(registry: CollectorRegistry) -> dict[Labels, float]:
 
 
 def busy(registry: CollectorRegistry) -> Metrics:
+    register_pack(prismaglow_pack)  # two of the series below are the pack's
     m = Metrics(registry, label_limit=100)
     for i, route in enumerate(ODD_ROUTES):
         for method in ("GET", "POST"):

@@ -17,17 +17,18 @@ import shutil
 import subprocess
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
+import click
 
+from glowops.clikit import PATH, EnumChoice, Group
 from glowops.generated_docs import emit_generated_doc
 from glowops.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from glowops.alerting.export import ExportPart as ExportPart_
 
-app = typer.Typer(
+app = Group(
     help="Alert rules: export them for Prometheus/Alertmanager, document them, run the embedded engine.",
     no_args_is_help=True,
 )
@@ -44,44 +45,61 @@ class ExportPart(StrEnum):
 
 
 @app.command("export")
+@click.option(
+    "--out",
+    "out",
+    type=PATH,
+    required=True,
+    help=(
+        "Directory to write the files into (created); `-` prints alertmanager.yml to stdout (with "
+        "--only alertmanager)."
+    ),
+)
+@click.option(
+    "--time-scale",
+    "time_scale",
+    type=click.FloatRange(min=1.0),
+    default=1.0,
+    help="Divide every window, `for` and interval by this (drills and tests).",
+    show_default=True,
+)
+@click.option(
+    "--target",
+    "target",
+    default=None,
+    help="host:port Prometheus scrapes /metrics on (default: the ops port or the gateway port).",
+)
+@click.option(
+    "--alertmanager",
+    "alertmanager",
+    default="127.0.0.1:9093",
+    help="host:port of the Alertmanager Prometheus sends alerts to.",
+    show_default=True,
+)
+@click.option(
+    "--check",
+    "check",
+    is_flag=True,
+    default=False,
+    help="Run promtool and amtool on the result (when they are installed).",
+)
+@click.option(
+    "--only",
+    "only",
+    type=EnumChoice(ExportPart),
+    default=None,
+    help=(
+        "Write one part: `alertmanager` (alertmanager.yml alone) or `prometheus` (rules, rule tests, "
+        "prometheus.yml, ops_token)."
+    ),
+)
 def export(
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            help="Directory to write the files into (created); `-` prints alertmanager.yml to "
-            "stdout (with --only alertmanager).",
-        ),
-    ],
-    time_scale: Annotated[
-        float,
-        typer.Option(
-            "--time-scale",
-            min=1.0,
-            help="Divide every window, `for` and interval by this (drills and tests).",
-        ),
-    ] = 1.0,
-    target: Annotated[
-        str | None,
-        typer.Option(
-            "--target",
-            help="host:port Prometheus scrapes /metrics on (default: the ops port or the gateway port).",
-        ),
-    ] = None,
-    alertmanager: Annotated[
-        str, typer.Option("--alertmanager", help="host:port of the Alertmanager Prometheus sends alerts to.")
-    ] = "127.0.0.1:9093",
-    check: Annotated[
-        bool, typer.Option("--check", help="Run promtool and amtool on the result (when they are installed).")
-    ] = False,
-    only: Annotated[
-        ExportPart | None,
-        typer.Option(
-            "--only",
-            help="Write one part: `alertmanager` (alertmanager.yml alone) or `prometheus` (rules, "
-            "rule tests, prometheus.yml, ops_token).",
-        ),
-    ] = None,
+    out: Path,
+    time_scale: float,
+    target: str | None,
+    alertmanager: str,
+    check: bool,
+    only: ExportPart | None,
 ) -> None:
     """Write Prometheus rules, prometheus.yml, promtool tests and alertmanager.yml.
 
@@ -112,13 +130,13 @@ def export(
         out, settings, time_scale=time_scale, target=target, alertmanager=alertmanager, only=part
     )
     for warning in bundle.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {warning}", err=True)
     for name, path in bundle.files.items():
-        typer.echo(f"wrote {path}" + ("  (0600)" if name in ("alertmanager.yml", "ops_token") else ""))
+        click.echo(f"wrote {path}" + ("  (0600)" if name in ("alertmanager.yml", "ops_token") else ""))
     if check:
         failures = _check(out, sorted(bundle.files))
         if failures:
-            raise typer.Exit(1)
+            raise click.exceptions.Exit(1)
 
 
 def _export_to_stdout(settings: Settings, part: ExportPart_ | None, time_scale: float, check: bool) -> None:
@@ -127,14 +145,14 @@ def _export_to_stdout(settings: Settings, part: ExportPart_ | None, time_scale: 
     from glowops.alerting.export import dump_yaml
 
     if part != "alertmanager" or check:
-        typer.echo(
+        click.echo(
             "--out - prints alertmanager.yml only: use it with --only alertmanager, without --check", err=True
         )
-        raise typer.Exit(2)
+        raise click.exceptions.Exit(2)
     export = build_alertmanager_config(settings, time_scale=time_scale)
     for warning in export.warnings:
-        typer.echo(f"warning: {warning}", err=True)
-    typer.echo(dump_yaml(export.config), nl=False)
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(dump_yaml(export.config), nl=False)
 
 
 def _check(out: Path, written: list[str]) -> int:
@@ -150,36 +168,41 @@ def _check(out: Path, written: list[str]) -> int:
     failures = 0
     for command in commands:
         if shutil.which(command[0]) is None:
-            typer.echo(f"skipped: {command[0]} is not installed", err=True)
+            click.echo(f"skipped: {command[0]} is not installed", err=True)
             continue
         result = subprocess.run(command, cwd=out, capture_output=True, text=True, check=False)
         status = "ok" if result.returncode == 0 else "FAILED"
-        typer.echo(f"{status}: {' '.join(command)}")
+        click.echo(f"{status}: {' '.join(command)}")
         if result.returncode != 0:
             failures += 1
-            typer.echo(result.stdout + result.stderr, err=True)
+            click.echo(result.stdout + result.stderr, err=True)
     return failures
 
 
 @app.command("docs")
+@click.option("--out", "out", type=PATH, default=None, help="Write the page here instead of stdout.")
+@click.option(
+    "--check", "check", is_flag=True, default=False, help="Exit 1 when --out differs from the catalog."
+)
 def docs(
-    out: Annotated[Path | None, typer.Option("--out", help="Write the page here instead of stdout.")] = None,
-    check: Annotated[
-        bool, typer.Option("--check", help="Exit 1 when --out differs from the catalog.")
-    ] = False,
+    out: Path | None,
+    check: bool,
 ) -> None:
     """Print docs/alerts.md (the rule table, routing, how to run the stack) from the catalog.
 
     Examples:
 
-        glowops alerts docs --out docs/alerts.md
+        glowops --pack prismaglow alerts docs --out docs/alerts.md
 
-        glowops alerts docs --out docs/alerts.md --check
+        glowops --pack prismaglow alerts docs --out docs/alerts.md --check
     """
     from glowops.alerting.docs import render_markdown
-    from glowops.alerting.export import catalog_from_settings
+    from glowops.alerting.rules import build_catalog
+    from glowops.packs import active_packs
 
-    text = render_markdown(catalog_from_settings(load_settings()))
+    # The defaults, not this machine's settings, so the page is the same everywhere; every rule,
+    # backup rules included (they apply where backups are configured), and those of the packs.
+    text = render_markdown(build_catalog(packs=active_packs(load_settings())))
     emit_generated_doc(text, out, check, "glowops alerts docs")
 
 

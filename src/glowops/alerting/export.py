@@ -76,8 +76,16 @@ def catalog_from_settings(
     time_scale: float = 1.0,
     objectives: Objectives | None = None,
     thresholds: Thresholds | None = None,
+    backups: bool | None = None,
 ) -> Catalog:
-    """The catalog with the links, service and thresholds this deployment uses."""
+    """The catalog with the links, service, thresholds and packs this deployment uses.
+
+    The packs are those of ``GLOWOPS_PACKS`` and every pack registered in the process
+    (:func:`glowops.packs.active_packs`). Backup rules are in when backups are configured
+    (``backups`` None), or as ``backups`` says (the generated docs show them all).
+    """
+    from glowops.packs import active_packs
+
     fail = settings.disk_fail_percent / 100
     warn = settings.disk_warn_percent / 100
     base = thresholds or Thresholds()
@@ -91,6 +99,8 @@ def catalog_from_settings(
         service=settings.service_name,
         job=settings.effective_scrape_job,
         time_scale=time_scale,
+        packs=active_packs(settings),
+        backups=settings.backups_configured if backups is None else backups,
     )
 
 

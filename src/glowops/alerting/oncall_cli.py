@@ -5,15 +5,15 @@ from __future__ import annotations
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
 
-import typer
+import click
 
 from glowops.alerting.oncall import OnCallPolicy, load_policy
 from glowops.alerting.schedule import Schedule, ScheduleError, parse_local, table_rows
+from glowops.clikit import Group, print_table
 from glowops.settings import load_settings
 
-app = typer.Typer(
+app = Group(
     help="On-call schedules: who is on call now and when (rotations and overrides of the on-call file).",
     no_args_is_help=True,
 )
@@ -24,14 +24,14 @@ def _policy() -> OnCallPolicy:
     try:
         policy = load_policy(settings.oncall_file)
     except ValueError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+        click.echo(f"error: {err}", err=True)
+        raise click.exceptions.Exit(2) from None
     if policy is None:
-        typer.echo("error: no on-call file is configured (set GLOWOPS_ONCALL_FILE)", err=True)
-        raise typer.Exit(2)
+        click.echo("error: no on-call file is configured (set GLOWOPS_ONCALL_FILE)", err=True)
+        raise click.exceptions.Exit(2)
     if not policy.schedules:
-        typer.echo("error: the on-call file has no 'schedules'", err=True)
-        raise typer.Exit(2)
+        click.echo("error: the on-call file has no 'schedules'", err=True)
+        raise click.exceptions.Exit(2)
     return policy
 
 
@@ -40,17 +40,17 @@ def _pick(policy: OnCallPolicy, name: str | None) -> list[Schedule]:
         return list(policy.schedules.values())
     if name not in policy.schedules:
         known = ", ".join(policy.schedules)
-        typer.echo(f"error: no schedule {name!r} (schedules: {known})", err=True)
-        raise typer.Exit(2)
+        click.echo(f"error: no schedule {name!r} (schedules: {known})", err=True)
+        raise click.exceptions.Exit(2)
     return [policy.schedules[name]]
 
 
 @app.command("now")
+@click.option("--schedule", "-s", "schedule", default=None, help="Only this schedule.")
+@click.option("--at", "at", default=None, help="Another instant (ISO; naive = the schedule's zone).")
 def now(
-    schedule: Annotated[str | None, typer.Option("--schedule", "-s", help="Only this schedule.")] = None,
-    at: Annotated[
-        str | None, typer.Option("--at", help="Another instant (ISO; naive = the schedule's zone).")
-    ] = None,
+    schedule: str | None,
+    at: str | None,
 ) -> None:
     """Who is on call right now in every schedule, and until when.
 
@@ -67,7 +67,7 @@ def now(
         until = next((seg.end for seg in s.segments(t, t + 35 * 86400)), None)
         shown_until = datetime.fromtimestamp(until, s.tz).strftime("%a %Y-%m-%d %H:%M %Z") if until else "-"
         contacts = ", ".join(f"{k}" for k, _ in policy.people[person].contacts) if person else ""
-        typer.echo(
+        click.echo(
             f"{s.name}: {person or 'nobody'} ({source}) until {shown_until}"
             + (f"  [{contacts}]" if contacts else "")
         )
@@ -77,16 +77,17 @@ def _instant(text: str, s: Schedule) -> float:
     try:
         return parse_local(text, s.tz, "--at/--from/--to").timestamp()
     except ScheduleError as err:
-        raise typer.BadParameter(str(err)) from None
+        raise click.BadParameter(str(err)) from None
 
 
 @app.command("show")
+@click.option("--from", "from_", default=None, help="Start (ISO date or date-time; default now).")
+@click.option("--to", "to", default=None, help="End (default: 7 days after the start).")
+@click.option("--schedule", "-s", "schedule", default=None, help="Only this schedule.")
 def show(
-    from_: Annotated[
-        str | None, typer.Option("--from", help="Start (ISO date or date-time; default now).")
-    ] = None,
-    to: Annotated[str | None, typer.Option("--to", help="End (default: 7 days after the start).")] = None,
-    schedule: Annotated[str | None, typer.Option("--schedule", "-s", help="Only this schedule.")] = None,
+    from_: str | None,
+    to: str | None,
+    schedule: str | None,
 ) -> None:
     """Who is on call when between two instants, as a table in each schedule's time zone.
 
@@ -96,24 +97,19 @@ def show(
 
         glowops oncall show --from 2026-12-21 --to 2027-01-04 --schedule primary
     """
-    from rich.console import Console
-    from rich.table import Table
-
     policy = _policy()
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    width = None if sys.stdout.isatty() else 160
     for s in _pick(policy, schedule):
         start = _instant(from_, s) if from_ else time.time()
         end = _instant(to, s) if to else start + timedelta(days=7).total_seconds()
         if end <= start:
-            raise typer.BadParameter("--to must be after --from")
+            raise click.BadParameter("--to must be after --from")
         if end - start > 366 * 86400:
-            raise typer.BadParameter("show at most a year at a time")
-        table = Table(title=f"{s.name} ({s.tz}), {_utc(start)} to {_utc(end)}")
-        for column in ("from", "to", "on call", "layer"):
-            table.add_column(column, no_wrap=column != "layer")
-        for row in table_rows(s, start, end):
-            table.add_row(*row)
-        console.print(table)
+            raise click.BadParameter("show at most a year at a time")
+        title = f"{s.name} ({s.tz}), {_utc(start)} to {_utc(end)}"
+        rows = table_rows(s, start, end)
+        columns = ("from", "to", "on call", "layer")
+        print_table(title, columns, rows, width=width, no_wrap=("from", "to", "on call"))
 
 
 def _utc(t: float) -> str:

@@ -12,18 +12,19 @@ import getpass
 import json
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+import click
 
 from glowops.alerting.cli import app
 from glowops.alerting.outbox import Outbox
 from glowops.alerting.state import StateStore, parse_matcher, state_path
+from glowops.clikit import Group
 from glowops.promql import parse_duration
 from glowops.settings import load_settings
 
-silence_app = typer.Typer(help="Mute alerts matching label matchers for a while.", no_args_is_help=True)
-app.add_typer(silence_app, name="silence")
+silence_app = Group(help="Mute alerts matching label matchers for a while.", no_args_is_help=True)
+app.add_command(silence_app, "silence")
 
 
 def _open() -> tuple[StateStore, Outbox]:
@@ -40,7 +41,10 @@ def _when(t: float | None) -> str:
 
 
 @app.command("status")
-def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+@click.option("--json", "as_json", is_flag=True, default=False, help="Machine-readable output.")
+def status(
+    as_json: bool,
+) -> None:
     """Firing and pending alerts, silences, escalations and the outbox.
 
     Examples:
@@ -76,19 +80,19 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
         "outbox": {"pending": outbox.depth(), "dead": len(outbox.messages("dead", limit=10_000))},
     }
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps(report, indent=2))
         return
     if not alerts:
-        typer.echo("No alerts pending or firing.")
+        click.echo("No alerts pending or firing.")
     for a in sorted(alerts, key=lambda a: (a["state"], a["rule"])):
         labels = a["labels"]
         since = _when((a.get("fired_at") or a["active_at"]) / 1000)
-        typer.echo(
+        click.echo(
             f"{a['state'].upper():8} {a['rule']:32} {labels.get('severity', ''):8} "
             f"{labels.get('priority', ''):3} since {since}  {a['annotations'].get('summary', '')}"
         )
     for s in report["silences"]:
-        typer.echo(f"silence {s['id']}: {s['matchers']} until {_when(s['ends_at'])}")
+        click.echo(f"silence {s['id']}: {s['matchers']} until {_when(s['ends_at'])}")
     for e in report["escalations"]:
         if e["acknowledged_by"]:
             where = f"acknowledged by {e['acknowledged_by']} until {_when(e['acknowledged_until'])}"
@@ -96,17 +100,27 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
             where = f"next step {_when(e['next_step_at'])}"
         else:
             where = "end of the chain"
-        typer.echo(
+        click.echo(
             f"escalation {e['alertname']} ({e['priority']}): level {e['level']}, {where}"
             + (f", assigned to {e['assignee']}" if e["assignee"] else "")
         )
-    typer.echo(f"outbox: {report['outbox']['pending']} pending, {report['outbox']['dead']} dead letter(s)")
+    click.echo(f"outbox: {report['outbox']['pending']} pending, {report['outbox']['dead']} dead letter(s)")
 
 
 @app.command("history")
+@click.option(
+    "--limit",
+    "-n",
+    "limit",
+    type=click.IntRange(min=1),
+    default=30,
+    help="How many state changes.",
+    show_default=True,
+)
+@click.option("--alert", "alert", default=None, help="Only this alert name.")
 def history(
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many state changes.")] = 30,
-    alert: Annotated[str | None, typer.Option("--alert", help="Only this alert name.")] = None,
+    limit: int,
+    alert: str | None,
 ) -> None:
     """Alert state changes (pending, firing, inactive = resolved), newest first.
 
@@ -119,22 +133,24 @@ def history(
     state, _ = _open()
     rows = state.history(limit, alert)
     if not rows:
-        typer.echo("No alert history yet.")
+        click.echo("No alert history yet.")
     for row in rows:
         shown = "resolved" if row["state"] == "inactive" else row["state"]
-        typer.echo(
+        click.echo(
             f"{_when(row['at'])}  {shown:8} {row['alertname']:32} {row['severity']:8} {row['summary']}"
         )
 
 
 @silence_app.command("add")
+@click.argument("matchers", nargs=-1, required=True)
+@click.option("--duration", "-d", "duration", default="2h", help="How long: 30m, 2h, 1d.", show_default=True)
+@click.option("--comment", "-c", "comment", default="", help="Why (shown in status).", show_default=True)
+@click.option("--by", "by", default=None, help="Who (default: your user name).")
 def silence_add(
-    matchers: Annotated[
-        list[str], typer.Argument(help='Label matchers: alertname=X, severity=~"warning|info".')
-    ],
-    duration: Annotated[str, typer.Option("--duration", "-d", help="How long: 30m, 2h, 1d.")] = "2h",
-    comment: Annotated[str, typer.Option("--comment", "-c", help="Why (shown in status).")] = "",
-    by: Annotated[str | None, typer.Option("--by", help="Who (default: your user name).")] = None,
+    matchers: tuple[str, ...],
+    duration: str,
+    comment: str,
+    by: str | None,
 ) -> None:
     """Silence alerts matching every matcher for a while.
 
@@ -148,44 +164,52 @@ def silence_add(
         parsed = [parse_matcher(m) for m in matchers]
         seconds = parse_duration(duration)
     except ValueError as err:
-        raise typer.BadParameter(str(err)) from None
+        raise click.BadParameter(str(err)) from None
     state, _ = _open()
     now = time.time()
     sid = state.add_silence(parsed, now, now + seconds, by or getpass.getuser(), comment)
-    typer.echo(f"silence {sid} active until {_when(now + seconds)}")
+    click.echo(f"silence {sid} active until {_when(now + seconds)}")
 
 
 @silence_app.command("list")
+@click.option("--all", "all_", is_flag=True, default=False, help="Include expired silences.")
 def silence_list(
-    all_: Annotated[bool, typer.Option("--all", help="Include expired silences.")] = False,
+    all_: bool,
 ) -> None:
     """Active silences (or all of them)."""
     state, _ = _open()
     now = time.time()
     silences = state.silences(None if all_ else now)
     if not silences:
-        typer.echo("No silences.")
+        click.echo("No silences.")
     for s in silences:
         mark = "active " if s.active(now) else "expired"
-        typer.echo(f"{s.id} {mark} {s.describe()} until {_when(s.ends_at)} by {s.created_by}: {s.comment}")
+        click.echo(f"{s.id} {mark} {s.describe()} until {_when(s.ends_at)} by {s.created_by}: {s.comment}")
 
 
 @silence_app.command("expire")
-def silence_expire(silence_id: Annotated[str, typer.Argument(help="The id `silence list` shows.")]) -> None:
+@click.argument("silence_id")
+def silence_expire(
+    silence_id: str,
+) -> None:
     """End a silence now."""
     state, _ = _open()
     if not state.expire_silence(silence_id, time.time()):
-        typer.echo(f"no active silence {silence_id!r}", err=True)
-        raise typer.Exit(1)
-    typer.echo(f"silence {silence_id} expired")
+        click.echo(f"no active silence {silence_id!r}", err=True)
+        raise click.exceptions.Exit(1)
+    click.echo(f"silence {silence_id} expired")
 
 
 @app.command("ack")
+@click.argument("alertname")
+@click.option("--fingerprint", "fingerprint", default=None, help="Only this instance.")
+@click.option("--by", "by", default=None, help="Who (default: your user name).")
+@click.option("--comment", "-c", "comment", default="", show_default=True)
 def ack(
-    alertname: Annotated[str, typer.Argument(help="The alert to acknowledge (as in `status`).")],
-    fingerprint: Annotated[str | None, typer.Option("--fingerprint", help="Only this instance.")] = None,
-    by: Annotated[str | None, typer.Option("--by", help="Who (default: your user name).")] = None,
-    comment: Annotated[str, typer.Option("--comment", "-c")] = "",
+    alertname: str,
+    fingerprint: str | None,
+    by: str | None,
+    comment: str,
 ) -> None:
     """Acknowledge a firing alert: stops its escalation and acknowledges the PagerDuty incident.
 
@@ -200,19 +224,23 @@ def ack(
         a for a in state.get(ENGINE_STATE_KEY, []) or [] if a["state"] == "firing" and a["rule"] == alertname
     ]
     if not firing:
-        typer.echo(
+        click.echo(
             f"warning: {alertname} is not firing now; the acknowledgement is recorded anyway", err=True
         )
     state.add_ack(alertname, fingerprint, time.time(), by or getpass.getuser(), comment)
-    typer.echo(f"acknowledged {alertname}" + (f" ({fingerprint})" if fingerprint else ""))
+    click.echo(f"acknowledged {alertname}" + (f" ({fingerprint})" if fingerprint else ""))
 
 
 @app.command("unack")
+@click.argument("alertname")
+@click.option("--fingerprint", "fingerprint", default=None, help="Only this instance.")
+@click.option("--by", "by", default=None, help="Who (default: your user name).")
+@click.option("--comment", "-c", "comment", default="", show_default=True)
 def unack(
-    alertname: Annotated[str, typer.Argument(help="The acknowledged alert.")],
-    fingerprint: Annotated[str | None, typer.Option("--fingerprint", help="Only this instance.")] = None,
-    by: Annotated[str | None, typer.Option("--by", help="Who (default: your user name).")] = None,
-    comment: Annotated[str, typer.Option("--comment", "-c")] = "",
+    alertname: str,
+    fingerprint: str | None,
+    by: str | None,
+    comment: str,
 ) -> None:
     """Take an acknowledgement back: the current escalation level is paged again now.
 
@@ -222,16 +250,21 @@ def unack(
     """
     state, _ = _open()
     state.add_action("unack", alertname, fingerprint, None, time.time(), by or getpass.getuser(), comment)
-    typer.echo(f"un-acknowledged {alertname}: the current level is paged again at the next evaluation")
+    click.echo(f"un-acknowledged {alertname}: the current level is paged again at the next evaluation")
 
 
 @app.command("reassign")
+@click.argument("alertname")
+@click.option("--to", "to", required=True, help="A person or a schedule of the on-call file.")
+@click.option("--fingerprint", "fingerprint", default=None, help="Only this instance.")
+@click.option("--by", "by", default=None, help="Who (default: your user name).")
+@click.option("--comment", "-c", "comment", default="", show_default=True)
 def reassign(
-    alertname: Annotated[str, typer.Argument(help="The firing alert.")],
-    to: Annotated[str, typer.Option("--to", help="A person or a schedule of the on-call file.")],
-    fingerprint: Annotated[str | None, typer.Option("--fingerprint", help="Only this instance.")] = None,
-    by: Annotated[str | None, typer.Option("--by", help="Who (default: your user name).")] = None,
-    comment: Annotated[str, typer.Option("--comment", "-c")] = "",
+    alertname: str,
+    to: str,
+    fingerprint: str | None,
+    by: str | None,
+    comment: str,
 ) -> None:
     """Hand a firing alert to someone else: they are paged now; without their ack it escalates.
 
@@ -247,31 +280,26 @@ def reassign(
     try:
         policy = load_policy(settings.oncall_file)
     except ValueError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(2) from None
+        click.echo(str(err), err=True)
+        raise click.exceptions.Exit(2) from None
     if policy is None:
-        typer.echo("no on-call file is configured (GLOWOPS_ONCALL_FILE): nobody to re-assign to", err=True)
-        raise typer.Exit(2)
+        click.echo("no on-call file is configured (GLOWOPS_ONCALL_FILE): nobody to re-assign to", err=True)
+        raise click.exceptions.Exit(2)
     if to not in policy.people and to not in policy.schedules:
         known = ", ".join(sorted([*policy.people, *policy.schedules])) or "none"
-        typer.echo(
+        click.echo(
             f"{to!r} is neither a person nor a schedule of the on-call file (known: {known})", err=True
         )
-        raise typer.Exit(2)
+        raise click.exceptions.Exit(2)
     state, _ = _open()
     state.add_action("reassign", alertname, fingerprint, to, time.time(), by or getpass.getuser(), comment)
-    typer.echo(f"re-assigned {alertname} to {to}: paged at the next evaluation")
+    click.echo(f"re-assigned {alertname} to {to}: paged at the next evaluation")
 
 
 @app.command("test-notify")
+@click.argument("channel")
 def test_notify(
-    channel: Annotated[
-        str,
-        typer.Argument(
-            help="pagerduty, slack, teams, email, error_webhook, telemetry_webhook, "
-            "rate_limit_webhook or embedding_webhook."
-        ),
-    ],
+    channel: str,
 ) -> None:
     """Send a test notification through CHANNEL now and report what the receiver answered.
 
@@ -329,8 +357,8 @@ def test_notify(
             notifiers = build_notifiers(settings, client)
             if channel not in notifiers or channel == "webhook":
                 configured = ", ".join(sorted(c for c in notifiers if c != "webhook")) or "none"
-                typer.echo(f"channel {channel!r} is not configured (configured: {configured})", err=True)
-                raise typer.Exit(2)
+                click.echo(f"channel {channel!r} is not configured (configured: {configured})", err=True)
+                raise click.exceptions.Exit(2)
             outbox.enqueue(channel, payload, key, now)
             deliverer = Deliverer(
                 outbox, {channel: notifiers[channel]}, on_outcome=lambda c, o: outcomes.append((c, o))
@@ -341,19 +369,20 @@ def test_notify(
     asyncio.run(send())
     message = next(m for m in outbox.messages(limit=100) if m.idempotency_key == key)
     if message.status == "sent":
-        typer.echo(f"sent to {channel} (idempotency key {key})")
+        click.echo(f"sent to {channel} (idempotency key {key})")
         return
-    typer.echo(f"{channel}: {message.status}: {message.last_error}", err=True)
-    raise typer.Exit(1)
+    click.echo(f"{channel}: {message.status}: {message.last_error}", err=True)
+    raise click.exceptions.Exit(1)
 
 
 @app.command("outbox")
+@click.option("--dead", "dead", is_flag=True, default=False, help="Show only dead letters.")
+@click.option("--requeue", "requeue", type=int, default=None, help="Put this dead letter back in the queue.")
+@click.option("--limit", "-n", "limit", type=click.IntRange(min=1), default=30, show_default=True)
 def outbox_command(
-    dead: Annotated[bool, typer.Option("--dead", help="Show only dead letters.")] = False,
-    requeue: Annotated[
-        int | None, typer.Option("--requeue", help="Put this dead letter back in the queue.")
-    ] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 30,
+    dead: bool,
+    requeue: int | None,
+    limit: int,
 ) -> None:
     """Notifications waiting, sent and dead-lettered (4xx answers, or undelivered for 24 h).
 
@@ -366,15 +395,15 @@ def outbox_command(
     _, box = _open()
     if requeue is not None:
         if not box.requeue(requeue, time.time()):
-            typer.echo(f"no dead letter with id {requeue}", err=True)
-            raise typer.Exit(1)
-        typer.echo(f"message {requeue} queued again")
+            click.echo(f"no dead letter with id {requeue}", err=True)
+            raise click.exceptions.Exit(1)
+        click.echo(f"message {requeue} queued again")
         return
     messages = box.messages("dead" if dead else None, limit)
-    typer.echo(f"{box.depth()} pending, {len(box.messages('dead', limit=10_000))} dead letter(s)")
+    click.echo(f"{box.depth()} pending, {len(box.messages('dead', limit=10_000))} dead letter(s)")
     for m in messages:
         title = m.payload.get("common_labels", {}).get("alertname", "")
-        typer.echo(
+        click.echo(
             f"#{m.id:<5} {m.status:7} {m.channel:18} attempts={m.attempts} {title} "
             f"created {_when(m.created_at)}" + (f"  last error: {m.last_error}" if m.last_error else "")
         )

@@ -112,12 +112,19 @@ def hold(*segments: tuple[int, float]) -> str:
     return " ".join(f"{num(value)}x{steps - 1}" for steps, value in segments)
 
 
-def _minutes(m: float) -> str:
+def minutes(m: float) -> str:
+    """A whole number of minutes in promtool's notation (``25m``)."""
     return f"{int(m)}m"
 
 
 @dataclass
-class _Cases:
+class CaseBuilder:
+    """Collects the test cases of a catalog; a pack's ``rule_tests`` adds its own with it.
+
+    ``s()`` makes an input series carrying the scrape labels (``job``, ``instance``, ``service``),
+    ``fire()``/``quiet()`` the checks, ``add()`` one case, ``spike()`` the common counter story.
+    """
+
     catalog: Catalog
     cases: list[RuleTestCase] = field(default_factory=list)
 
@@ -146,19 +153,69 @@ class _Cases:
     def quiet(self, at: str, alert: str) -> AlertCheck:
         return AlertCheck(at, alert, ())
 
+    def health_check_story(self, failing: str, alert: str, *, critical: bool) -> None:
+        """The check ``failing`` fails from 5m to 12m while the others (and a disk check) pass:
+        ``alert`` fires for it, glowops' generic health rules stay quiet unless ``alert`` is one."""
+        scrape = self.scrape
+        flag = "true" if critical else "false"
+        series = [
+            self.s("glowops_health_check_up", hold((5, 1), (8, 0), (8, 1)), check=failing, critical=flag),
+            self.s("glowops_health_check_up", hold((21, 1)), check="disk", critical="false"),
+        ]
+        others = [self.quiet("11m", name) for name in GENERIC_HEALTH_ALERTS if name != alert]
+        self.add(
+            f"the {failing} health check fails from 5m to 12m",
+            series,
+            [
+                self.quiet("3m", alert),
+                self.fire("11m", alert, {**scrape, "check": failing, "critical": flag}),
+                *others,
+                self.quiet("16m", alert),
+            ],
+        )
+
+    def spike(
+        self,
+        name: str,
+        alert: str,
+        metric: str,
+        labels: dict[str, str],
+        per_window: float,
+        *,
+        window: float = 5,
+        steps: int = 10,
+    ) -> None:
+        """A counter growing at 3x the alert's threshold rate (``per_window`` per ``window``
+        minutes) for ``steps`` minutes from 10m: quiet before, firing near the end, quiet after."""
+        per_step = math.ceil(3 * per_window / window)
+        fire_at = 10 + steps - 2
+        quiet_at = 10 + steps + window + 3
+        self.add(
+            name,
+            [self.s(metric, ramp((10, 0), (steps, per_step), (int(window) + 10, 0)), **labels)],
+            [
+                self.quiet("8m", alert),
+                self.fire(minutes(fire_at), alert),
+                self.quiet(minutes(quiet_at), alert),
+            ],
+        )
+
 
 def build_cases(catalog: Catalog) -> tuple[RuleTestCase, ...]:
     """Every test case for ``catalog`` (an unscaled catalog: the times are production times)."""
     if catalog.time_scale != 1:
         raise ValueError("rule test cases describe the production catalog; build it with time_scale=1")
-    c = _Cases(catalog)
+    c = CaseBuilder(catalog)
     _health_cases(c)
     _error_rate_cases(c)
     _burn_rate_cases(c)
     _latency_cases(c)
     _gauge_cases(c)
-    _counter_cases(c)
-    _backup_cases(c)
+    if any(rule.family == "backup" for rule in catalog.alerts):
+        _backup_cases(c)
+    for pack in catalog.packs:
+        if pack.rule_tests is not None:
+            pack.rule_tests(c)
     c.add(
         "the Watchdog always fires",
         [c.s("up", "1x5")],
@@ -167,49 +224,29 @@ def build_cases(catalog: Catalog) -> tuple[RuleTestCase, ...]:
     return tuple(c.cases)
 
 
-def _health_cases(c: _Cases) -> None:
+GENERIC_HEALTH_ALERTS = ("CriticalHealthCheckFailing", "HealthCheckFailing")
+
+
+def _health_cases(c: CaseBuilder) -> None:
     scrape = c.scrape
     c.add(
-        "gateway scrape fails for 6 minutes, then recovers",
+        "service scrape fails for 6 minutes, then recovers",
         [
             c.s("up", hold((5, 1), (6, 0), (6, 1))),
         ],
         [
-            c.quiet("3m", "GatewayDown"),
-            c.quiet("5m", "GatewayDown"),
-            c.fire("8m", "GatewayDown", scrape),
-            c.quiet("14m", "GatewayDown"),
+            c.quiet("3m", "ServiceDown"),
+            c.quiet("5m", "ServiceDown"),
+            c.fire("8m", "ServiceDown", scrape),
+            c.quiet("14m", "ServiceDown"),
         ],
     )
-    checks = {
-        "database": "DatabaseConnectionFailures",
-        "supabase": "AuthenticationServiceDown",
-        "openai": "AssistantProviderUnreachable",
-        "redis": "RedisDown",
-    }
-    for failing, alert in checks.items():
-        series = [
-            c.s(
-                "glowops_health_check_up",
-                hold((5, 1), (8, 0), (8, 1)) if check == failing else hold((21, 1)),
-                check=check,
-            )
-            for check in (*checks, "disk")
-        ]
-        others = [c.quiet("11m", other) for other in checks.values() if other != alert]
-        c.add(
-            f"the {failing} health check fails from 5m to 12m",
-            series,
-            [
-                c.quiet("3m", alert),
-                c.fire("11m", alert, {**scrape, "check": failing}),
-                *others,
-                c.quiet("16m", alert),
-            ],
-        )
+    c.health_check_story("database", "DatabaseConnectionFailures", critical=True)
+    c.health_check_story("payments_api", "CriticalHealthCheckFailing", critical=True)
+    c.health_check_story("search_index", "HealthCheckFailing", critical=False)
 
 
-def _http_series(c: _Cases, ok: str, errors: str) -> list[InputSeries]:
+def _http_series(c: CaseBuilder, ok: str, errors: str) -> list[InputSeries]:
     route = {"method": "GET", "route": "/v1/documents"}
     return [
         c.s("http_requests_total", ok, status="200", **route),
@@ -217,7 +254,7 @@ def _http_series(c: _Cases, ok: str, errors: str) -> list[InputSeries]:
     ]
 
 
-def _error_rate_cases(c: _Cases) -> None:
+def _error_rate_cases(c: CaseBuilder) -> None:
     th = c.catalog.thresholds
     burst = min(100, math.ceil(2 * th.error_ratio_critical * 100))
     c.add(
@@ -271,7 +308,7 @@ def _bad_share(burn: float, budget: float, factor: float) -> int:
     return bad
 
 
-def _burn_rate_cases(c: _Cases) -> None:
+def _burn_rate_cases(c: CaseBuilder) -> None:
     obj = c.catalog.objectives
     burns = {suffix: burn for suffix, _sev, _prio, burn, *_ in BURN_RATE_ALERTS}
     le = le_label(obj.latency_threshold_seconds)
@@ -330,7 +367,7 @@ def _burn_rate_cases(c: _Cases) -> None:
         )
 
 
-def _histogram(c: _Cases, segments: list[tuple[int, int]], slow_bucket: float) -> list[InputSeries]:
+def _histogram(c: CaseBuilder, segments: list[tuple[int, int]], slow_bucket: float) -> list[InputSeries]:
     """Buckets for 100 requests per step: ``(steps, slow)`` segments put ``slow`` requests in the
     bucket ending at ``slow_bucket`` and the rest in the 0.1 s bucket."""
     labels = {"method": "GET", "route": "/v1/assistant/chat"}
@@ -354,7 +391,7 @@ def _slow_bucket(threshold: float) -> float:
     raise ValueError(f"latency threshold {threshold:g}s is too high for the histogram buckets")
 
 
-def _latency_cases(c: _Cases) -> None:
+def _latency_cases(c: CaseBuilder) -> None:
     th = c.catalog.thresholds
     # 3 % of requests above the p99 threshold: p99 lands in the slow bucket, p95 stays fast.
     c.add(
@@ -384,7 +421,7 @@ def _latency_cases(c: _Cases) -> None:
     )
 
 
-def _gauge_cases(c: _Cases) -> None:
+def _gauge_cases(c: CaseBuilder) -> None:
     th = c.catalog.thresholds
     scrape = c.scrape
     crit, warn = th.disk_used_critical, th.disk_used_warning
@@ -411,167 +448,9 @@ def _gauge_cases(c: _Cases) -> None:
             c.quiet("34m", "StorageFillingUp"),
         ],
     )
-    c.add(
-        "document queue deeper than the threshold from 5m to 24m",
-        [
-            c.s("documents_queue_depth", hold((5, 0), (20, th.queue_depth_warning * 1.5), (6, 10))),
-        ],
-        [
-            c.quiet("10m", "DocumentQueueBacklog"),
-            c.fire("20m", "DocumentQueueBacklog"),
-            c.quiet("28m", "DocumentQueueBacklog"),
-        ],
-    )
-    c.add(
-        "approvals of one organisation overdue from 5m to 35m",
-        [
-            c.s("approvals_overdue", hold((5, 0), (31, 3), (6, 0)), org_id="org-a"),
-            c.s("approvals_overdue", hold((42, 0)), org_id="org-b"),
-        ],
-        [
-            c.quiet("15m", "ApprovalsOverdue"),
-            c.fire("25m", "ApprovalsOverdue", {"org_id": "org-a"}),
-            c.quiet("40m", "ApprovalsOverdue"),
-        ],
-    )
-    low = math.floor(th.cache_hit_ratio_warning * 75)
-    high = math.ceil((1 + th.cache_hit_ratio_warning) / 2 * 100)
-    c.add(
-        f"the answers cache hits {low}% until 30m, the embeddings cache {high}%",
-        [
-            c.s("cache_requests_total", ramp((30, low), (30, 100)), cache="answers", result="hit"),
-            c.s("cache_requests_total", ramp((30, 100 - low), (30, 0)), cache="answers", result="miss"),
-            c.s("cache_requests_total", ramp((60, high)), cache="embeddings", result="hit"),
-            c.s("cache_requests_total", ramp((60, 100 - high)), cache="embeddings", result="miss"),
-        ],
-        [
-            c.quiet("5m", "CacheHitRateLow"),
-            c.fire("25m", "CacheHitRateLow", {"cache": "answers"}),
-            c.quiet("50m", "CacheHitRateLow"),
-        ],
-    )
 
 
-def _spike(
-    c: _Cases,
-    name: str,
-    alert: str,
-    metric: str,
-    labels: dict[str, str],
-    per_5m: float,
-    *,
-    window: float = 5,
-    steps: int = 10,
-) -> None:
-    """A counter that grows at 3x the threshold rate for ``steps`` minutes from 10m."""
-    per_step = math.ceil(3 * per_5m / window)
-    fire_at = 10 + steps - 2
-    quiet_at = 10 + steps + window + 3
-    c.add(
-        name,
-        [c.s(metric, ramp((10, 0), (steps, per_step), (int(window) + 10, 0)), **labels)],
-        [
-            c.quiet("8m", alert),
-            c.fire(_minutes(fire_at), alert),
-            c.quiet(_minutes(quiet_at), alert),
-        ],
-    )
-
-
-def _counter_cases(c: _Cases) -> None:
-    th = c.catalog.thresholds
-    _spike(
-        c,
-        "failed sign-ins spike from 10m to 20m",
-        "AuthFailureSpike",
-        "security_auth_failed_total",
-        {"reason": "bad_password"},
-        th.auth_failures_per_5m,
-    )
-    _spike(
-        c,
-        "RLS denials spike from 10m to 20m",
-        "RLSDenialSpike",
-        "security_rls_denied_total",
-        {"table": "documents"},
-        th.rls_denials_per_5m,
-    )
-    _spike(
-        c,
-        "permission denials spike from 10m to 20m",
-        "PermissionDeniedSpike",
-        "security_permission_denied_total",
-        {"action": "approve"},
-        th.permission_denials_per_5m,
-    )
-    _spike(
-        c,
-        "extraction errors from 10m to 35m",
-        "DocumentExtractErrors",
-        "documents_extract_errors_total",
-        {"error_type": "ocr"},
-        th.extract_errors_per_15m,
-        window=15,
-        steps=25,
-    )
-    _spike(
-        c,
-        "approvals become overdue from 10m to 30m",
-        "ApprovalsBecomingOverdue",
-        "approvals_became_overdue_total",
-        {"severity": "high"},
-        th.approvals_became_overdue_per_1h,
-        window=60,
-        steps=20,
-    )
-
-    per_step = math.ceil(3 * th.rate_limited_per_5m / 5)
-    c.add(
-        "one route rate limited from 10m to 30m",
-        [
-            c.s(
-                "http_rate_limited_total", ramp((10, 0), (20, per_step), (20, 0)), route="/v1/assistant/chat"
-            ),
-            c.s("http_rate_limited_total", ramp((50, 1)), route="/v1/documents"),
-        ],
-        [
-            c.quiet("10m", "RateLimitRejections"),
-            c.fire("24m", "RateLimitRejections", {"route": "/v1/assistant/chat"}),
-            c.quiet("40m", "RateLimitRejections"),
-        ],
-    )
-
-    failing = max(1, math.ceil(min(2 * th.indexing_failure_ratio, 0.9) * 100))
-    c.add(
-        f"{failing}% of indexing fails from 10m to 40m",
-        [
-            c.s(
-                "documents_indexed_total", ramp((10, 100), (30, 100 - failing), (30, 100)), outcome="indexed"
-            ),
-            c.s("documents_indexed_total", ramp((10, 0), (30, failing), (30, 0)), outcome="failed"),
-        ],
-        [
-            c.quiet("15m", "DocumentIndexingFailures"),
-            c.fire("35m", "DocumentIndexingFailures"),
-            c.quiet("65m", "DocumentIndexingFailures"),
-        ],
-    )
-
-    c.add(
-        "indexing stops at 20m with documents queued; the queue empties at 76m",
-        [
-            c.s("documents_queue_depth", hold((76, 5), (10, 0))),
-            c.s("documents_indexed_total", ramp((20, 10), (65, 0)), outcome="indexed"),
-        ],
-        [
-            c.quiet("40m", "DocumentIndexingStalled"),
-            c.fire("70m", "DocumentIndexingStalled"),
-            c.quiet("80m", "DocumentIndexingStalled"),
-        ],
-    )
-
-
-def _backup_cases(c: _Cases) -> None:
+def _backup_cases(c: CaseBuilder) -> None:
     th = c.catalog.thresholds
     scrape = c.scrape
     c.add(
@@ -596,9 +475,9 @@ def _backup_cases(c: _Cases) -> None:
             ),
         ],
         [
-            c.quiet(_minutes((stale_step - 6) * 10), "BackupStale"),
-            c.fire(_minutes((stale_step + 12) * 10), "BackupStale", scrape),
-            c.quiet(_minutes((resume + 10) * 10), "BackupStale"),
+            c.quiet(minutes((stale_step - 6) * 10), "BackupStale"),
+            c.fire(minutes((stale_step + 12) * 10), "BackupStale", scrape),
+            c.quiet(minutes((resume + 10) * 10), "BackupStale"),
         ],
         interval="10m",
         evaluation_interval="10m",

@@ -4,6 +4,10 @@ The Prometheus and Alertmanager export (:mod:`glowops.alerting.export`), the pro
 tests (:mod:`glowops.alerting.rule_tests`), ``docs/alerts.md`` and the embedded rule engine all
 read :func:`build_catalog`. Nothing else declares an alert.
 
+glowops' own rules are generic: HTTP RED and SLO burn rates, the service's health checks, disk,
+and backups when backups are configured. A pack (:mod:`glowops.packs`) adds the rules of its
+domain through a :class:`RuleBuilder`, the same builder the core uses.
+
 PromQL subset (the contract with the embedded engine)
 ------------------------------------------------------
 Every expression in this catalog stays inside the PromQL subset the embedded engine parses;
@@ -32,13 +36,17 @@ Other conventions the engine relies on:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from glowops.alerting.routing import HEARTBEAT_ALERT, SEVERITIES, Severity
 from glowops.promql import format_duration, parse_duration
 from glowops.telemetry.catalog import HTTP_BUCKETS
+
+if TYPE_CHECKING:
+    from glowops.packs import Pack
 
 FUNCTIONS: frozenset[str] = frozenset(
     {
@@ -61,24 +69,15 @@ FUNCTIONS: frozenset[str] = frozenset(
 )
 AGGREGATIONS: frozenset[str] = frozenset({"sum", "avg", "min", "max", "count"})
 KEYWORDS: frozenset[str] = frozenset({"by", "without", "on", "ignoring", "and", "or", "unless", "bool"})
-FAMILIES: tuple[str, ...] = (
-    "availability",
-    "latency",
-    "saturation",
-    "cache",
-    "indexing",
-    "security",
-    "approvals",
-    "rate_limit",
-    "backup",
-    "meta",  # the alerting pipeline itself (the Watchdog)
-)
+# glowops' own alert families; a pack declares its own (Pack.families).
+FAMILIES: tuple[str, ...] = ("availability", "latency", "saturation", "backup", "meta")  # meta: the Watchdog
 PRIORITIES: tuple[str, ...] = ("P0", "P1", "P2", "P3")
 
 DEFAULT_RUNBOOK_BASE = "https://github.com/prisma-glow/glowops/blob/main"
 DEFAULT_DASHBOARD_BASE = "http://127.0.0.1:3000"
 DEFAULT_JOB = "glowops-gateway"
 DEFAULT_SERVICE = "gateway"
+CORE_RUNBOOK_PATH = "docs/runbooks"
 RECORDING_GROUP = "glowops-slo-recording"
 
 
@@ -88,6 +87,7 @@ def alert_group(family: str) -> str:
 
 
 _NAME = re.compile(r"^[A-Z][A-Za-z0-9]+$")
+_FAMILY = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 _RECORD = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 
@@ -108,6 +108,8 @@ class AlertRule:
     keep_firing_for: str = "0s"
     extra_labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     service: str = DEFAULT_SERVICE
+    runbook_path: str = ""  # the page in the repository, e.g. docs/runbooks/alerts/HighErrorRate.md
+    pack: str = ""  # the pack that declares the rule ("" for glowops' own)
 
     def __post_init__(self) -> None:
         problems = []
@@ -115,8 +117,8 @@ class AlertRule:
             problems.append("name must be CamelCase letters and digits")
         if self.severity not in SEVERITIES:
             problems.append(f"severity must be one of {', '.join(SEVERITIES)}")
-        if self.family not in FAMILIES:
-            problems.append(f"family must be one of {', '.join(FAMILIES)}")
+        if not _FAMILY.match(self.family):
+            problems.append("family must be a lower-case word (letters, digits, _)")
         if self.priority not in PRIORITIES:
             problems.append(f"priority must be one of {', '.join(PRIORITIES)}")
         for label, value in (("for", self.for_), ("keep_firing_for", self.keep_firing_for)):
@@ -206,17 +208,8 @@ class Thresholds:
     error_ratio_warning: float = 0.02  # spec: error rate > 2 % over 15 min
     p99_critical_seconds: float = 5.0  # spec: p99 > 5 s over 5 min
     p95_warning_seconds: float = 2.0  # spec: p95 > 2 s over 15 min
-    queue_depth_warning: float = 1000  # spec: queue depth > 1000
-    cache_hit_ratio_warning: float = 0.8  # spec: cache hit rate < 80 %
     disk_used_critical: float = 0.9  # spec: storage > 90 % full
     disk_used_warning: float = 0.8
-    auth_failures_per_5m: float = 50
-    rls_denials_per_5m: float = 20
-    permission_denials_per_5m: float = 100
-    rate_limited_per_5m: float = 100  # 429s per route
-    indexing_failure_ratio: float = 0.1
-    extract_errors_per_15m: float = 10
-    approvals_became_overdue_per_1h: float = 5
     backup_max_age: str = "26h"
     drill_max_age: str = "35d"
     backup_size_drop_ratio: float = 0.5  # alert when a backup is below half the 7-day median
@@ -231,7 +224,8 @@ class Catalog:
     objectives: Objectives = field(default_factory=Objectives)
     thresholds: Thresholds = field(default_factory=Thresholds)
     time_scale: float = 1.0
-    job: str = DEFAULT_JOB  # the Prometheus scrape job of the gateway
+    job: str = DEFAULT_JOB  # the Prometheus scrape job of the service
+    packs: tuple[Pack, ...] = ()  # the packs whose rules are in the catalog (dashboards and tests follow)
 
     def alert(self, name: str) -> AlertRule:
         for rule in self.alerts:
@@ -328,10 +322,28 @@ def num(value: float) -> str:
     return f"{value:.10g}"
 
 
-class _Builder:
-    """Holds the parameters while the rules are written out."""
+class RuleBuilder:
+    """Writes rules for one deployment: the service, scrape job, links and time scale.
 
-    def __init__(self, runbook_base: str, dashboard_base: str, service: str, job: str, scale: float) -> None:
+    glowops' own rules and every pack's are written with it, so they share the conventions
+    (durations scaled for drills, ``runbook_url``/``dashboard_url`` built the same way)::
+
+        def billing_alerts(b: RuleBuilder) -> list[AlertRule]:
+            return [b.rule("InvoicesFailing", "warning", "P2", "billing",
+                           f"sum(increase(invoices_failed_total[{b.d('15m')}])) > 10",
+                           for_="5m", summary="Invoices fail", description="...", dashboard="billing")]
+    """
+
+    def __init__(
+        self,
+        runbook_base: str,
+        dashboard_base: str,
+        service: str,
+        job: str,
+        scale: float,
+        runbook_dir: str = CORE_RUNBOOK_PATH,
+        pack: str = "",
+    ) -> None:
         if scale <= 0:
             raise ValueError(f"time scale must be positive, got {scale}")
         self.runbook_base = runbook_base.rstrip("/")
@@ -339,6 +351,20 @@ class _Builder:
         self.service = service
         self.job = job
         self.scale = scale
+        self.runbook_dir = runbook_dir.strip("/")
+        self.pack = pack
+
+    def for_pack(self, pack: Pack) -> RuleBuilder:
+        """The same deployment, writing the rules of ``pack`` (its runbook folder)."""
+        return RuleBuilder(
+            self.runbook_base,
+            self.dashboard_base,
+            self.service,
+            self.job,
+            self.scale,
+            pack.runbook_path or CORE_RUNBOOK_PATH,
+            pack.name,
+        )
 
     def d(self, duration: str) -> str:
         """A window or ``for`` in this (possibly time-scaled) catalog."""
@@ -362,6 +388,8 @@ class _Builder:
         dashboard: str,
         keep_firing_for: str = "0s",
     ) -> AlertRule:
+        """One alerting rule; ``dashboard`` is the uid without ``glowops-`` (``service``)."""
+        page = f"{self.runbook_dir}/alerts/{name}.md"
         return AlertRule(
             name=name,
             severity=severity,
@@ -373,8 +401,10 @@ class _Builder:
             summary=summary,
             description=description,
             service=self.service,
-            runbook_url=f"{self.runbook_base}/docs/runbooks/alerts/{name}.md",
+            runbook_url=f"{self.runbook_base}/{page}",
             dashboard_url=f"{self.dashboard_base}/d/glowops-{dashboard}",
+            runbook_path=page,
+            pack=self.pack,
         )
 
 
@@ -387,41 +417,58 @@ def build_catalog(
     service: str = DEFAULT_SERVICE,
     job: str = DEFAULT_JOB,
     time_scale: float = 1.0,
+    packs: Sequence[Pack] = (),
+    backups: bool = True,
 ) -> Catalog:
-    """Every alerting and recording rule, with the given objectives and thresholds.
+    """glowops' alerting and recording rules, then those of ``packs``.
 
-    ``runbook_url`` is ``{runbook_base}/docs/runbooks/alerts/{AlertName}.md`` and ``dashboard_url``
-    is ``{dashboard_base}/d/glowops-{dashboard}`` (the Grafana dashboard uid). ``time_scale``
-    divides every window, ``for`` and age threshold: ``60`` turns 5 minutes into 5 seconds for
-    drills and end-to-end tests; production uses 1.
+    ``runbook_url`` is ``{runbook_base}/{runbook folder}/alerts/{AlertName}.md`` (the folder is
+    ``docs/runbooks`` for glowops' rules, the pack's ``runbook_path`` for a pack's) and
+    ``dashboard_url`` is ``{dashboard_base}/d/glowops-{dashboard}`` (the Grafana dashboard uid).
+    ``time_scale`` divides every window, ``for`` and age threshold: ``60`` turns 5 minutes into
+    5 seconds for drills and end-to-end tests; production uses 1. ``backups`` False leaves the
+    backup rules out (a service with no backups configured has nothing they could watch).
     """
     obj = objectives or Objectives()
     th = thresholds or Thresholds()
-    b = _Builder(runbook_base, dashboard_base, service, job, time_scale)
+    b = RuleBuilder(runbook_base, dashboard_base, service, job, time_scale)
+    claimed = {"database", *(check for pack in packs for check in pack.alerted_checks)}
     recording = _recording_rules(b, obj)
     alerts = (
-        _availability(b, th)
+        _availability(b, th, claimed)
         + _slo_alerts(b, obj)
         + _latency(b, th)
         + _saturation(b, th)
-        + _cache(b, th)
-        + _indexing(b, th)
-        + _security(b, th)
-        + _approvals(b, th)
-        + _rate_limit(b, th)
-        + _backup(b, th)
+        + (_backup(b, th) if backups else ())
         + _meta(b)
     )
-    names = [rule.name for rule in alerts]
+    for pack in packs:
+        pb = b.for_pack(pack)
+        own = tuple(pack.alerts(pb)) if pack.alerts else ()
+        wrong = sorted({r.name for r in own if r.family not in (*FAMILIES, *pack.families)})
+        if wrong:
+            raise ValueError(
+                f"pack {pack.name!r}: rules {wrong} use a family the pack does not declare "
+                f"(Pack.families: {list(pack.families)})"
+            )
+        alerts += own
+        recording += tuple(pack.recording(pb)) if pack.recording else ()
+    names = [rule.name for rule in alerts] + [r.record for r in recording]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
-        raise ValueError(f"duplicate alert names: {sorted(duplicates)}")
+        raise ValueError(f"duplicate rule names: {sorted(duplicates)}")
     return Catalog(
-        alerts=alerts, recording=recording, objectives=obj, thresholds=th, time_scale=time_scale, job=job
+        alerts=alerts,
+        recording=recording,
+        objectives=obj,
+        thresholds=th,
+        time_scale=time_scale,
+        job=job,
+        packs=tuple(packs),
     )
 
 
-def _recording_rules(b: _Builder, obj: Objectives) -> tuple[RecordingRule, ...]:
+def _recording_rules(b: RuleBuilder, obj: Objectives) -> tuple[RecordingRule, ...]:
     rules = []
     for window in ERROR_WINDOWS:
         w = b.d(window)
@@ -446,18 +493,21 @@ def _recording_rules(b: _Builder, obj: Objectives) -> tuple[RecordingRule, ...]:
     return tuple(rules)
 
 
-def _availability(b: _Builder, th: Thresholds) -> tuple[AlertRule, ...]:
+def _availability(b: RuleBuilder, th: Thresholds, claimed: set[str]) -> tuple[AlertRule, ...]:
     crit, warn = th.error_ratio_critical, th.error_ratio_warning
+    # The checks with an alert of their own (the database here, a pack's checks) are left out of
+    # the generic health rules: one failing dependency, one alert.
+    others = f'check!~"{"|".join(sorted(claimed))}"'
     return (
         b.rule(
-            "GatewayDown",
+            "ServiceDown",
             "critical",
             "P0",
             "availability",
             f'up{{job="{b.job}"}} == 0',
             for_="1m",
-            summary="Prometheus cannot scrape the gateway",
-            description=f"The scrape of job {b.job} has failed for a minute: the gateway is down, "
+            summary="Prometheus cannot scrape the service",
+            description=f"The scrape of job {b.job} has failed for a minute: the service is down, "
             "unreachable, or refusing the ops token.",
             dashboard="service",
         ),
@@ -493,39 +543,40 @@ def _availability(b: _Builder, th: Thresholds) -> tuple[AlertRule, ...]:
             "availability",
             'glowops_health_check_up{check="database"} == 0',
             for_="1m",
-            summary="The gateway cannot reach its database",
+            summary="The service cannot reach its database",
             description="The database health check has failed for a minute: connections are refused or "
             "time out. Requests that need the database fail.",
             dashboard="operations",
         ),
         b.rule(
-            "AuthenticationServiceDown",
+            "CriticalHealthCheckFailing",
             "critical",
-            "P0",
+            "P1",
             "availability",
-            'glowops_health_check_up{check="supabase"} == 0',
+            f'glowops_health_check_up{{critical="true",{others}}} == 0',
             for_="2m",
-            summary="The authentication service (Supabase Auth) is down",
-            description="The Supabase health check (GET /auth/v1/health) has failed for 2 minutes: "
-            "users cannot sign in and token refreshes fail.",
+            summary="A critical dependency of the service is failing",
+            description="A health check the service declared critical has failed for 2 minutes: "
+            "/health/ready answers 503 and the load balancer takes the instance out. The check label "
+            "names the dependency; /health/dependencies shows its last output.",
             dashboard="operations",
         ),
         b.rule(
-            "AssistantProviderUnreachable",
+            "HealthCheckFailing",
             "warning",
             "P2",
             "availability",
-            'glowops_health_check_up{check="openai"} == 0',
+            f'glowops_health_check_up{{critical!="true",{others}}} == 0',
             for_="5m",
-            summary="The assistant's model provider (OpenAI) is unreachable",
-            description="The OpenAI health check has failed for 5 minutes: assistant replies fail or "
-            "fall back.",
-            dashboard="assistant",
+            summary="A non-critical dependency of the service is failing",
+            description="A health check the service declared non-critical has failed for 5 minutes: the "
+            "service still answers, with that dependency degraded. The check label names it.",
+            dashboard="operations",
         ),
     )
 
 
-def _slo_alerts(b: _Builder, obj: Objectives) -> tuple[AlertRule, ...]:
+def _slo_alerts(b: RuleBuilder, obj: Objectives) -> tuple[AlertRule, ...]:
     out = []
     for kind, objective, record, dashboard in (
         ("Availability", obj.availability, error_ratio_record, "service"),
@@ -563,7 +614,7 @@ def _quantile(q: float, window: str) -> str:
     return f"histogram_quantile({q}, sum by (le) (rate(http_request_duration_seconds_bucket[{window}])))"
 
 
-def _latency(b: _Builder, th: Thresholds) -> tuple[AlertRule, ...]:
+def _latency(b: RuleBuilder, th: Thresholds) -> tuple[AlertRule, ...]:
     return (
         b.rule(
             "HighLatencyP99",
@@ -594,7 +645,7 @@ def _latency(b: _Builder, th: Thresholds) -> tuple[AlertRule, ...]:
     )
 
 
-def _saturation(b: _Builder, th: Thresholds) -> tuple[AlertRule, ...]:
+def _saturation(b: RuleBuilder, th: Thresholds) -> tuple[AlertRule, ...]:
     return (
         b.rule(
             "StorageAlmostFull",
@@ -604,7 +655,7 @@ def _saturation(b: _Builder, th: Thresholds) -> tuple[AlertRule, ...]:
             f"glowops_disk_used_ratio > {num(th.disk_used_critical)}",
             for_="5m",
             summary=f"Data volume more than {th.disk_used_critical:.0%} full",
-            description="The gateway's data volume (database files, uploads, backups) is nearly full; "
+            description="The service's data volume (state directory, databases, backups) is nearly full; "
             "writes will start failing. Free space or grow the volume now.",
             dashboard="operations",
         ),
@@ -623,182 +674,7 @@ def _saturation(b: _Builder, th: Thresholds) -> tuple[AlertRule, ...]:
     )
 
 
-def _cache(b: _Builder, th: Thresholds) -> tuple[AlertRule, ...]:
-    w = b.d("15m")
-    return (
-        b.rule(
-            "CacheHitRateLow",
-            "warning",
-            "P2",
-            "cache",
-            f'sum by (cache) (rate(cache_requests_total{{result="hit"}}[{w}]))'
-            f" / sum by (cache) (rate(cache_requests_total[{w}])) < {num(th.cache_hit_ratio_warning)}",
-            for_="10m",
-            summary=f"Cache hit rate below {th.cache_hit_ratio_warning:.0%}",
-            description="Fewer look-ups than usual are answered from the cache over 15 minutes: the "
-            "cache was flushed, keys expire too early, or Redis is evicting.",
-            dashboard="service",
-        ),
-        b.rule(
-            "RedisDown",
-            "warning",
-            "P1",
-            "cache",
-            'glowops_health_check_up{check="redis"} == 0',
-            for_="2m",
-            summary="The gateway cannot reach Redis",
-            description="The Redis health check has failed for 2 minutes: caching and rate limiting "
-            "run degraded.",
-            dashboard="operations",
-        ),
-    )
-
-
-def _indexing(b: _Builder, th: Thresholds) -> tuple[AlertRule, ...]:
-    w15, w30 = b.d("15m"), b.d("30m")
-    return (
-        b.rule(
-            "DocumentQueueBacklog",
-            "warning",
-            "P2",
-            "indexing",
-            f"max(documents_queue_depth) > {num(th.queue_depth_warning)}",
-            for_="10m",
-            summary=f"More than {th.queue_depth_warning:g} documents wait for extraction",
-            description="The document queue has been deeper than the threshold for 10 minutes: "
-            "extraction or indexing cannot keep up.",
-            dashboard="documents",
-        ),
-        b.rule(
-            "DocumentIndexingFailures",
-            "warning",
-            "P2",
-            "indexing",
-            f'sum(rate(documents_indexed_total{{outcome="failed"}}[{w15}]))'
-            f" / sum(rate(documents_indexed_total[{w15}])) > {num(th.indexing_failure_ratio)}",
-            for_="10m",
-            summary=f"More than {th.indexing_failure_ratio:.0%} of document indexing fails",
-            description="Embedding/indexing attempts fail over the last 15 minutes; check the embedding "
-            "provider and the pipeline logs.",
-            dashboard="documents",
-        ),
-        b.rule(
-            "DocumentExtractErrors",
-            "warning",
-            "P2",
-            "indexing",
-            f"sum(increase(documents_extract_errors_total[{w15}])) > {num(th.extract_errors_per_15m)}",
-            for_="5m",
-            summary="Document text extraction is failing repeatedly",
-            description=f"More than {th.extract_errors_per_15m:g} extraction errors in 15 minutes.",
-            dashboard="documents",
-        ),
-        b.rule(
-            "DocumentIndexingStalled",
-            "warning",
-            "P2",
-            "indexing",
-            f"max(documents_queue_depth) > 0 unless sum(increase(documents_indexed_total[{w30}])) > 0",
-            for_="15m",
-            summary="Documents are queued but none has been indexed for 30 minutes",
-            description="The document queue is not empty and no document was indexed in 30 minutes: the "
-            "worker is stuck or stopped.",
-            dashboard="documents",
-        ),
-    )
-
-
-def _security(b: _Builder, th: Thresholds) -> tuple[AlertRule, ...]:
-    w = b.d("5m")
-    return (
-        b.rule(
-            "AuthFailureSpike",
-            "warning",
-            "P1",
-            "security",
-            f"sum(increase(security_auth_failed_total[{w}])) > {num(th.auth_failures_per_5m)}",
-            for_="1m",
-            summary="Spike of failed sign-ins",
-            description=f"More than {th.auth_failures_per_5m:g} failed authentication attempts in 5 minutes: "
-            "possible credential stuffing. Check the security denials dashboard by reason.",
-            dashboard="security",
-        ),
-        b.rule(
-            "RLSDenialSpike",
-            "warning",
-            "P1",
-            "security",
-            f"sum(increase(security_rls_denied_total[{w}])) > {num(th.rls_denials_per_5m)}",
-            for_="1m",
-            summary="Spike of row-level-security denials",
-            description=f"More than {th.rls_denials_per_5m:g} RLS refusals in 5 minutes: a client probes "
-            "other organisations' rows, or a release broke a policy.",
-            dashboard="security",
-        ),
-        b.rule(
-            "PermissionDeniedSpike",
-            "info",
-            "P3",
-            "security",
-            f"sum(increase(security_permission_denied_total[{w}])) > {num(th.permission_denials_per_5m)}",
-            for_="1m",
-            summary="Many permission checks refused",
-            description=f"More than {th.permission_denials_per_5m:g} permission denials in 5 minutes; "
-            "review roles if this persists.",
-            dashboard="security",
-        ),
-    )
-
-
-def _approvals(b: _Builder, th: Thresholds) -> tuple[AlertRule, ...]:
-    return (
-        b.rule(
-            "ApprovalsOverdue",
-            "warning",
-            "P2",
-            "approvals",
-            "max by (org_id) (approvals_overdue) > 0",
-            for_="15m",
-            summary="Approvals are past their SLA",
-            description="Approvals of this organisation have been pending past their due time for 15 "
-            "minutes; remind the approvers.",
-            dashboard="approvals",
-        ),
-        b.rule(
-            "ApprovalsBecomingOverdue",
-            "info",
-            "P3",
-            "approvals",
-            f"sum(increase(approvals_became_overdue_total[{b.d('1h')}])) > "
-            f"{num(th.approvals_became_overdue_per_1h)}",
-            for_="0s",
-            summary="Many approvals missed their SLA in the last hour",
-            description=f"More than {th.approvals_became_overdue_per_1h:g} approvals passed their due time "
-            "in one hour.",
-            dashboard="approvals",
-        ),
-    )
-
-
-def _rate_limit(b: _Builder, th: Thresholds) -> tuple[AlertRule, ...]:
-    return (
-        b.rule(
-            "RateLimitRejections",
-            "warning",
-            "P2",
-            "rate_limit",
-            f"sum by (route) (increase(http_rate_limited_total[{b.d('5m')}]))"
-            f" > {num(th.rate_limited_per_5m)}",
-            for_="5m",
-            summary="Clients are being rate limited (429)",
-            description=f"More than {th.rate_limited_per_5m:g} requests to this route were refused with 429 "
-            "in 5 minutes: an abusive client, a retry storm, or a limit set too low.",
-            dashboard="security",
-        ),
-    )
-
-
-def _meta(b: _Builder) -> tuple[AlertRule, ...]:
+def _meta(b: RuleBuilder) -> tuple[AlertRule, ...]:
     """The dead man's switch: always firing, routed to the heartbeat receiver, never paged."""
     return (
         b.rule(
@@ -817,7 +693,7 @@ def _meta(b: _Builder) -> tuple[AlertRule, ...]:
     )
 
 
-def _backup(b: _Builder, th: Thresholds) -> tuple[AlertRule, ...]:
+def _backup(b: RuleBuilder, th: Thresholds) -> tuple[AlertRule, ...]:
     return (
         b.rule(
             "BackupFailed",

@@ -21,9 +21,9 @@ import sys
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn
+from typing import Any, NoReturn
 
-import typer
+import click
 
 from glowops.backup.errors import BackupError
 from glowops.backup.keys import trusted
@@ -32,22 +32,18 @@ from glowops.backup.progress import human_bytes
 from glowops.backup.retention import plan_retention
 from glowops.backup.status import MAX_AGE_HOURS, StoreStatus, policy_of, retention_items, summarize
 from glowops.backup.store import BackupStore, LocalStore, open_store
+from glowops.clikit import Group, print_table
 from glowops.settings import Settings, load_settings
 
-app = typer.Typer(
+app = Group(
     help="Backups that are proven by restoring them: run, list, status, prune, verify, restore, schedule.",
     no_args_is_help=True,
 )
 
-JobsOpt = Annotated[
-    int, typer.Option("--jobs", "-j", min=1, max=64, help="Parallel pg_restore/pg_dump jobs.")
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
-
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"glowops backup: {message}", err=True)
-    raise typer.Exit(code)
+    click.echo(f"glowops backup: {message}", err=True)
+    raise click.exceptions.Exit(code)
 
 
 def _interrupt_on_sigterm() -> None:
@@ -80,22 +76,38 @@ def _age(seconds: float | None) -> str:
 
 
 @app.command("run")
+@click.option(
+    "--format",
+    "-F",
+    "fmt",
+    default="custom",
+    help="custom (one file) or directory (parallel).",
+    show_default=True,
+)
+@click.option(
+    "--jobs",
+    "-j",
+    "jobs",
+    type=click.IntRange(min=1, max=64),
+    default=1,
+    help="pg_dump jobs (directory format).",
+    show_default=True,
+)
+@click.option(
+    "--globals",
+    "include_globals",
+    is_flag=True,
+    default=False,
+    help="Also dump roles/tablespaces (pg_dumpall --globals-only, without password hashes).",
+)
+@click.option("--database-url", "database_url", default=None, help="Default: DATABASE_URL.")
+@click.option("--quiet", "-q", "quiet", is_flag=True, default=False, help="No progress output.")
 def run(
-    fmt: Annotated[
-        str, typer.Option("--format", "-F", help="custom (one file) or directory (parallel).")
-    ] = "custom",
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", min=1, max=64, help="pg_dump jobs (directory format).")
-    ] = 1,
-    include_globals: Annotated[
-        bool,
-        typer.Option(
-            "--globals",
-            help="Also dump roles/tablespaces (pg_dumpall --globals-only, without password hashes).",
-        ),
-    ] = False,
-    database_url: Annotated[str | None, typer.Option("--database-url", help="Default: DATABASE_URL.")] = None,
-    quiet: QuietOpt = False,
+    fmt: str,
+    jobs: int,
+    include_globals: bool,
+    database_url: str | None,
+    quiet: bool,
 ) -> None:
     """Back up the database (PostgreSQL via pg_dump, SQLite via its online backup API).
 
@@ -116,7 +128,7 @@ def run(
         manifest = asyncio.run(run_backup(settings, store, options))
     except BackupError as err:
         _fail(str(err))
-    typer.echo(
+    click.echo(
         f"backup {manifest.id}: ok, {human_bytes(manifest.size_bytes)}, {len(manifest.tables)} tables, "
         f"{sum(manifest.tables.values())} rows, {manifest.duration_seconds:.1f} s, "
         f"sha256 {manifest.sha256[:16]}…"
@@ -140,8 +152,9 @@ def _row(manifest: Manifest, verified: str) -> dict[str, Any]:
 
 
 @app.command("list")
+@click.option("--json", "as_json", is_flag=True, default=False, help="One JSON array of manifests.")
 def list_(
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON array of manifests.")] = False,
+    as_json: bool,
 ) -> None:
     """List the backups in the store, oldest first (failed runs included, marked failed)."""
     _, store = _context()
@@ -152,28 +165,27 @@ def list_(
             data = asdict(e.manifest)
             data["verify"] = e.report
             out.append(data)
-        typer.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps(out, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"backups in {store.description}")
-    for column in ("id", "status", "format", "size", "tables", "rows", "duration", "verified"):
-        table.add_column(column)
+    rows = []
     for e in entries:
         m = e.manifest
         verified = "-" if e.report is None else ("passed" if e.verified else "FAILED")
-        table.add_row(
-            m.id,
-            m.status if m.good else f"failed: {m.error}",
-            m.format,
-            human_bytes(m.size_bytes),
-            str(len(m.tables)),
-            str(sum(m.tables.values())),
-            f"{m.duration_seconds:.1f} s",
-            verified,
+        rows.append(
+            (
+                m.id,
+                m.status if m.good else f"failed: {m.error}",
+                m.format,
+                human_bytes(m.size_bytes),
+                str(len(m.tables)),
+                str(sum(m.tables.values())),
+                f"{m.duration_seconds:.1f} s",
+                verified,
+            )
         )
-    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+    columns = ("id", "status", "format", "size", "tables", "rows", "duration", "verified")
+    width = 200 if not sys.stdout.isatty() else None
+    print_table(f"backups in {store.description}", columns, rows, width=width)
 
 
 def _status_text(status: StoreStatus, max_age_hours: float) -> list[str]:
@@ -210,9 +222,18 @@ def _status_text(status: StoreStatus, max_age_hours: float) -> list[str]:
 
 
 @app.command("status")
+@click.option(
+    "--max-age-hours",
+    "max_age_hours",
+    type=float,
+    default=MAX_AGE_HOURS,
+    help="Older than this is stale (exit 1).",
+    show_default=True,
+)
+@click.option("--json", "as_json", is_flag=True, default=False)
 def status_(
-    max_age_hours: Annotated[float, typer.Option(help="Older than this is stale (exit 1).")] = MAX_AGE_HOURS,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    max_age_hours: float,
+    as_json: bool,
 ) -> None:
     """Age of the last good and last verified backup, size trend, retention compliance.
 
@@ -222,7 +243,7 @@ def status_(
     settings, store = _context()
     status = summarize(trusted(settings, store.entries()), policy_of(settings), datetime.now(UTC))
     if as_json:
-        typer.echo(
+        click.echo(
             json.dumps(
                 {
                     "last_good": status.last_good.id if status.last_good else None,
@@ -243,14 +264,15 @@ def status_(
         )
     else:
         for line in _status_text(status, max_age_hours):
-            typer.echo(line)
+            click.echo(line)
     if status.stale(max_age_hours):
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
 
 
 @app.command("prune")
+@click.option("--dry-run", "dry_run", is_flag=True, default=False, help="Show what would go; delete nothing.")
 def prune(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would go; delete nothing.")] = False,
+    dry_run: bool,
 ) -> None:
     """Apply the daily/weekly/monthly retention (GLOWOPS_BACKUP_KEEP_DAILY/WEEKLY/MONTHLY, 7/4/12).
 
@@ -260,34 +282,48 @@ def prune(
     entries = trusted(settings, store.entries())  # a planted manifest displaces nothing
     plan = plan_retention(retention_items(entries), policy_of(settings), datetime.now(UTC))
     for backup_id, reasons in sorted(plan.keep.items()):
-        typer.echo(f"keep   {backup_id}  ({', '.join(reasons)})")
+        click.echo(f"keep   {backup_id}  ({', '.join(reasons)})")
     for backup_id in plan.remove:
-        typer.echo(f"{'would remove' if dry_run else 'remove'} {backup_id}")
+        click.echo(f"{'would remove' if dry_run else 'remove'} {backup_id}")
         if not dry_run:
             store.delete(backup_id)
     if isinstance(store, LocalStore):
         for orphan in store.orphans():
-            typer.echo(f"{'would remove' if dry_run else 'remove'} {orphan} (left by an interrupted run)")
+            click.echo(f"{'would remove' if dry_run else 'remove'} {orphan} (left by an interrupted run)")
             if not dry_run:
                 import shutil
 
                 shutil.rmtree(orphan, ignore_errors=True)
-    typer.echo(f"{len(plan.keep)} kept, {len(plan.remove)} {'to remove' if dry_run else 'removed'}")
+    click.echo(f"{len(plan.keep)} kept, {len(plan.remove)} {'to remove' if dry_run else 'removed'}")
 
 
 @app.command("verify")
+@click.argument("backup_id", default=None, required=False)
+@click.option(
+    "--no-drill", "no_drill", is_flag=True, default=False, help="Checksum and table of contents only."
+)
+@click.option(
+    "--drill-url",
+    "drill_url",
+    default=None,
+    help="Server for the scratch database (default: DATABASE_URL's server).",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    "jobs",
+    type=click.IntRange(min=1, max=64),
+    default=2,
+    help="Parallel pg_restore/pg_dump jobs.",
+    show_default=True,
+)
+@click.option("--quiet", "-q", "quiet", is_flag=True, default=False, help="No progress output.")
 def verify(
-    backup_id: Annotated[
-        str | None, typer.Argument(help="Backup id (or unique prefix); default: newest good.")
-    ] = None,
-    no_drill: Annotated[
-        bool, typer.Option("--no-drill", help="Checksum and table of contents only.")
-    ] = False,
-    drill_url: Annotated[
-        str | None, typer.Option(help="Server for the scratch database (default: DATABASE_URL's server).")
-    ] = None,
-    jobs: JobsOpt = 2,
-    quiet: QuietOpt = False,
+    backup_id: str | None,
+    no_drill: bool,
+    drill_url: str | None,
+    jobs: int,
+    quiet: bool,
 ) -> None:
     """Prove a backup by restoring it: checksum, table of contents, restore drill.
 
@@ -315,34 +351,48 @@ def verify(
     except BackupError as err:
         _fail(str(err))
     for check in report.checks:
-        typer.echo(f"{'ok    ' if check.ok else 'FAILED'} {check.name}: {check.detail}")
+        click.echo(f"{'ok    ' if check.ok else 'FAILED'} {check.name}: {check.detail}")
     if report.restore_seconds is not None:
-        typer.echo(f"measured restore time: {report.restore_seconds:.1f} s")
+        click.echo(f"measured restore time: {report.restore_seconds:.1f} s")
     if not report.ok:
         _fail(f"backup {report.backup_id} did not verify: {report.failure}")
-    typer.echo(f"backup {report.backup_id}: verified")
+    click.echo(f"backup {report.backup_id}: verified")
 
 
 @app.command("restore")
+@click.argument("backup_id")
+@click.option(
+    "--to", "to", required=True, help="Target postgresql:// URL (created if missing) or sqlite:///file."
+)
+@click.option(
+    "--force",
+    "force",
+    is_flag=True,
+    default=False,
+    help="Restore into a non-empty target (drops and recreates the backup's objects).",
+)
+@click.option("--yes", "-y", "yes", is_flag=True, default=False, help="Do not ask for confirmation.")
+@click.option(
+    "--no-acl", "no_acl", is_flag=True, default=False, help="Skip GRANTs (roles missing on the target)."
+)
+@click.option(
+    "--jobs",
+    "-j",
+    "jobs",
+    type=click.IntRange(min=1, max=64),
+    default=2,
+    help="Parallel pg_restore/pg_dump jobs.",
+    show_default=True,
+)
+@click.option("--quiet", "-q", "quiet", is_flag=True, default=False, help="No progress output.")
 def restore(
-    backup_id: Annotated[
-        str, typer.Argument(help="Backup id (or unique prefix); 'latest' for the newest good.")
-    ],
-    to: Annotated[
-        str, typer.Option("--to", help="Target postgresql:// URL (created if missing) or sqlite:///file.")
-    ],
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force", help="Restore into a non-empty target (drops and recreates the backup's objects)."
-        ),
-    ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    no_acl: Annotated[
-        bool, typer.Option("--no-acl", help="Skip GRANTs (roles missing on the target).")
-    ] = False,
-    jobs: JobsOpt = 2,
-    quiet: QuietOpt = False,
+    backup_id: str,
+    to: str,
+    force: bool,
+    yes: bool,
+    no_acl: bool,
+    jobs: int,
+    quiet: bool,
 ) -> None:
     """Restore a backup into a database; prints the row counts found there afterwards.
 
@@ -354,7 +404,7 @@ def restore(
     settings, store = _context()
 
     def confirm(question: str) -> bool:
-        return yes or typer.confirm(question, default=False)
+        return yes or click.confirm(question, default=False)
 
     try:
         counts = asyncio.run(
@@ -373,15 +423,16 @@ def restore(
     except BackupError as err:
         _fail(str(err))
     for table, rows in counts.items():
-        typer.echo(f"{table}: {rows} rows")
-    typer.echo(f"restored {len(counts)} tables, {sum(counts.values())} rows")
+        click.echo(f"{table}: {rows} rows")
+    click.echo(f"restored {len(counts)} tables, {sum(counts.values())} rows")
 
 
 @app.command("keys")
+@click.option(
+    "--new", "new", is_flag=True, default=False, help="Print a new random key (base64 of 32 bytes) and exit."
+)
 def keys(
-    new: Annotated[
-        bool, typer.Option("--new", help="Print a new random key (base64 of 32 bytes) and exit.")
-    ] = False,
+    new: bool,
 ) -> None:
     """Which keys sign and encrypt backups, which retired keys still verify, and how to rotate.
 
@@ -402,7 +453,7 @@ def keys(
     from glowops.backup.keys import keyring
 
     if new:
-        typer.echo(base64.b64encode(os.urandom(32)).decode())
+        click.echo(base64.b64encode(os.urandom(32)).decode())
         return
     settings, store = _context()
     try:
@@ -410,35 +461,45 @@ def keys(
     except BackupError as err:
         _fail(str(err))
     if not ring.configured:
-        typer.echo(
+        click.echo(
             "no backup key: manifests are NOT signed and files are NOT encrypted, so a backup placed in "
             f"{store.description} by someone else would verify and restore.\n"
             "Set GLOWOPS_BACKUP_ENCRYPTION_KEY (create one with `glowops backup keys --new`)."
         )
         return
-    typer.echo(f"signing key:    {ring.signing_id} ({ring.signing_source}); signs new manifests")
-    typer.echo(
+    click.echo(f"signing key:    {ring.signing_id} ({ring.signing_source}); signs new manifests")
+    click.echo(
         f"encryption key: {ring.encryption_id} (GLOWOPS_BACKUP_ENCRYPTION_KEY); encrypts new backups"
         if ring.encryption_id
         else "encryption key: none: new backups are signed but stored in plaintext"
     )
     current = {ring.signing_id, ring.encryption_id}
     retired = sorted(set(ring.macs) | set(ring.aes) - current)
-    typer.echo(f"GLOWOPS_BACKUP_OLD_KEYS: {len(retired)} retired key id(s) that verify and decrypt only")
+    click.echo(f"GLOWOPS_BACKUP_OLD_KEYS: {len(retired)} retired key id(s) that verify and decrypt only")
     used = Counter(
         (e.manifest.signature or {}).get("key_id", "unsigned") for e in store.entries() if e.manifest.good
     )
     for key_id, count in sorted(used.items()):
         state = "current" if key_id in current else ("retired" if key_id in ring.macs else "UNKNOWN key")
-        typer.echo(f"  {count} good backup(s) signed by {key_id} ({state})")
-    typer.echo("rotate: see `glowops backup keys --help`")
+        click.echo(f"  {count} good backup(s) signed by {key_id} ({state})")
+    click.echo("rotate: see `glowops backup keys --help`")
 
 
 @app.command("schedule")
+@click.option("--once", "once", is_flag=True, default=False, help="One pass, then exit (for cron / CronJob).")
+@click.option(
+    "--check-every",
+    "check_every",
+    type=float,
+    default=900.0,
+    help="Seconds between passes in loop mode.",
+    show_default=True,
+)
+@click.option("--quiet/--progress", "quiet", default=True, help="Progress output off/on.")
 def schedule(
-    once: Annotated[bool, typer.Option("--once", help="One pass, then exit (for cron / CronJob).")] = False,
-    check_every: Annotated[float, typer.Option(help="Seconds between passes in loop mode.")] = 900.0,
-    quiet: Annotated[bool, typer.Option("--quiet/--progress", help="Progress output off/on.")] = True,
+    once: bool,
+    check_every: float,
+    quiet: bool,
 ) -> None:
     """Daily backup (then prune) and a monthly restore drill, in a loop or one pass (--once).
 
@@ -476,11 +537,11 @@ def schedule(
     while True:
         report = asyncio.run(run_pass(settings, store, show_progress=not quiet))
         for line in report.lines:
-            typer.echo(line)
+            click.echo(line)
         for line in report.errors:
-            typer.echo(line, err=True)
+            click.echo(line, err=True)
         if once:
             if report.failed:
-                raise typer.Exit(1)
+                raise click.exceptions.Exit(1)
             return
         time.sleep(check_every)

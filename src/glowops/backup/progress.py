@@ -8,6 +8,8 @@ import time
 from types import TracebackType
 from typing import Any, TextIO
 
+from glowops.clikit import rich_available
+
 
 def _human(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
@@ -56,7 +58,7 @@ class Progress:
         self._start = self._last = time.monotonic()
         if not self.enabled:
             return self
-        if self.stream.isatty():
+        if self.stream.isatty() and rich_available():  # rich is optional: plain lines without it
             from rich.console import Console
             from rich.progress import (
                 BarColumn,

@@ -161,7 +161,7 @@ def _command_problems(command: str, args: tuple[str, ...]) -> str | None:
 
 def command_problems(args: list[str]) -> str | None:
     """None when ``glowops ARGS --help`` succeeds (the command and its options exist)."""
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from glowops.cli import app
 

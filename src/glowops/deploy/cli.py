@@ -5,14 +5,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
+from glowops.clikit import PATH, Group
 from glowops.deploy.spec import SPEC_FILE, ServiceSpec
 from glowops.settings import ConfigError
 
-app = typer.Typer(
+app = Group(
     help="The scale-out bundle: docker-compose, Kubernetes manifests, Prometheus, Alertmanager, "
     "Grafana and OpenTelemetry Collector configs, rendered from the catalogs.",
     no_args_is_help=True,
@@ -33,16 +33,24 @@ def _spec(path: Path | None, directory: Path) -> ServiceSpec:
         spec.settings_class()  # importable and a Settings class, before anything is written
         return spec
     except ConfigError as err:
-        typer.echo(f"glowops deploy: {err}", err=True)
-        raise typer.Exit(2) from None
+        click.echo(f"glowops deploy: {err}", err=True)
+        raise click.exceptions.Exit(2) from None
 
 
 @app.command("render")
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    type=PATH,
+    default=Path("deploy"),
+    help="Directory to write the bundle into.",
+    show_default=True,
+)
+@click.option("--spec", "spec_path", type=PATH, default=None, help=_SPEC_HELP)
 def render_command(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the bundle into.")] = Path(
-        "deploy"
-    ),
-    spec_path: Annotated[Path | None, typer.Option("--spec", help=_SPEC_HELP)] = None,
+    out: Path,
+    spec_path: Path | None,
 ) -> None:
     """Write every file of the bundle for the service ``service.yaml`` describes.
 
@@ -60,7 +68,7 @@ def render_command(
     spec = _spec(spec_path, out)
     rendered = render(spec)
     for warning in rendered.warnings:
-        typer.echo(f"note: {warning}", err=True)
+        click.echo(f"note: {warning}", err=True)
     for name, text in rendered.files.items():
         path = out / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,17 +83,20 @@ def render_command(
             path.unlink()
             if path.parent != out and not any(path.parent.iterdir()):
                 path.parent.rmdir()
-            typer.echo(f"removed {path}: {why}", err=True)
-    typer.echo(f"wrote {len(rendered.files)} files for {spec.name} into {out}")
+            click.echo(f"removed {path}: {why}", err=True)
+    click.echo(f"wrote {len(rendered.files)} files for {spec.name} into {out}")
 
 
 @app.command("check")
+@click.argument("directory", type=PATH, default=Path("deploy"), required=False)
+@click.option("--spec", "spec_path", type=PATH, default=None, help=_SPEC_HELP)
+@click.option(
+    "--tools/--no-tools", "tools", default=True, help="Also run promtool and amtool when installed."
+)
 def check_command(
-    directory: Annotated[Path, typer.Argument(help="The bundle directory.")] = Path("deploy"),
-    spec_path: Annotated[Path | None, typer.Option("--spec", help=_SPEC_HELP)] = None,
-    tools: Annotated[
-        bool, typer.Option("--tools/--no-tools", help="Also run promtool and amtool when installed.")
-    ] = True,
+    directory: Path,
+    spec_path: Path | None,
+    tools: bool,
 ) -> None:
     """Check the bundle: no drift from a fresh render, and ports, paths and names agree.
 
@@ -98,16 +109,16 @@ def check_command(
     from glowops.deploy.check import check_bundle
 
     if not directory.is_dir():
-        typer.echo(f"{directory}: not a directory", err=True)
-        raise typer.Exit(2)
+        click.echo(f"{directory}: not a directory", err=True)
+        raise click.exceptions.Exit(2)
     problems = check_bundle(directory, _spec(spec_path, directory))
     if tools:
         problems += _tools(directory)
     for problem in problems:
-        typer.echo(f"problem: {problem}", err=True)
+        click.echo(f"problem: {problem}", err=True)
     if problems:
-        raise typer.Exit(1)
-    typer.echo(f"{directory}: bundle is consistent")
+        raise click.exceptions.Exit(1)
+    click.echo(f"{directory}: bundle is consistent")
 
 
 def _tools(directory: Path) -> list[str]:
@@ -137,7 +148,7 @@ def _tools(directory: Path) -> list[str]:
         ]
         for command, cwd in commands:
             if shutil.which(command[0]) is None:
-                typer.echo(f"skipped: {command[0]} is not installed", err=True)
+                click.echo(f"skipped: {command[0]} is not installed", err=True)
                 continue
             result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
             if result.returncode != 0:

@@ -159,6 +159,8 @@ def bundle_settings(spec: ServiceSpec, **values: Any) -> Settings:
         # The Teams relay is mounted only with a Teams URL: the routes the checks see.
         "teams_webhook_url": SecretStr(f"https://{_PLACEHOLDER}.invalid/teams"),
     }
+    if spec.packs:  # the service's packs: their rules and dashboards are in the bundle too
+        defaults["packs"] = list(spec.packs)
     return bundle_settings_class(spec)(**(defaults | values))
 
 

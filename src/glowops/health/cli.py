@@ -7,19 +7,20 @@ import contextlib
 import json
 import logging
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING
 
-import httpx
-import typer
-from rich.console import Console
-from rich.table import Table
+import click
 
+from glowops import extras
+from glowops.clikit import Group, echo_markup, print_table
 from glowops.health.doctor import DoctorReport, DoctorRow
-from glowops.health.probe import ProbeResult, check_base_url, probe
 from glowops.health.registry import HealthCheck
 from glowops.settings import ConfigError, Settings, load_settings
 
-top = typer.Typer()
+if TYPE_CHECKING:  # the probe needs httpx (glowops[http]): imported by the commands that probe
+    from glowops.health.probe import ProbeResult
+
+top = Group()
 
 _STYLE = {
     "healthy": "green",
@@ -35,10 +36,12 @@ EXIT_HEALTHY, EXIT_DEGRADED, EXIT_UNHEALTHY = 0, 1, 2
 
 
 def _base_url(url: str) -> str:
+    from glowops.health.probe import check_base_url
+
     try:
         return check_base_url(url)
     except ValueError as err:
-        raise typer.BadParameter(str(err), param_hint="--url") from None
+        raise click.BadParameter(str(err), param_hint="--url") from None
 
 
 def _default_token(token: str | None) -> str | None:
@@ -66,14 +69,26 @@ def _exit_code(result: ProbeResult) -> int:
 
 
 @top.command()
+@click.option("--url", "url", required=True, help="Base URL of the instance, e.g. http://127.0.0.1:8000.")
+@click.option("--path", "path", default="/health/dependencies", help="Endpoint to probe.", show_default=True)
+@click.option("--json", "as_json", is_flag=True, default=False, help="Print the answer as JSON.")
+@click.option(
+    "--token", "token", default=None, help="Ops token for per-check details (default GLOWOPS_OPS_TOKEN)."
+)
+@click.option(
+    "--timeout",
+    "timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    help="Seconds to wait for the answer.",
+    show_default=True,
+)
 def health(
-    url: Annotated[str, typer.Option(help="Base URL of the instance, e.g. http://127.0.0.1:8000.")],
-    path: Annotated[str, typer.Option(help="Endpoint to probe.")] = "/health/dependencies",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
-    token: Annotated[
-        str | None, typer.Option(help="Ops token for per-check details (default GLOWOPS_OPS_TOKEN).")
-    ] = None,
-    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for the answer.")] = 10.0,
+    url: str,
+    path: str,
+    as_json: bool,
+    token: str | None,
+    timeout: float,
 ) -> None:
     """Probe a running instance once; exit 0 healthy, 1 degraded, 2 unhealthy or unreachable.
 
@@ -83,25 +98,25 @@ def health(
         glowops health --url https://api.example.com --path /health/ready --json
     """
     base = _base_url(url)
+    httpx = extras.load("http", "httpx", "glowops health")
+    from glowops.health.probe import probe
+
     with httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False) as client:
         target = path.strip("/") or "health"
         result = probe(client, target, base + "/" + path.lstrip("/"), _default_token(token))
     code = _exit_code(result)
     if as_json:
-        typer.echo(json.dumps({**result.log_record(), "body": result.body}, indent=2))
-        raise typer.Exit(code)
-    console = Console()
+        click.echo(json.dumps({**result.log_record(), "body": result.body}, indent=2))
+        raise click.exceptions.Exit(code)
     headline = f"{result.url}: {_styled(result.health_status)}"
     if result.status_code is not None:
         headline += f" (HTTP {result.status_code}, {result.duration_seconds * 1000:.0f} ms)"
     else:
         headline += f" ({result.error})"
-    console.print(headline)
+    echo_markup(headline)
     checks = result.body.get("checks")
     if isinstance(checks, dict) and checks:
-        table = Table()
-        for column in ("check", "status", "critical", "observed", "message"):
-            table.add_column(column)
+        rows = []
         for name, entry in checks.items():
             if not isinstance(entry, dict):
                 continue
@@ -109,40 +124,80 @@ def health(
             shown = "" if observed is None else f"{observed} {entry.get('observed_unit') or ''}".strip()
             critical = "yes" if entry.get("critical") else "no"
             status = _styled(str(entry.get("status", "?")))
-            table.add_row(name, status, critical, shown, str(entry.get("output", "")))
-        console.print(table)
+            rows.append((name, status, critical, shown, str(entry.get("output", ""))))
+        print_table(None, ("check", "status", "critical", "observed", "message"), rows)
     elif result.status_code is not None:
-        console.print("[dim]no per-check details (pass --token or set GLOWOPS_OPS_TOKEN)[/dim]")
-    raise typer.Exit(code)
+        echo_markup("[dim]no per-check details (pass --token or set GLOWOPS_OPS_TOKEN)[/dim]")
+    raise click.exceptions.Exit(code)
 
 
 @top.command()
+@click.option("--url", "url", required=True, help="Base URL of the instance, e.g. http://127.0.0.1:8000.")
+@click.option(
+    "--health-interval",
+    "health_interval",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    help="Seconds between /health probes (default 30).",
+)
+@click.option(
+    "--db-interval",
+    "db_interval",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    help="Seconds between /health/db probes (default 60).",
+)
+@click.option(
+    "--dependencies-interval",
+    "dependencies_interval",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    help="Seconds between /health/dependencies probes (default 120).",
+)
+@click.option(
+    "--metrics-port",
+    "metrics_port",
+    type=click.IntRange(min=1, max=65535),
+    default=None,
+    help="Serve probe metrics on this port (like a blackbox exporter).",
+)
+@click.option(
+    "--metrics-addr",
+    "metrics_addr",
+    default="127.0.0.1",
+    help="Address of the metrics port.",
+    show_default=True,
+)
+@click.option(
+    "--once", "once", is_flag=True, default=False, help="Probe each endpoint once; exit 1 if any failed."
+)
+@click.option(
+    "--iterations",
+    "iterations",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many rounds (a round probes every endpoint that is due).",
+)
+@click.option("--token", "token", default=None, help="Ops token (default GLOWOPS_OPS_TOKEN).")
+@click.option(
+    "--timeout",
+    "timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    help="Seconds to wait for each answer.",
+    show_default=True,
+)
 def monitor(
-    url: Annotated[str, typer.Option(help="Base URL of the instance, e.g. http://127.0.0.1:8000.")],
-    health_interval: Annotated[
-        float | None, typer.Option(min=0.01, help="Seconds between /health probes (default 30).")
-    ] = None,
-    db_interval: Annotated[
-        float | None, typer.Option(min=0.01, help="Seconds between /health/db probes (default 60).")
-    ] = None,
-    dependencies_interval: Annotated[
-        float | None,
-        typer.Option(min=0.01, help="Seconds between /health/dependencies probes (default 120)."),
-    ] = None,
-    metrics_port: Annotated[
-        int | None,
-        typer.Option(min=1, max=65535, help="Serve probe metrics on this port (like a blackbox exporter)."),
-    ] = None,
-    metrics_addr: Annotated[str, typer.Option(help="Address of the metrics port.")] = "127.0.0.1",
-    once: Annotated[
-        bool, typer.Option("--once", help="Probe each endpoint once; exit 1 if any failed.")
-    ] = False,
-    iterations: Annotated[
-        int | None,
-        typer.Option(min=1, help="Stop after this many rounds (a round probes every endpoint that is due)."),
-    ] = None,
-    token: Annotated[str | None, typer.Option(help="Ops token (default GLOWOPS_OPS_TOKEN).")] = None,
-    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for each answer.")] = 10.0,
+    url: str,
+    health_interval: float | None,
+    db_interval: float | None,
+    dependencies_interval: float | None,
+    metrics_port: int | None,
+    metrics_addr: str,
+    once: bool,
+    iterations: int | None,
+    token: str | None,
+    timeout: float,
 ) -> None:
     """Synthetic monitor: probe /health every 30 s, /health/db every 60 s, /health/dependencies every 120 s.
 
@@ -167,7 +222,7 @@ def monitor(
         }
     except ConfigError as err:
         # The monitor usually runs away from the service: its configuration is not needed.
-        typer.echo(f"glowops: using default intervals; {err}", err=True)
+        click.echo(f"glowops: using default intervals; {err}", err=True)
         intervals = {
             name: Settings.model_fields[f"monitor_{name}_interval_seconds"].default
             for name in ("health", "db", "dependencies")
@@ -182,7 +237,7 @@ def monitor(
         from prometheus_client import start_http_server
 
         server, _thread = start_http_server(metrics_port, addr=metrics_addr)
-        typer.echo(f"glowops: probe metrics on http://{metrics_addr}:{metrics_port}/metrics", err=True)
+        click.echo(f"glowops: probe metrics on http://{metrics_addr}:{metrics_port}/metrics", err=True)
 
     def emit(line: str) -> None:
         sys.stdout.write(line + "\n")
@@ -200,13 +255,13 @@ def monitor(
             )
         )
     except KeyboardInterrupt:
-        raise typer.Exit(0) from None
+        raise click.exceptions.Exit(0) from None
     finally:
         if server is not None:
             server.shutdown()
             server.server_close()
     if once and not all(r.success for r in last):
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
 
 
 def _with_test_event(report: DoctorReport) -> DoctorReport:
@@ -236,29 +291,39 @@ def _declared_checks(app: str | None) -> list[HealthCheck]:
         with contextlib.redirect_stdout(sys.stderr):
             health = get_health(load_app(reference))
     except AppRefError as err:
-        raise typer.BadParameter(str(err), param_hint="--app") from None
+        raise click.BadParameter(str(err), param_hint="--app") from None
     return list(health.registry) if health is not None else []
 
 
 @top.command()
+@click.option("--json", "as_json", is_flag=True, default=False, help="Print JSON instead of a table.")
+@click.option(
+    "--verbose", "-v", "verbose", is_flag=True, default=False, help="Log failure details to stderr."
+)
+@click.option(
+    "--send-test-error",
+    "send_test_error",
+    is_flag=True,
+    default=False,
+    help=(
+        "Also send one test event to Sentry (GATEWAY_SENTRY_DSN or SENTRY_DSN) through the real "
+        "pipeline, scrubbing included, and say whether the DSN accepted it (a refusal exits 1)."
+    ),
+)
+@click.option(
+    "--app",
+    "app",
+    default=None,
+    help=(
+        "The service's app (module:attribute; a factory is called) whose declared health checks run "
+        "too (default GLOWOPS_APP)."
+    ),
+)
 def doctor(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log failure details to stderr.")] = False,
-    send_test_error: Annotated[
-        bool,
-        typer.Option(
-            "--send-test-error",
-            help="Also send one test event to Sentry (GATEWAY_SENTRY_DSN or SENTRY_DSN) through the real "
-            "pipeline, scrubbing included, and say whether the DSN accepted it (a refusal exits 1).",
-        ),
-    ] = False,
-    app: Annotated[
-        str | None,
-        typer.Option(
-            help="The service's app (module:attribute; a factory is called) whose declared health checks "
-            "run too (default GLOWOPS_APP)."
-        ),
-    ] = None,
+    as_json: bool,
+    verbose: bool,
+    send_test_error: bool,
+    app: str | None,
 ) -> None:
     """Check the configuration and reach every configured dependency; exit 0 when all required parts are fine.
 
@@ -292,7 +357,7 @@ def doctor(
         report = _with_test_event(report)
     code = 0 if report.ok else 2 if report.rows[0].blocking else 1
     if as_json:
-        typer.echo(
+        click.echo(
             json.dumps(
                 {
                     "ok": report.ok,
@@ -310,16 +375,13 @@ def doctor(
                 indent=2,
             )
         )
-        raise typer.Exit(code)
-    table = Table(title="glowops doctor")
-    for column in ("part", "required", "status", "observed", "message"):
-        table.add_column(column)
-    for row in report.rows:
-        required = "yes" if row.required else "no"
-        table.add_row(row.part, required, _styled(row.status), row.observed, row.message)
-    console = Console()
-    console.print(table)
-    console.print(
+        raise click.exceptions.Exit(code)
+    rows = [
+        (row.part, "yes" if row.required else "no", _styled(row.status), row.observed, row.message)
+        for row in report.rows
+    ]
+    print_table("glowops doctor", ("part", "required", "status", "observed", "message"), rows)
+    echo_markup(
         "[green]all required parts are fine[/green]" if report.ok else "[red]a required part is failing[/red]"
     )
-    raise typer.Exit(code)
+    raise click.exceptions.Exit(code)

@@ -288,5 +288,7 @@ class HealthRunner:
 
 def _record_metrics(result: CheckResult) -> None:
     tags = {"check": result.name}
-    metrics.gauge("glowops_health_check_up", 1.0 if result.up else 0.0, tags=tags)
+    # critical: which generic rule watches the check (CriticalHealthCheckFailing or HealthCheckFailing)
+    up_tags = {"check": result.name, "critical": "true" if result.critical else "false"}
+    metrics.gauge("glowops_health_check_up", 1.0 if result.up else 0.0, tags=up_tags)
     metrics.histogram("glowops_health_check_duration_seconds", result.duration_seconds, tags=tags)

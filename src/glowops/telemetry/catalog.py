@@ -1,8 +1,9 @@
-"""The metric catalog: every metric glowops and the gateway emit, declared once.
+"""The metric catalog: every metric glowops emits on any service, declared once.
 
-Each entry maps the spec's dotted name (``assistant.tool_invocations``) to its Prometheus
-name, type, unit and labels. The facade (:mod:`glowops.telemetry.metrics`), the alert rules,
-the dashboards and ``docs/metrics.md`` are all derived from this one list.
+Each entry maps a dotted name (``cache.requests``) to its Prometheus name, type, unit and
+labels. The facade (:mod:`glowops.telemetry.metrics`), the alert rules, the dashboards and
+``docs/metrics.md`` are all derived from it. A pack (:mod:`glowops.packs`) adds the metrics of
+its domain with :func:`add_specs` when it is registered, and only then.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ MetricKind = Literal["counter", "gauge", "histogram"]
 
 # Buckets resolve the alert thresholds (2 s warning, 5 s critical) exactly.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0)
-STAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
-# Approval decisions take hours: 15 min .. 3 days, resolving the default 24 h SLA.
-APPROVAL_BUCKETS = (900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 43200.0, 86400.0, 172800.0, 259200.0)
 CHECK_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -43,7 +41,6 @@ class MetricSpec:
         return f"{self.name}_total" if self.kind == "counter" else self.name
 
 
-ORG = ("org_id",)
 _BACKUP = "glowops.backup.monitoring"
 
 CATALOG: tuple[MetricSpec, ...] = (
@@ -67,235 +64,6 @@ CATALOG: tuple[MetricSpec, ...] = (
     MetricSpec(
         "http_requests_in_flight", "gauge", "HTTP requests being served right now.", dashboard="service"
     ),
-    MetricSpec(
-        "http_rate_limited",
-        "counter",
-        "Requests refused with 429 by the per-client rate limiter.",
-        ("route",),
-        dashboard="security",
-        spec_name="rate_limit.rejections",
-    ),
-    MetricSpec(
-        "cache_requests",
-        "counter",
-        "Cache look-ups by cache and result (hit or miss).",
-        ("cache", "result"),
-        dashboard="service",
-        spec_name="cache.requests",
-    ),
-    # --- assistant adoption -------------------------------------------------------------------
-    MetricSpec(
-        "assistant_conversations",
-        "counter",
-        "Assistant conversations started.",
-        ORG,
-        spec_name="assistant.conversations.total",
-        dashboard="assistant",
-        guarded_labels=ORG,
-    ),
-    MetricSpec(
-        "assistant_messages",
-        "counter",
-        "Assistant messages by role (user or assistant).",
-        ("org_id", "role"),
-        spec_name="assistant.messages",
-        dashboard="assistant",
-        guarded_labels=ORG,
-    ),
-    MetricSpec(
-        "assistant_active_users",
-        "gauge",
-        "Distinct users who sent a message in the last 24 hours.",
-        ORG,
-        spec_name="assistant.active_users",
-        dashboard="assistant",
-        guarded_labels=ORG,
-    ),
-    MetricSpec(
-        "assistant_tool_invocations",
-        "counter",
-        "Assistant tool invocations by tool and outcome.",
-        ("tool", "outcome"),
-        spec_name="assistant.tool_invocations",
-        dashboard="assistant",
-    ),
-    MetricSpec(
-        "assistant_response_time_seconds",
-        "histogram",
-        "Time to produce an assistant reply.",
-        ("responder",),
-        unit="seconds",
-        spec_name="assistant.response_time",
-        dashboard="assistant",
-        buckets=HTTP_BUCKETS,
-    ),
-    # --- document pipeline --------------------------------------------------------------------
-    MetricSpec(
-        "documents_uploaded",
-        "counter",
-        "Documents uploaded.",
-        ORG,
-        spec_name="documents.uploaded",
-        dashboard="documents",
-        guarded_labels=ORG,
-    ),
-    MetricSpec(
-        "documents_stage",
-        "counter",
-        "Document pipeline stage outcomes (upload, extract, accept, commit).",
-        ("stage", "outcome"),
-        spec_name="documents.stage",
-        dashboard="documents",
-    ),
-    MetricSpec(
-        "documents_stage_duration_seconds",
-        "histogram",
-        "Processing time per pipeline stage.",
-        ("stage",),
-        unit="seconds",
-        spec_name="documents.extract_time",
-        dashboard="documents",
-        buckets=STAGE_BUCKETS,
-    ),
-    MetricSpec(
-        "documents_extract_errors",
-        "counter",
-        "Extraction failures by error type.",
-        ("error_type",),
-        spec_name="documents.extract_errors",
-        dashboard="documents",
-    ),
-    MetricSpec(
-        "documents_in_stage",
-        "gauge",
-        "Documents currently at each pipeline stage.",
-        ("stage",),
-        spec_name="documents.in_stage",
-        dashboard="documents",
-    ),
-    MetricSpec(
-        "documents_queue_depth",
-        "gauge",
-        "Documents waiting for extraction.",
-        spec_name="documents.queue_depth",
-        dashboard="documents",
-    ),
-    MetricSpec(
-        "documents_indexed",
-        "counter",
-        "Document indexing (embedding) attempts by outcome.",
-        ("outcome",),
-        spec_name="documents.indexed",
-        dashboard="documents",
-    ),
-    # --- approvals SLA ------------------------------------------------------------------------------
-    MetricSpec(
-        "approvals_requested",
-        "counter",
-        "Approvals requested.",
-        ORG,
-        spec_name="approvals.requested",
-        dashboard="approvals",
-        guarded_labels=ORG,
-    ),
-    MetricSpec(
-        "approvals_pending",
-        "gauge",
-        "Approvals waiting for a decision.",
-        ORG,
-        spec_name="approvals.pending",
-        dashboard="approvals",
-        guarded_labels=ORG,
-    ),
-    MetricSpec(
-        "approvals_decision_time_seconds",
-        "histogram",
-        "Time from approval request to decision.",
-        ("decision",),
-        unit="seconds",
-        spec_name="approvals.decision_time",
-        dashboard="approvals",
-        buckets=APPROVAL_BUCKETS,
-    ),
-    MetricSpec(
-        "approvals_decisions",
-        "counter",
-        "Approval decisions by outcome (approved, rejected).",
-        ("decision",),
-        spec_name="approvals.decisions",
-        dashboard="approvals",
-    ),
-    MetricSpec(
-        "approvals_mfa_required",
-        "counter",
-        "Approval decisions that required an MFA code.",
-        spec_name="approvals.mfa_required",
-        dashboard="approvals",
-    ),
-    MetricSpec(
-        "approvals_mfa_completed",
-        "counter",
-        "MFA challenges passed on approval decisions.",
-        spec_name="approvals.mfa_completed",
-        dashboard="approvals",
-    ),
-    MetricSpec(
-        "approvals_mfa_failed",
-        "counter",
-        "MFA challenges failed on approval decisions.",
-        spec_name="approvals.mfa_failed",
-        dashboard="approvals",
-    ),
-    MetricSpec(
-        "approvals_overdue",
-        "gauge",
-        "Approvals past their SLA due time and still pending.",
-        ORG,
-        spec_name="approvals.overdue_pending",
-        dashboard="approvals",
-        guarded_labels=ORG,
-    ),
-    MetricSpec(
-        "approvals_became_overdue",
-        "counter",
-        "Approvals that passed their SLA due time.",
-        ("severity",),
-        spec_name="approvals.overdue",
-        dashboard="approvals",
-    ),
-    # --- security denials -----------------------------------------------------------------------
-    MetricSpec(
-        "security_rls_denied",
-        "counter",
-        "Row-level-security refusals by table.",
-        ("table",),
-        spec_name="security.rls_denied",
-        dashboard="security",
-    ),
-    MetricSpec(
-        "security_permission_denied",
-        "counter",
-        "Permission check failures by action.",
-        ("action",),
-        spec_name="security.permission_denied",
-        dashboard="security",
-    ),
-    MetricSpec(
-        "security_auth_failed",
-        "counter",
-        "Failed authentication attempts by reason.",
-        ("reason",),
-        spec_name="security.auth_failed",
-        dashboard="security",
-    ),
-    MetricSpec(
-        "security_suspicious_activity",
-        "counter",
-        "Suspicious activity by kind.",
-        ("kind",),
-        spec_name="security.suspicious_activity",
-        dashboard="security",
-    ),
     # --- glowops' own operations -----------------------------------------------------------------
     MetricSpec("glowops_log_events", "counter", "Log lines written, by level.", ("level",)),
     MetricSpec(
@@ -313,7 +81,10 @@ CATALOG: tuple[MetricSpec, ...] = (
         "Error events not sent because their fingerprint hit the rate limit.",
     ),
     MetricSpec(
-        "glowops_health_check_up", "gauge", "1 when the health check passes, 0 when it fails.", ("check",)
+        "glowops_health_check_up",
+        "gauge",
+        "1 when the health check passes, 0 when it fails; critical says whether readiness depends on it.",
+        ("check", "critical"),
     ),
     MetricSpec(
         "glowops_health_check_duration_seconds",
@@ -473,22 +244,75 @@ class SpecAlias:
     fixed_tags: tuple[tuple[str, str], ...] = ()
 
 
-SPEC_ALIASES: tuple[SpecAlias, ...] = (
-    SpecAlias("assistant.response_time", "assistant_response_time_seconds", 0.001, "milliseconds"),
-    SpecAlias(
-        "documents.extract_time",
-        "documents_stage_duration_seconds",
-        0.001,
-        "milliseconds",
-        (("stage", "extract"),),
-    ),
-    SpecAlias("approvals.decision_time", "approvals_decision_time_seconds", 3600.0, "hours"),
-)
-ALIAS_BY_SPEC_NAME: dict[str, SpecAlias] = {a.spec_name: a for a in SPEC_ALIASES}
+# The core's own metrics need no unit conversion; a pack brings the aliases of its spec calls.
+SPEC_ALIASES: tuple[SpecAlias, ...] = ()
+
+# What a registered pack adds (glowops.packs.register_pack): the look-ups below cover the core
+# catalog and every registered pack, keyed by the owning pack so that it can be taken back out.
+_ADDED: dict[str, tuple[tuple[MetricSpec, ...], tuple[SpecAlias, ...]]] = {}
+BY_NAME: dict[str, MetricSpec] = {}
+BY_SPEC_NAME: dict[str, MetricSpec] = {}
+ALIAS_BY_SPEC_NAME: dict[str, SpecAlias] = {}
+OWNER: dict[str, str] = {}  # Prometheus name -> "glowops" or the pack that declares it
+CORE_OWNER = "glowops"
 
 
-BY_NAME: dict[str, MetricSpec] = {m.name: m for m in CATALOG}
-BY_SPEC_NAME: dict[str, MetricSpec] = {m.spec_name: m for m in CATALOG if m.spec_name}
+def _reindex() -> None:
+    BY_NAME.clear()
+    BY_SPEC_NAME.clear()
+    ALIAS_BY_SPEC_NAME.clear()
+    OWNER.clear()
+    for owner, (specs, aliases) in (("glowops", (CATALOG, SPEC_ALIASES)), *_ADDED.items()):
+        for spec in specs:
+            BY_NAME[spec.name] = spec
+            OWNER[spec.name] = owner
+            if spec.spec_name:
+                BY_SPEC_NAME[spec.spec_name] = spec
+        for alias in aliases:
+            ALIAS_BY_SPEC_NAME[alias.spec_name] = alias
+
+
+def add_specs(owner: str, specs: tuple[MetricSpec, ...], aliases: tuple[SpecAlias, ...] = ()) -> None:
+    """Add a pack's metrics to the catalog (``ValueError`` when a name is already taken)."""
+    taken = {name: OWNER[name] for name in (s.name for s in specs) if name in OWNER and OWNER[name] != owner}
+    spec_names = {s.spec_name for s in specs if s.spec_name} | {a.spec_name for a in aliases}
+    taken |= {
+        n: OWNER.get(BY_SPEC_NAME[n].name, "?")
+        for n in spec_names
+        if n in BY_SPEC_NAME and OWNER.get(BY_SPEC_NAME[n].name) != owner
+    }
+    if taken:
+        listed = ", ".join(f"{name} (declared by {who})" for name, who in sorted(taken.items()))
+        raise ValueError(f"pack {owner!r} declares metrics that already exist: {listed}")
+    own = {s.name for s in specs}
+    for alias in aliases:
+        if alias.metric not in own:
+            raise ValueError(
+                f"pack {owner!r}: alias {alias.spec_name!r} points at {alias.metric!r}, "
+                "which the pack does not declare"
+            )
+    _ADDED[owner] = (tuple(specs), tuple(aliases))
+    _reindex()
+
+
+def remove_specs(owner: str) -> tuple[MetricSpec, ...]:
+    """Take a pack's metrics out of the catalog again; returns them."""
+    specs, _ = _ADDED.pop(owner, ((), ()))
+    _reindex()
+    return specs
+
+
+def all_specs() -> tuple[MetricSpec, ...]:
+    """The core catalog followed by the metrics of every registered pack."""
+    return CATALOG + tuple(spec for specs, _ in _ADDED.values() for spec in specs)
+
+
+def all_aliases() -> tuple[SpecAlias, ...]:
+    """The spec-call aliases of the core and of every registered pack."""
+    return SPEC_ALIASES + tuple(alias for _, aliases in _ADDED.values() for alias in aliases)
+
+
+_reindex()
 
 
 def lookup(name: str) -> MetricSpec:
@@ -497,5 +321,8 @@ def lookup(name: str) -> MetricSpec:
     if spec is None and name.endswith("_total"):
         spec = BY_NAME.get(name[: -len("_total")])
     if spec is None:
-        raise KeyError(f"unknown metric {name!r}: add it to glowops.telemetry.catalog.CATALOG")
+        raise KeyError(
+            f"unknown metric {name!r}: declare it in glowops.telemetry.catalog.CATALOG, or register "
+            "the pack that declares it (glowops.register_pack, GLOWOPS_PACKS)"
+        )
     return spec

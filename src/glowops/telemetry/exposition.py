@@ -3,18 +3,14 @@
 Guarded by :class:`~glowops.ops_guard.OpsGuard`. Under several worker processes
 (``PROMETHEUS_MULTIPROC_DIR`` set) each scrape aggregates every worker's files
 (:func:`glowops.telemetry.multiproc.scrape_registry`). With ``GLOWOPS_OPS_PORT`` set, the endpoint is
-not on the app at all but on a small server bound to 127.0.0.1 (:class:`OpsServer`).
+not on the app at all but on a small server bound to 127.0.0.1
+(:class:`glowops.telemetry.ops_server.OpsServer`, glowops[server]).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import socket
-from collections.abc import Iterator
 
-import uvicorn
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from starlette.types import Receive, Scope, Send
@@ -77,56 +73,3 @@ class OpsApp:
             await self.metrics(scope, receive, send)
         else:
             await _plain(send, 404, b"not found\n", [])
-
-
-class _QuietServer(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to the main server."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-class OpsServer:
-    """The loopback-only ops server, started and stopped by the app's lifespan."""
-
-    def __init__(self, app: OpsApp, port: int, host: str = "127.0.0.1") -> None:
-        # log_level None: leave the levels of the host's uvicorn loggers alone
-        config = uvicorn.Config(
-            app, host=host, port=port, log_config=None, access_log=False, lifespan="off", log_level=None
-        )
-        self.server = _QuietServer(config)
-        self.host = host
-        self.port = port
-        self._socket: socket.socket | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Bind 127.0.0.1:port and serve; raises OSError naming the port when it is taken."""
-        # Bind here rather than in uvicorn: its bind error exits the process.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError as err:
-            sock.close()
-            where = f"{self.host}:{self.port}"
-            raise OSError(f"GLOWOPS_OPS_PORT: cannot listen on {where}: {err.strerror}") from None
-        sock.listen(64)
-        sock.setblocking(False)
-        self._socket = sock
-        self._task = asyncio.create_task(self.server.serve(sockets=[sock]))
-        while not self.server.started and not self._task.done():  # noqa: ASYNC110 (uvicorn has no event)
-            await asyncio.sleep(0.005)
-        _log.info("ops endpoints listening on http://%s:%d%s", self.host, self.port, METRICS_PATH)
-
-    async def stop(self) -> None:
-        if self._task is None:
-            return
-        self.server.should_exit = True
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await self._task
-        self._task = None
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None

@@ -8,8 +8,8 @@
     metrics.histogram("assistant_response_time_seconds", seconds)   # Prometheus name: seconds
     metrics.gauge("approvals.pending", count, tags={"org_id": org_id})
 
-Names are the spec's dotted names or the Prometheus names of
-:mod:`glowops.telemetry.catalog`. Values passed under a spec name are in the spec's unit
+Names are the dotted names or the Prometheus names of :mod:`glowops.telemetry.catalog` and of
+the registered packs (:mod:`glowops.packs`). Values passed under a spec name are in the spec's unit
 (``catalog.SPEC_ALIASES``: milliseconds, hours) and converted to seconds. Labels missing from
 ``tags`` are recorded as the empty string; an unknown tag is an error.
 
@@ -30,7 +30,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
-from glowops.telemetry.catalog import ALIAS_BY_SPEC_NAME, CATALOG, MetricSpec, lookup
+from glowops.telemetry.catalog import ALIAS_BY_SPEC_NAME, MetricSpec, all_specs, lookup
 from glowops.telemetry.red import RED_NAMES, create_red_metrics
 
 OVERFLOW_VALUE = "__overflow__"
@@ -63,17 +63,32 @@ class Metrics:
         self.label_limit = label_limit
         # The HTTP RED metrics are written on every request: lock-free in one process (red.py).
         self._metrics: dict[str, Any] = create_red_metrics(registry)
-        for spec in CATALOG:
-            if spec.name not in RED_NAMES and spec.collected_by is None:
-                self._metrics[spec.name] = _create(spec, registry)
+        self.add(all_specs())
         self._entries: dict[str, _Entry] = {}
         self._seen: dict[tuple[str, str], set[str]] = {}
         self._warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
+    def add(self, specs: tuple[MetricSpec, ...]) -> None:
+        """Create the metrics of ``specs`` not created yet (a pack's, when it is registered)."""
+        for spec in specs:
+            if spec.name not in self._metrics and spec.name not in RED_NAMES and spec.collected_by is None:
+                self._metrics[spec.name] = _create(spec, self.registry)
+
+    def remove(self, specs: tuple[MetricSpec, ...]) -> None:
+        """Unregister the metrics of ``specs`` (a pack taken out again) from the registry."""
+        names = {spec.name for spec in specs}
+        for name in names & set(self._metrics):
+            self.registry.unregister(self._metrics.pop(name))
+        for key in [k for k, entry in self._entries.items() if entry.spec.name in names]:
+            del self._entries[key]
+
     def metric(self, name: str) -> Any:
         """The prometheus-client object behind a catalogued name."""
-        return self._metrics[lookup(name).name]
+        spec = lookup(name)
+        if spec.name not in self._metrics:
+            self.add((spec,))  # a pack registered after this facade was made
+        return self._metrics[spec.name]
 
     # --- the spec's calls -------------------------------------------------------------------
     def counter(self, name: str, value: float = 1.0, tags: Mapping[str, Any] | None = None) -> None:
@@ -99,7 +114,7 @@ class Metrics:
             raise TypeError(f"metric {name!r} is a {spec.kind}, not a {kind}")
         entry = _Entry(
             spec=spec,
-            parent=self._metrics[spec.name],
+            parent=self.metric(spec.name),
             labels=spec.labels,
             scale=alias.scale if alias else 1.0,
             fixed=dict(alias.fixed_tags) if alias else {},

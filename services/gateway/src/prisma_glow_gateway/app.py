@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 import glowops
 from glowops.settings import Settings
+from glowops_prismaglow import pack as prismaglow_pack
 from prisma_glow_gateway.assistant.router import router as assistant_router
 from prisma_glow_gateway.gauges import refresh_approval_gauges, refresh_document_gauges, sweep_overdue
 from prisma_glow_gateway.health import gateway_checks
@@ -88,5 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def index() -> dict[str, Any]:
         return {"service": settings.service_name, "docs": "/docs", "metrics": "/metrics", "health": "/health"}
 
-    glowops.instrument(app, settings=settings, checks=gateway_checks(settings), configure_logs=True)
+    # The Prisma Glow pack: the gateway's domain metrics, its four dashboards, rules and runbooks.
+    glowops.instrument(
+        app, settings=settings, checks=gateway_checks(settings), packs=[prismaglow_pack], configure_logs=True
+    )
     return app

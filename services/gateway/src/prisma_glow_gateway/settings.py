@@ -17,7 +17,14 @@ from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
-from glowops.settings import Settings, check_database_url, check_url, load_settings_as, to_async_url
+from glowops.settings import (
+    CommaList,
+    Settings,
+    check_database_url,
+    check_url,
+    load_settings_as,
+    to_async_url,
+)
 
 SERVICE_NAME = "gateway"
 DEMO_SCRAPE_INTERVAL_SECONDS = 5.0
@@ -30,6 +37,11 @@ class GatewaySettings(Settings):
         default=SERVICE_NAME,
         validation_alias=AliasChoices("OTEL_SERVICE_NAME", "GLOWOPS_SERVICE_NAME"),
         description="service.name of traces, the service field of logs, metrics and alerts.",
+    )
+    packs: CommaList = Field(
+        default_factory=lambda: ["prismaglow"],
+        description="The gateway uses the Prisma Glow pack (its dashboards, rules and runbooks); "
+        "GLOWOPS_PACKS may add more.",
     )
     database_url: str = Field(
         default="",
