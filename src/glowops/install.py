@@ -27,6 +27,7 @@ from glowops.health.registry import HealthCheck
 from glowops.ops_guard import OpsGuard
 from glowops.packs import Pack, use_packs
 from glowops.problems import problem_response
+from glowops.redaction import default_policy
 from glowops.settings import DEFAULT_SERVICE_NAME, Settings, get_settings
 from glowops.telemetry import logging as glowops_logging
 from glowops.telemetry.exposition import METRICS_PATH, MetricsEndpoint, OpsApp
@@ -137,6 +138,7 @@ def instrument(
     _wrap_outermost(
         app,
         state,
+        policy=default_policy(settings),
         tracer=_tracer(tracer, settings),
         error_reporter=_error_reporter(error_reporter, settings),
         access_log=access_log,
@@ -166,7 +168,7 @@ def instrument(
         extras.require("http", "the Teams relay for Alertmanager (GLOWOPS_TEAMS_WEBHOOK_URL)")
         from glowops.alerting.teams_relay import teams_relay_route
 
-        route, state.teams_relay = teams_relay_route(settings, guard=state.guard)
+        route, state.teams_relay = teams_relay_route(settings, default_policy(settings), guard=state.guard)
         app.router.routes.append(route)
 
     if health:

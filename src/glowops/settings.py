@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     # --- logging --------------------------------------------------------------------------
     log_level: LogLevel = "INFO"
     log_format: Literal["json", "console"] = "json"
+    log_sql_parameters: bool = Field(
+        default=False,
+        description="Let SQL drivers' log lines show query parameters and result rows (local "
+        "debugging only: they hold user data; a warning line says so at start).",
+    )
 
     # --- redaction --------------------------------------------------------------------------
     redaction_hmac_key: SecretStr | None = Field(
@@ -262,6 +267,14 @@ class Settings(BaseSettings):
         "(by the embedded leader every heartbeat interval; by Alertmanager's heartbeat receiver).",
     )
     heartbeat_interval_seconds: float = Field(default=60.0, gt=0, description="How often to ping it.")
+    fallback_channel: str | None = Field(
+        default=None,
+        description="A configured channel (email, slack, ...) that gets a copy of a notification its "
+        "own channel could not deliver within fallback_after_seconds, or refused outright.",
+    )
+    fallback_after_seconds: float = Field(
+        default=600.0, gt=0, description="How long a channel may keep failing before the fallback."
+    )
     external_url: str = Field(default="http://127.0.0.1:8000", description="Base of links in alerts.")
     alert_runbook_base_url: str = Field(
         default="https://github.com/prisma-glow/glowops/blob/main",

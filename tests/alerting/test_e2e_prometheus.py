@@ -31,6 +31,7 @@ from starlette.routing import Route
 
 from glowops.alerting.export import write_bundle
 from glowops.alerting.teams_relay import teams_relay_route
+from glowops.redaction import default_policy
 from glowops.settings import Settings
 from glowops.telemetry.metrics import Metrics
 from peers import free_port, require_binary, wait_ready
@@ -110,7 +111,7 @@ def make_receivers(inbox: Inbox, settings: Settings) -> Starlette:
         return PlainTextResponse("", status_code=202)  # what a Workflows webhook answers
 
     # The real relay of glowops: Alertmanager 0.25 -> relay -> the Teams Workflows webhook above.
-    relay_route, _relay = teams_relay_route(settings)
+    relay_route, _relay = teams_relay_route(settings, default_policy(settings))
 
     return Starlette(
         routes=[

@@ -17,6 +17,7 @@ from embedded_helpers import T0, Harness, receiver_settings
 from receivers import Receiver, http_receiver
 
 from glowops.alerting.oncall import load_policy
+from glowops.redaction import default_policy
 
 pytestmark = pytest.mark.anyio
 
@@ -300,7 +301,8 @@ def test_cli_unack_and_reassign_record_actions_and_refuse_strangers(
     refused = runner.invoke(app, ["alerts", "reassign", "CheckoutDown", "--to", "mallory"])
     assert refused.exit_code == 2 and "neither a person nor a schedule" in refused.output
     assert runner.invoke(app, ["alerts", "unack", "CheckoutDown", "--by", "alice"]).exit_code == 0
-    state = StateStore.open(state_path(Settings(state_dir=tmp_path / "var")))
+    settings = Settings(state_dir=tmp_path / "var")
+    state = StateStore.open(state_path(settings), default_policy(settings))
     assert [(a.action, a.target, a.by) for a in state.actions()] == [
         ("reassign", "bob", "alice"),
         ("unack", None, "alice"),

@@ -155,3 +155,37 @@ async def test_the_relay_is_only_mounted_with_a_teams_webhook() -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
         answer = await client.post(TEAMS_RELAY_PATH, json=AM_BODY)
     assert answer.status_code == 404
+
+
+async def test_labels_and_annotations_pass_the_redaction_policy() -> None:
+    import copy
+    import json
+
+    secrets = [
+        "jane.doe@example.com",
+        "4111 1111 1111 1111",
+        "ghp_" + "a1B2c3D4e5" * 4,
+        "123-45-6789",
+        "+1%20415%20555%200123",
+    ]
+    body = copy.deepcopy(AM_BODY)
+    alert = body["alerts"][0]
+    alert["labels"] |= {"user": secrets[0], "card": secrets[1]}
+    alert["annotations"] |= {
+        "summary": f"Errors for {secrets[0]} with token {secrets[2]}",
+        "description": f"ssn {secrets[3]} phone {secrets[4]}",
+    }
+    body["commonAnnotations"] = {"summary": alert["annotations"]["summary"]}
+    teams = FakeTeams()
+    _, client = gateway(teams, ops_token="tok-0123456789abcdef0123456789abcdef")
+    async with client:
+        answer = await client.post(
+            TEAMS_RELAY_PATH,
+            json=body,
+            headers={"authorization": "Bearer tok-0123456789abcdef0123456789abcdef"},
+        )
+    assert answer.status_code == 200, answer.text
+    rendered = json.dumps(teams.cards)
+    for secret in secrets:
+        assert secret not in rendered, secret
+    assert "***REDACTED***" in rendered and "HighErrorRate" in rendered  # the card is still there

@@ -261,3 +261,34 @@ def test_instrument_mounts_the_console_unless_switched_off(tmp_path: Path) -> No
     )
     assert TestClient(on, follow_redirects=False).get("/ops").status_code == 303
     assert TestClient(off, follow_redirects=False).get("/ops").status_code == 404
+
+
+def test_alert_views_silences_and_history_pass_the_redaction_policy(
+    client: TestClient, service: Service, tmp_path: Path
+) -> None:
+    import time
+
+    from glowops.alerting.state import state_path
+
+    email, card, key = "jane.doe@example.com", "4111 1111 1111 1111", "ghp_" + "a1B2c3D4e5" * 4
+    login(client)
+    csrf = csrf_of(client.get("/ops/alerts").text)
+    silenced = client.post("/ops/alerts/silence", data={
+        "csrf": csrf, "matchers": f"alertname=StorageAlmostFull\nuser={email}", "duration": "1h",
+        "comment": f"customer {email} paid with {card}", "by": email,
+    })
+    assert silenced.status_code == 303
+    acked = client.post("/ops/alerts/ack", data={
+        "csrf": csrf, "alertname": "StorageAlmostFull", "by": "alice", "comment": f"rotated {key}",
+    })
+    assert acked.status_code == 303
+    service.alerting.state.record(time.time(), {"alertname": "LeakyRule", "user": email}, "firing",
+                                  f"failures for {email}")
+    page = client.get("/ops/alerts").text
+    assert "LeakyRule" in page and "***REDACTED***" in page  # the rows are there, masked
+    for secret in (email, card, key, "jane.doe&#64;example.com"):
+        assert secret not in page, secret
+    files = state_path(service.alerting.settings).parent.glob("alerting.db*")
+    raw = b"".join(path.read_bytes() for path in files)
+    for secret in (card, key, f"failures for {email}"):  # comments and history are stored redacted
+        assert secret.encode() not in raw, secret

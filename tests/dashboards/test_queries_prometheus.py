@@ -38,6 +38,7 @@ from glowops.backup.errors import BackupError
 from glowops.backup.runner import RunOptions, run_backup
 from glowops.backup.store import open_store
 from glowops.dashboards.catalog import build_dashboards
+from glowops.redaction import default_policy
 from peers import free_port, require_binary, wait_ready
 from prisma_glow_gateway.demo import DEMO_PASSWORD, drive
 from prisma_glow_gateway.migrate import upgrade
@@ -143,7 +144,7 @@ def _enqueue_notification(settings: Settings) -> None:
     """A notification waiting in the outbox, as ``glowops alerts test-notify`` leaves one when its
     first attempt fails: the gateway's deliverer sends it and counts glowops_notifications_total.
     (A real alert notifies after its group_wait, 30 s at the least: too long for this test.)"""
-    state = StateStore.open(state_path(settings))
+    state = StateStore.open(state_path(settings), default_policy(settings))
     labels = {"alertname": "GlowopsTestNotification", "severity": "info", "service": settings.service_name}
     payload = {
         "kind": "test",

@@ -14,6 +14,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from glowops.health import CheckFailed, HealthCheck, HealthRegistry, HealthRunner, Status, health_check
 from glowops.health.checks import DiskCheck, PostgresCheck
 from glowops.health.errors import classify
+from glowops.redaction import RedactionPolicy
+
+REDACT = RedactionPolicy().redact_text
 
 pytestmark = pytest.mark.anyio
 
@@ -44,7 +47,7 @@ async def test_single_flight_one_run_for_a_burst_and_a_shorter_ttl_for_failures(
         raise CheckFailed("broken")
 
     clock = FakeClock()
-    runner = HealthRunner(registry, ttl=10.0, failure_ttl=0.2, clock=clock)
+    runner = HealthRunner(registry, ttl=10.0, failure_ttl=0.2, clock=clock, redact=REDACT)
     reports = await asyncio.gather(*(runner.run() for _ in range(200)))
     assert calls == {"ok": 1, "bad": 1}
     assert {r.status for r in reports} == {Status.WARN}
@@ -69,7 +72,7 @@ async def test_a_timed_out_check_does_not_cancel_or_slow_its_siblings() -> None:
         await asyncio.sleep(0.3)  # outlives the slow check's timeout
         finished.append(True)
 
-    runner = HealthRunner(registry, ttl=0, failure_ttl=0, deadline=60.0)
+    runner = HealthRunner(registry, ttl=0, failure_ttl=0, deadline=60.0, redact=REDACT)
     async with asyncio.timeout(60):  # the failure mode is a hang: end it with a clear error
         report = await runner.run()
     slow_result, steady_result = report.get("slow"), report.get("steady")
@@ -88,7 +91,7 @@ async def test_the_deadline_bounds_the_answer_and_the_run_still_fills_the_cache(
     async def late() -> None:
         await release.wait()  # answers only after the first report was given
 
-    runner = HealthRunner(registry, ttl=600, deadline=0.1)
+    runner = HealthRunner(registry, ttl=600, deadline=0.1, redact=REDACT)
     async with asyncio.timeout(60):
         first = await runner.run()
     late_result = first.get("late")
@@ -114,7 +117,7 @@ async def test_sync_checks_run_off_the_event_loop_in_the_health_pool() -> None:
         seen.append(threading.current_thread().name)
         gate.wait(60)  # released by the event loop: only possible if the check is off the loop
 
-    runner = HealthRunner(registry, ttl=0, failure_ttl=0, deadline=120.0)
+    runner = HealthRunner(registry, ttl=0, failure_ttl=0, deadline=120.0, redact=REDACT)
     ticks = 0
 
     async def ticker() -> None:
@@ -143,7 +146,7 @@ async def test_hung_sync_checks_never_pile_up_threads() -> None:
         runs.append(1)
         release.wait(120)
 
-    runner = HealthRunner(registry, ttl=0, failure_ttl=0)
+    runner = HealthRunner(registry, ttl=0, failure_ttl=0, redact=REDACT)
     threads_before = threading.active_count()
     for _ in range(30):
         result = (await runner.run()).get("hung")
@@ -167,7 +170,7 @@ async def test_disk_check_warns_fails_and_sets_the_gauge(tmp_path: Path) -> None
     fine = DiskCheck(tmp_path, warn_percent=100, fail_percent=100)
     results = {}
     for check, label in ((warn, "warn"), (fail, "fail"), (fine, "fine")):
-        runner = HealthRunner(HealthRegistry([check]))
+        runner = HealthRunner(HealthRegistry([check]), redact=REDACT)
         results[label] = (await runner.run()).get("disk")
         await runner.aclose()
     assert results["warn"] is not None and results["warn"].status is Status.WARN
@@ -191,7 +194,7 @@ async def test_check_metrics_follow_the_outcome() -> None:
     async def flappy() -> bool:
         return state["up"]
 
-    runner = HealthRunner(registry, ttl=0, failure_ttl=0)
+    runner = HealthRunner(registry, ttl=0, failure_ttl=0, redact=REDACT)
     count_name = "glowops_health_check_duration_seconds_count"
     before = REGISTRY.get_sample_value(count_name, {"check": "flappy"}) or 0
     await runner.run()
@@ -232,7 +235,7 @@ async def test_a_check_returning_nonsense_fails_with_a_fixed_message() -> None:
     async def odd() -> object:
         return {"password": "hunter2"}
 
-    runner = HealthRunner(registry, ttl=0, failure_ttl=0)
+    runner = HealthRunner(registry, ttl=0, failure_ttl=0, redact=REDACT)
     result = (await runner.run()).get("odd")
     assert result is not None and result.status is Status.FAIL and result.output == "check error"
     await runner.aclose()
@@ -289,7 +292,7 @@ async def test_real_postgres_refusals_get_their_own_message(url: str, message: s
         from peers import missing_peer
 
         missing_peer("PostgreSQL on 127.0.0.1:5432")
-    runner = HealthRunner(HealthRegistry([PostgresCheck(url, timeout=2.0)]))
+    runner = HealthRunner(HealthRegistry([PostgresCheck(url, timeout=2.0)]), redact=REDACT)
     result = (await runner.run()).get("database")
     await runner.aclose()
     assert result is not None and result.output == message

@@ -6,7 +6,6 @@ import copy
 import datetime
 import decimal
 import re
-import time
 import uuid
 from collections import OrderedDict, namedtuple
 from typing import Any
@@ -148,15 +147,14 @@ def test_deep_nesting_is_cut_at_max_depth_without_recursion_error() -> None:
     assert "<max depth>" in repr(RedactionPolicy().redact(deep))
 
 
+@pytest.mark.timeout(30)  # a guard against a hang, not a speed claim
 def test_huge_strings_are_bounded_and_leak_nothing() -> None:
     filler = "lorem ipsum 2025-11-02T10:00:00Z 127.0.0.1:5432 order 1234567890 " * 80_000
     half = filler[:2_500_000]
     text = f"jane@example.com {half} token=abc123xyz {half} 4111111111111111"
     assert len(text) > 5_000_000
     policy = RedactionPolicy()
-    start = time.perf_counter()
     out = policy.redact_text(text)
-    assert time.perf_counter() - start < 2.0  # a safety bound, not a benchmark
     assert out.endswith(TRUNCATED) and len(out) <= 262_144 + len(TRUNCATED)
     for secret in ("jane@example.com", "abc123xyz", "4111111111111111"):
         assert secret not in out
@@ -265,9 +263,14 @@ def test_event_keys_of_any_type() -> None:
     assert policy.redact_event(event) == {1: MASK, b"password": MASK, ("a", "b"): 2, "Token": MASK}
 
 
-@pytest.mark.parametrize("unit", ["1 ", "12-", "0000-", "1.1.", "(1)", "password=", "a@a.", "Bearer ", "+1 "])
-def test_adversarial_texts_stay_within_the_time_bound(unit: str) -> None:
+@pytest.mark.timeout(30)  # a guard against a hang (catastrophic backtracking), not a speed claim
+@pytest.mark.parametrize("unit", [
+    "1 ", "12-", "0000-", "1.1.", "(1)", "password=", "a@a.", "Bearer ", "+1 ",
+    "%41", "&#64;", "a+", "%2B14155550123&", "4111+1111+1111+1111=", "%2540a.co%25",
+])
+def test_adversarial_texts_are_cut_and_finish(unit: str) -> None:
+    """Linear scans over at most max_string_length characters: a 2 MB adversarial text ends."""
     text = unit * (2_000_000 // len(unit))
-    start = time.perf_counter()
-    RedactionPolicy().redact_text(text)
-    assert time.perf_counter() - start < 2.0  # linear scans over at most max_string_length characters
+    out = RedactionPolicy().redact_text(text)
+    assert out.endswith(TRUNCATED)
+    assert len(out) <= 262_144 + len(TRUNCATED)

@@ -295,3 +295,16 @@ LOOK_ALIKES = [
 def test_look_alikes_survive_byte_for_byte(text: str) -> None:
     assert scrub(text) == text
     assert scrub(f"x {text} y") == f"x {text} y"
+
+
+def test_basic_credentials_followed_by_a_path_are_masked() -> None:
+    import base64
+
+    token = base64.b64encode(b"svc:pw-secret9").decode()
+    assert POLICY.redact_text(f"/v1/things/Basic {token}/next") == f"/v1/things/Basic {MASK}/next"
+    prose = "Basic authentication, basic dXNlcg==/x"
+    assert POLICY.redact_text(prose) == prose
+
+
+def test_a_scheme_word_before_a_credential_does_not_hide_it() -> None:
+    assert POLICY.redact_text("TOKEN Bearer 00000000000000000000") == f"TOKEN Bearer {MASK}"

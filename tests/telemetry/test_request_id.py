@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from starlette.requests import Request
 from telemetry_helpers import raw_request
 
 FRESH_ID = re.compile(r"[0-9a-f]{32}")
@@ -185,3 +187,86 @@ async def test_app_handler_for_500_is_respected_and_gets_the_header(make_app: An
     status, headers, body = await raw_request(app, "/boom", [(b"x-request-id", b"mine-1")])
     assert (status, body) == (500, b"our own 500")
     assert _header(headers, b"x-request-id") == [b"mine-1"]
+
+
+# Request IDs of a valid character set that carry secrets or personal data: replaced, counted,
+# and never logged, echoed or tagged (the access line used to carry them as they were).
+SECRET_IDS = [
+    "123-45-6789",  # SSN
+    "4111-1111-1111-1111",  # card
+    "415.555.0123",  # phone
+    "req-415-555-0123",
+    "order-4111111111111111",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlc2lnbmF0dXJl",  # JWT
+    "AKIAIOSFODNN7EXAMPLE",  # AWS
+    "ghp_" + "a1B2c3D4e5" * 4,  # GitHub
+    "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc",  # Stripe
+    "xoxb-123456789012-abcdefghijklmnopqrstuvwx",  # Slack
+    "sk-proj-" + "Ab3dEf6hIj9kLm2nOp5qRs8t",  # OpenAI
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("value", SECRET_IDS)
+async def test_request_id_holding_a_secret_is_replaced_counted_and_never_logged(
+    make_app: Any, logs: Any, value: str
+) -> None:
+    from prometheus_client import REGISTRY
+
+    def replaced() -> float:
+        return sum(REGISTRY.get_sample_value("glowops_request_ids_replaced_total", {"reason": reason}) or 0.0
+                   for reason in ("shape", "secret"))
+
+    app = _app(make_app)
+    before = replaced()
+    for path in ("/ok", "/boom"):
+        _, headers, body = await raw_request(app, path, [(b"x-request-id", value.encode())])
+        [returned] = _header(headers, b"x-request-id")
+        assert FRESH_ID.fullmatch(returned.decode()), returned
+        assert value.encode() not in body
+    assert replaced() - before == 2
+    assert value not in logs.text
+    assert all(line["request_id"] != value for line in logs.lines())
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("value", [
+    "550e8400-e29b-41d4-a716-446655440000", "4bf92f3577b34da6a3ce929d0e0e4736",
+    "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+    "105445aa7843bc8bf206b12000100000/1;o=1", "7d1c2b3a4e5f6789-SJC", "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+    "web-7f9c-req-42", "req-2026-12-02",
+])
+async def test_request_ids_of_proxies_and_load_balancers_are_kept(
+    make_app: Any, logs: Any, value: str
+) -> None:
+    app = _app(make_app)
+    _, headers, _ = await raw_request(app, "/ok", [(b"x-request-id", value.encode())])
+    assert _header(headers, b"x-request-id") == [value.encode()]
+    assert logs.access()[-1]["request_id"] == value
+
+
+def test_request_id_verdicts() -> None:
+    from glowops.redaction import RedactionPolicy
+    from glowops.telemetry.context import request_id_verdict
+
+    policy = RedactionPolicy()
+    assert request_id_verdict(b"has space", policy) == "shape"
+    assert request_id_verdict(b"123456789", policy) == "shape"  # digits only: no letter
+    assert request_id_verdict(b"jane@example.com", policy) == "shape"
+    assert request_id_verdict(b"id-5551234567", policy) == "secret"
+    assert request_id_verdict(b"AKIAIOSFODNN7EXAMPLE", policy) == "secret"
+    assert request_id_verdict(b"abc", policy) is None
+
+
+@pytest.mark.anyio
+async def test_a_replaced_request_id_is_replaced_in_the_request_the_app_sees(make_app: Any) -> None:
+    app = FastAPI()
+
+    @app.get("/seen")
+    async def seen(request: Request) -> dict[str, str]:
+        return {"seen": request.headers.get("x-request-id", "")}
+
+    make_app(app)
+    status, headers, body = await raw_request(app, "/seen", [(b"x-request-id", b"ssn-123-45-6789")])
+    [returned] = _header(headers, b"x-request-id")
+    assert status == 200 and json.loads(body) == {"seen": returned.decode()}

@@ -43,6 +43,7 @@ class ReceivedSpan:
     status_code: int
     status_message: str
     scope: str
+    trace_state: str = ""
 
 
 @dataclass
@@ -130,6 +131,7 @@ class OTLPReceiver:
                             status_code=span.status.code,
                             status_message=span.status.message,
                             scope=scope_spans.scope.name,
+                            trace_state=span.trace_state,
                         )
                     )
         with self._lock:

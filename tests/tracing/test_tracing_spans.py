@@ -325,3 +325,34 @@ async def test_attributes_set_by_the_app_on_the_server_span_are_redacted(
     assert span.attributes["db.password"] == "***REDACTED***"
     assert span.attributes["app.count"] == 3 and span.attributes["http.route"] == "/annotated"
     assert span.events[0]["name"] == "lookup"
+
+
+TRACESTATE = ("vendor=abc,acct=jane.doe%40example.com,ph=%2B14155550123,gh=ghp_"
+              + "a1B2c3D4e5" * 4 + ",tok=sk_live_4eC39HqLyjWDarjtT1zdp7dc,ok=t61rcWkgMzE")
+
+
+async def test_tracestate_goes_downstream_unchanged_but_is_exported_redacted(
+        receiver: OTLPReceiver, traced_app: Callable[..., Traced], echo_server: str) -> None:
+    app = FastAPI()
+    holder: dict[str, httpx.AsyncClient] = {}
+
+    @app.get("/proxy")
+    async def proxy() -> Any:
+        return (await holder["client"].get("/echo")).json()
+
+    traced = traced_app(app, receiver.endpoint)
+    outgoing = instrument_httpx_client(httpx.AsyncClient(base_url=echo_server), traced.setup.provider)
+    holder["client"] = outgoing
+    try:
+        async with traced.client() as client:
+            response = await client.get("/proxy", headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01",
+                                                           "tracestate": TRACESTATE})
+    finally:
+        await outgoing.aclose()
+    assert response.json()["tracestate"] == TRACESTATE  # W3C: propagated as received
+    traced.flush()
+    spans = receiver.wait_for(lambda s: len(s) >= 2)
+    for span in spans:
+        entries = dict(item.split("=", 1) for item in span.trace_state.split(","))
+        assert entries == {"vendor": "abc", "acct": "***REDACTED***", "ph": "***REDACTED***",
+                           "gh": "***REDACTED***", "tok": "***REDACTED***", "ok": "t61rcWkgMzE"}, span.name

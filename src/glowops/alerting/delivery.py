@@ -30,7 +30,12 @@ class DeliveryReport:
 
 
 class Deliverer:
-    """One pass over the due messages: send, then mark sent / retry later / dead-letter."""
+    """One pass over the due messages: send, then mark sent / retry later / dead-letter.
+
+    With a ``fallback`` channel, a message still undelivered ``fallback_after`` seconds after it
+    was stored (or refused for good) is copied once to that channel, marked as a fallback; the
+    original keeps its own retries.
+    """
 
     def __init__(
         self,
@@ -39,18 +44,45 @@ class Deliverer:
         *,
         on_outcome: OutcomeHook = count_in_metrics,
         concurrency: int = 8,
+        fallback: str | None = None,
+        fallback_after: float = 600.0,
     ) -> None:
         self.outbox = outbox
         self.notifiers = notifiers
         self.on_outcome = on_outcome
+        self.fallback = fallback
+        self.fallback_after = fallback_after
         self._semaphore = asyncio.Semaphore(concurrency)
 
     async def run_once(self, now: float) -> DeliveryReport:
         report = DeliveryReport()
+        if self.fallback is not None:  # between retries too: backoff may leave hours between attempts
+            for message in self.outbox.failing_since(now - self.fallback_after):
+                self._fall_back(message, now, dead=False)
         due = self.outbox.due(now)
         if due:
             await asyncio.gather(*(self._deliver(message, now, report) for message in due))
         return report
+
+    def _fall_back(self, message: Message, now: float, *, dead: bool) -> None:
+        if (
+            self.fallback is None
+            or message.channel == self.fallback
+            or message.payload.get("fallback_for")  # never a fallback of a fallback
+            or message.payload.get("pagerduty_action")  # an ack/resolve means nothing elsewhere
+            or not (dead or now - message.created_at >= self.fallback_after)
+        ):
+            return
+        copy = {k: v for k, v in message.payload.items() if k not in ("target", "routing_key")}
+        key = f"{message.idempotency_key}-fallback"
+        copy.update(idempotency_key=key, receiver=self.fallback, fallback_for=message.channel)
+        if self.outbox.enqueue(self.fallback, copy, key, now):
+            log.warning(
+                "notification %s to %s still failing: a copy goes to the fallback channel %s",
+                message.id,
+                message.channel,
+                self.fallback,
+            )
 
     async def _deliver(self, message: Message, now: float, report: DeliveryReport) -> None:
         notifier = self.notifiers.get(message.channel)
@@ -63,6 +95,8 @@ class Deliverer:
                 except Exception as err:  # a bug in a notifier must not stop the others
                     log.exception("notifier %s failed", message.channel)
                     outcome = Outcome("retry", f"{type(err).__name__}: {err}")
+        if outcome.kind != "sent":
+            self._fall_back(message, now, dead=outcome.kind == "dead")
         if outcome.kind == "sent":
             self.outbox.mark_sent(message, now)
             report.sent += 1

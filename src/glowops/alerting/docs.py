@@ -219,6 +219,11 @@ def _oncall_section() -> list[str]:
         "same URL every `GLOWOPS_HEARTBEAT_INTERVAL_SECONDS` while its evaluation runs. Point it at a "
         "healthchecks-style service that alarms when the pings stop (runbook: "
         "[Watchdog](runbooks/alerts/Watchdog.md)).",
+        "- **Fallback.** With `GLOWOPS_FALLBACK_CHANNEL` (a configured channel such as `email`), a "
+        "notification its own channel has not delivered after `GLOWOPS_FALLBACK_AFTER_SECONDS` (default "
+        "600), or refused outright, is copied once to the fallback channel, titled `[FALLBACK for "
+        "<channel>]`; the original keeps retrying. Dead letters raise NotificationsDeadLettered "
+        "(`glowops_outbox_dead_letters > 0`).",
         "",
     ]
     return lines

@@ -84,7 +84,8 @@ class Escalator:
         state: StateStore,
         policy: OnCallPolicy,
         external_url: str = "",
-        redact: Callable[[Any], Any] = lambda obj: obj,
+        *,
+        redact: Callable[[Any], Any],
         links: AckLinks | None = None,
     ) -> None:
         self.db = db

@@ -26,6 +26,7 @@ from glowops.alerting.outbox import connect
 from glowops.alerting.service import ENGINE_STATE_KEY
 from glowops.alerting.state import StateStore, state_path
 from glowops.promql.tsdb import TSDB
+from glowops.redaction import default_policy
 from glowops.settings import Settings
 
 __all__ = ["FollowerAlerting"]
@@ -56,7 +57,7 @@ class FollowerAlerting:
             settings.scrape_interval_seconds if refresh_seconds is None else refresh_seconds
         )
         self.db: sqlite3.Connection = connect(state_path(settings))
-        self.state = StateStore(self.db)
+        self.state = StateStore(self.db, default_policy(settings))  # comments pass redaction too
         self.engine = _SavedAlerts(self.state)
         self._store = TSDB(round(settings.sample_retention_hours * 3600 * 1000))
         self._read_at: float | None = None

@@ -21,6 +21,7 @@ from glowops.alerting.outbox import Outbox
 from glowops.alerting.state import StateStore, parse_matcher, state_path
 from glowops.clikit import Group
 from glowops.promql import parse_duration
+from glowops.redaction import default_policy
 from glowops.settings import load_settings
 
 silence_app = Group(help="Mute alerts matching label matchers for a while.", no_args_is_help=True)
@@ -30,7 +31,7 @@ app.add_command(silence_app, "silence")
 def _open() -> tuple[StateStore, Outbox]:
     settings = load_settings()
     path = state_path(settings)
-    state = StateStore.open(path)
+    state = StateStore.open(path, default_policy(settings))
     return state, Outbox(state.db)
 
 

@@ -181,6 +181,17 @@ class Outbox:
             )
         return cur.rowcount == 1
 
+    def failing_since(self, cutoff: float, limit: int = 100) -> list[Message]:
+        """Pending messages stored before ``cutoff`` that have failed at least once."""
+        return self._rows(
+            "WHERE status = 'pending' AND attempts > 0 AND created_at <= ? ORDER BY id LIMIT ?",
+            (cutoff, limit),
+        )
+
+    def dead_count(self) -> int:
+        with self._lock:
+            return int(self.db.execute("SELECT COUNT(*) FROM outbox WHERE status = 'dead'").fetchone()[0])
+
     def depth(self) -> int:
         with self._lock:
             return int(self.db.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetchone()[0])

@@ -217,6 +217,15 @@ def build_cases(catalog: Catalog) -> tuple[RuleTestCase, ...]:
         if pack.rule_tests is not None:
             pack.rule_tests(c)
     c.add(
+        "a dead letter from 5m until it is requeued at 10m",
+        [c.s("glowops_outbox_dead_letters", hold((5, 0), (5, 2), (5, 0)))],
+        [
+            c.quiet("3m", "NotificationsDeadLettered"),
+            c.fire("7m", "NotificationsDeadLettered", c.scrape),
+            c.quiet("12m", "NotificationsDeadLettered"),
+        ],
+    )
+    c.add(
         "the Watchdog always fires",
         [c.s("up", "1x5")],
         [c.fire("0m", HEARTBEAT_ALERT), c.fire("5m", HEARTBEAT_ALERT)],

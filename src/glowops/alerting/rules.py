@@ -690,6 +690,18 @@ def _meta(b: RuleBuilder) -> tuple[AlertRule, ...]:
             "alarms when the pings stop: then rules are not evaluated or notifications cannot leave.",
             dashboard="operations",
         ),
+        b.rule(
+            "NotificationsDeadLettered",
+            "warning",
+            "P2",
+            "meta",
+            "glowops_outbox_dead_letters > 0",
+            for_="0s",
+            summary="Notifications were given up on (dead letters in the outbox)",
+            description="A channel refused notifications (4xx) or stayed unreachable for 24 hours; "
+            "people may have missed alerts. `glowops alerts outbox --dead` lists them.",
+            dashboard="operations",
+        ),
     )
 
 

@@ -47,6 +47,7 @@ from glowops.alerting.sampler import Sampler
 from glowops.alerting.state import StateStore, fingerprint, state_path
 from glowops.promql import TSDB
 from glowops.promql.tsdb import FlushBatch
+from glowops.redaction import default_policy
 from glowops.settings import Settings
 from glowops.slicing import SLICE_SECONDS, Steps, drive, run_steps, yield_to_loop
 from glowops.telemetry import listener
@@ -79,13 +80,6 @@ def acked_fingerprints(alerts: list[Alert], state: StateStore) -> set[str]:
     return out
 
 
-def _default_redactor(settings: Settings) -> Callable[[Any], Any]:
-    from glowops.redaction import default_policy
-
-    policy = default_policy(settings)
-    return policy.redact
-
-
 class EmbeddedAlerting:
     """Owns the store, engine, outbox and notifiers of one process."""
 
@@ -108,7 +102,8 @@ class EmbeddedAlerting:
         self.clock = clock
         self.catalog = catalog if catalog is not None else catalog_from_settings(settings)
         self.db: sqlite3.Connection = connect(state_path(settings))
-        self.state = StateStore(self.db)
+        self.redaction = default_policy(settings)  # every message, the history and comments pass it
+        self.state = StateStore(self.db, self.redaction)
         self.outbox = Outbox(self.db)
         retention_ms = round(settings.sample_retention_hours * 3600 * 1000)
         now = clock()
@@ -126,7 +121,7 @@ class EmbeddedAlerting:
             self.notifiers = build_notifiers(settings, self._client)
         else:
             self.notifiers = notifiers
-        redact = _default_redactor(settings)
+        redact = self.redaction.redact
         self.policy = load_policy(settings.oncall_file)
         self.links = AckLinks(self.db, link_key(settings), settings.external_url)
         self.dispatcher = Dispatcher(
@@ -142,12 +137,26 @@ class EmbeddedAlerting:
         )
         self.escalator = (
             Escalator(
-                self.db, self.outbox, self.state, self.policy, settings.external_url, redact, self.links
+                self.db,
+                self.outbox,
+                self.state,
+                self.policy,
+                settings.external_url,
+                redact=redact,
+                links=self.links,
             )
             if self.policy
             else None
         )
-        self.deliverer = Deliverer(self.outbox, self.notifiers, on_outcome=on_outcome)
+        if settings.fallback_channel and settings.fallback_channel not in self.notifiers:
+            log.warning("fallback channel %r is not configured: no fallback", settings.fallback_channel)
+        self.deliverer = Deliverer(
+            self.outbox,
+            self.notifiers,
+            on_outcome=on_outcome,
+            fallback=settings.fallback_channel if settings.fallback_channel in self.notifiers else None,
+            fallback_after=settings.fallback_after_seconds,
+        )
         self.record_metrics = record_metrics
         self.flush_interval = flush_interval
         self.slice_seconds = SLICE_SECONDS
@@ -191,6 +200,7 @@ class EmbeddedAlerting:
             from glowops.telemetry.metrics import metrics
 
             metrics.gauge("glowops_outbox_depth", self.outbox.depth())
+            metrics.gauge("glowops_outbox_dead_letters", self.outbox.dead_count())
         return report
 
     @staticmethod

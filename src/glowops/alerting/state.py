@@ -18,6 +18,7 @@ from typing import Any
 
 from glowops.alerting.outbox import connect
 from glowops.promql import Matcher, PromQLError
+from glowops.redaction import RedactionPolicy
 from glowops.settings import Settings
 
 SCHEMA = """
@@ -119,16 +120,23 @@ class Action:
 
 
 class StateStore:
-    """Silences, acks, history and small key/value state in the alerting state file."""
+    """Silences, acks, history and small key/value state in the alerting state file.
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    ``policy`` is the redaction policy: silence and acknowledgement comments and authors, and
+    the labels and summaries of the history, are stored after it (the state file is a sink like
+    any other: its bytes leave the process in backups). Silence matchers are kept as written,
+    since they must match the alerts' labels.
+    """
+
+    def __init__(self, db: sqlite3.Connection, policy: RedactionPolicy) -> None:
         self.db = db
+        self.policy = policy
         self.lock = threading.Lock()
         db.executescript(SCHEMA)
 
     @classmethod
-    def open(cls, path: Path) -> StateStore:
-        return cls(connect(path))
+    def open(cls, path: Path, policy: RedactionPolicy) -> StateStore:
+        return cls(connect(path), policy)
 
     # --- silences ----------------------------------------------------------------------------------
     def add_silence(
@@ -140,6 +148,7 @@ class StateStore:
             raise ValueError("a silence must end after it starts")
         sid = uuid.uuid4().hex[:12]
         data = json.dumps([[m.name, m.op, m.value] for m in matchers])
+        by, comment = self.policy.redact_text(by), self.policy.redact_text(comment)
         with self.lock:
             self.db.execute(
                 "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment) "
@@ -171,6 +180,7 @@ class StateStore:
 
     # --- acks ----------------------------------------------------------------------------------------
     def add_ack(self, alertname: str, fp: str | None, at: float, by: str, comment: str) -> int:
+        by, comment = self.policy.redact_text(by), self.policy.redact_text(comment)
         with self.lock:
             cur = self.db.execute(
                 "INSERT INTO acks (alertname, fingerprint, at, by, comment) VALUES (?,?,?,?,?)",
@@ -208,6 +218,7 @@ class StateStore:
         """Record ``unack`` or ``reassign`` (``target``: a person or a schedule of the on-call file)."""
         if action not in ("unack", "reassign"):
             raise ValueError(f"unknown on-call action {action!r}")
+        by, comment = self.policy.redact_text(by), self.policy.redact_text(comment)
         with self.lock:
             cur = self.db.execute(
                 "INSERT INTO oncall_actions (action, alertname, fingerprint, target, at, by, comment) "
@@ -227,6 +238,8 @@ class StateStore:
 
     # --- history ---------------------------------------------------------------------------------------
     def record(self, at: float, labels: Mapping[str, str], state: str, summary: str) -> None:
+        shown = self.policy.redact(dict(labels))
+        summary = self.policy.redact_text(summary)
         with self.lock:
             self.db.execute(
                 "INSERT INTO alert_history (at, alertname, fingerprint, state, severity, labels, summary) "
@@ -237,7 +250,7 @@ class StateStore:
                     fingerprint(labels),
                     state,
                     labels.get("severity", ""),
-                    json.dumps(dict(labels), sort_keys=True),
+                    json.dumps(shown, sort_keys=True),
                     summary,
                 ),
             )

@@ -9,6 +9,10 @@ embedded engine sends and posts it to the Teams Workflows webhook.
 Answers tell Alertmanager what to do next: 200 delivered; 502/503 Teams failed in a way worth
 retrying (Alertmanager retries with back-off); 400 a body that will never be deliverable; 401
 without the ops token (the relay would otherwise let anyone post into the team's channel).
+
+Labels and annotations pass the redaction policy before the card is built, like every
+notification of the embedded engine: Alertmanager's body holds whatever the metrics' labels
+and the rules' templates put there.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from glowops.alerting.channels import TEAMS_RELAY_PATH
 from glowops.alerting.notify.teams import TeamsNotifier
 from glowops.ops_guard import OpsGuard
 from glowops.problems import problem_response
+from glowops.redaction import RedactionPolicy
 from glowops.settings import Settings
 
 __all__ = ["TeamsRelay", "from_alertmanager", "teams_relay_route"]
@@ -78,10 +83,15 @@ class TeamsRelay:
     """The ASGI endpoint; one HTTP client for its lifetime."""
 
     def __init__(
-        self, settings: Settings, client: httpx.AsyncClient | None = None, guard: OpsGuard | None = None
+        self,
+        settings: Settings,
+        policy: RedactionPolicy,
+        client: httpx.AsyncClient | None = None,
+        guard: OpsGuard | None = None,
     ) -> None:
         if settings.teams_webhook_url is None or not settings.teams_webhook_url.get_secret_value():
             raise ValueError("the Teams relay needs GLOWOPS_TEAMS_WEBHOOK_URL")
+        self.policy = policy
         self.guard = guard or OpsGuard(settings)
         self.client = client or httpx.AsyncClient(timeout=10.0)
         self.notifier = TeamsNotifier(settings.teams_webhook_url.get_secret_value(), self.client)
@@ -94,7 +104,7 @@ class TeamsRelay:
         if len(raw) > MAX_BODY:
             return problem_response(413, "Alertmanager bodies are far smaller than 1 MiB.")
         try:
-            payload = from_alertmanager(orjson.loads(raw))
+            payload = self.policy.redact(from_alertmanager(orjson.loads(raw)))
         except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError) as err:
             return problem_response(400, f"Not an Alertmanager webhook body: {err}.")
         if self.client.is_closed:  # the app was shut down and started again
@@ -116,9 +126,12 @@ class TeamsRelay:
 
 
 def teams_relay_route(
-    settings: Settings, client: httpx.AsyncClient | None = None, guard: OpsGuard | None = None
+    settings: Settings,
+    policy: RedactionPolicy,
+    client: httpx.AsyncClient | None = None,
+    guard: OpsGuard | None = None,
 ) -> tuple[Route, TeamsRelay]:
     """The relay's route at :data:`TEAMS_RELAY_PATH` and the relay (close it at shutdown)."""
-    relay = TeamsRelay(settings, client, guard)
+    relay = TeamsRelay(settings, policy, client, guard)
     # A bound method, so Starlette wraps it as a request/response endpoint.
     return Route(TEAMS_RELAY_PATH, relay.__call__, methods=["POST"], include_in_schema=False), relay

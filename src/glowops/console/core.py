@@ -14,6 +14,7 @@ from glowops.console.queries import org_ids, stored_labels
 from glowops.console.session import ConsoleSessions
 from glowops.dashboards.model import Dashboard
 from glowops.ops_guard import OpsGuard
+from glowops.redaction import default_policy
 from glowops.settings import Settings
 
 REFRESH_SECONDS = 15
@@ -27,6 +28,7 @@ class ConsoleCore:
         self, settings: Settings, dashboards: Callable[[], Sequence[Dashboard]], guard: OpsGuard | None = None
     ) -> None:
         self.settings = settings
+        self.policy = default_policy(settings)  # everything a page shows passes it
         self.guard = guard or OpsGuard(settings)
         self.auth = ConsoleSessions(settings, self.guard)
         self.assets = Assets()

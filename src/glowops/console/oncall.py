@@ -63,7 +63,7 @@ class OnCallPages:
         self.clock: Callable[[], float] = time.time  # tests drive their own
 
     def _state(self) -> StateStore:
-        return StateStore.open(state_path(self.settings))
+        return StateStore.open(state_path(self.settings), self.console.policy)
 
     def _policy(self) -> tuple[OnCallPolicy | None, str]:
         try:

@@ -234,7 +234,9 @@ class ConsolePages(ConsoleCore):
     def _alert_views(self, alerting: Any) -> list[alert_ops.AlertView]:
         if alerting is None:
             return []
-        return alert_ops.alert_views(alerting.engine.alerts(), alerting.state, self.dashboards, time.time())
+        return alert_ops.alert_views(
+            alerting.engine.alerts(), alerting.state, self.dashboards, time.time(), self.policy
+        )
 
     async def alerts_page(self, request: Request) -> Response:
         found = self._page_session(request)
@@ -243,8 +245,8 @@ class ConsolePages(ConsoleCore):
         session, cookie = found
         alerting = self.alerting(request)
         now = time.time()
-        silences = alerting.state.silences(now) if alerting is not None else []
-        history = alert_ops.history(alerting.state) if alerting is not None else []
+        silences = alert_ops.silence_views(alerting.state, now, self.policy) if alerting is not None else []
+        history = alert_ops.history(alerting.state, self.policy) if alerting is not None else []
         response = page(
             "alerts.html",
             **self._context(request, session),

@@ -82,7 +82,7 @@ class HealthRunner:
     ttl: float = 5.0
     failure_ttl: float = 1.0
     max_threads: int = 4
-    redact: Callable[[str], str] = field(default=lambda text: text)
+    redact: Callable[[str], str] = field(kw_only=True)  # the redaction policy's text scrubber
     # When cached results expire (tests drive it; timeouts and the deadline stay asyncio's).
     clock: Callable[[], float] = time.monotonic
     _slots: dict[str, _Slot] = field(default_factory=dict, init=False, repr=False)
@@ -95,15 +95,9 @@ class HealthRunner:
     @classmethod
     def from_settings(cls, registry: HealthRegistry, settings: Settings) -> HealthRunner:
         """A runner with the timeouts and TTLs of ``settings`` and its redaction policy."""
-        try:
-            from glowops.redaction import default_policy
+        from glowops.redaction import default_policy
 
-            redact: Callable[[str], str] = default_policy(settings).redact_text
-        except ImportError:  # the redaction package is optional for the health runner
-
-            def redact(text: str) -> str:
-                return text
-
+        redact = default_policy(settings).redact_text
         return cls(
             registry,
             timeout=settings.health_check_timeout_seconds,

@@ -75,13 +75,11 @@ def _policy_for(
     return RedactionPolicy(extra_keys=extra_keys, hmac_key=hmac_key, pseudonymize_keys=pseudonymize_keys)
 
 
-def redact_url(url: str, policy: RedactionPolicy | None = None) -> str:
-    """:meth:`RedactionPolicy.redact_url` with the default policy."""
-    return (policy or default_policy()).redact_url(url)
+def redact_url(url: str, policy: RedactionPolicy) -> str:
+    """:meth:`RedactionPolicy.redact_url` of ``policy`` (there is no implicit policy)."""
+    return policy.redact_url(url)
 
 
-def redact_headers(
-    headers: Mapping[Any, Any] | Iterable[tuple[Any, Any]], policy: RedactionPolicy | None = None
-) -> Any:
-    """:meth:`RedactionPolicy.redact_headers` with the default policy."""
-    return (policy or default_policy()).redact_headers(headers)
+def redact_headers(headers: Mapping[Any, Any] | Iterable[tuple[Any, Any]], policy: RedactionPolicy) -> Any:
+    """:meth:`RedactionPolicy.redact_headers` of ``policy`` (there is no implicit policy)."""
+    return policy.redact_headers(headers)

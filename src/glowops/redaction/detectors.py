@@ -170,6 +170,24 @@ def basic_credentials(token: str) -> bool:
     return b":" in decoded
 
 
+_BASIC_MAX = 1024
+
+
+def basic_credentials_length(token: str) -> int:
+    """How much of ``token`` is base64 ``user:password`` (0: none). The token pattern runs on
+    over ``/`` (a base64 character), so ``Basic dXNlcjpwdw==/next/path`` in a URL path is cut
+    at its padding or at a ``/``, whichever decodes."""
+    if basic_credentials(token):
+        return len(token)
+    head = token[:_BASIC_MAX]  # credentials are short: bounded work on a hostile token
+    ends = {m.end() for m in re.finditer(r"=+", head)}
+    ends.update(i for i, c in enumerate(head) if c == "/")
+    for end in sorted(ends, reverse=True)[:16]:
+        if end >= 6 and basic_credentials(token[:end]):
+            return end
+    return 0
+
+
 def looks_like_credential(token: str) -> bool:
     """A bearer/token value rather than an English word: has a digit or symbol, or is long."""
     return len(token) >= 20 or any(c.isdigit() or c in "._~+/=-" for c in token)
@@ -220,11 +238,15 @@ def sub_auth_schemes(text: str, low: str | None = None) -> str:
 
     def masked(match: re.Match[str]) -> str | None:
         scheme, gap, token = match.group(1), match.group(2), match.group(3)
-        ok = basic_credentials(token) if scheme.lower() == "basic" else looks_like_credential(token)
-        return f"{scheme}{gap}{MASK}" if ok else None
+        if scheme.lower() != "basic":
+            return f"{scheme}{gap}{MASK}" if looks_like_credential(token) else None
+        size = basic_credentials_length(token)
+        return f"{scheme}{gap}{MASK}{token[size:]}" if size else None
 
     if low is None or len(low) != len(text):
-        return AUTH_SCHEME.sub(lambda m: masked(m) or m.group(0), text)
+        low = text.lower()
+    # Tried at every scheme word, not left to right: in "TOKEN Bearer x" the first candidate
+    # ("TOKEN Bearer") is prose, and the credential after "Bearer" must still be found.
     return _sub_at(text, AUTH_SCHEME, find_all(low, ("bearer", "basic", "token")), masked)
 
 

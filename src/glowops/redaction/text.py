@@ -5,6 +5,9 @@ Order matters: whole blocks and tokens first (PEM, JWT, URL credentials, provide
 digit run inside an already-masked token is never looked at. Every replacement is the mask (or
 a pseudonym) and contains nothing a detector matches, which makes scrubbing idempotent.
 
+Then the decoded pass (:mod:`~glowops.redaction.decoding`) runs the same detectors on the
+percent-, ``+``- and entity-decoded spellings of each encoded token and masks them in place.
+
 Strings longer than ``max_length`` characters are cut: the first ``max_length`` characters are
 scrubbed, the result is cut to ``max_length`` again and ``TRUNCATED`` is appended. The dropped
 tail is never output, so a secret cannot survive in it; time stays linear in ``max_length``.
@@ -16,6 +19,7 @@ import re
 from collections.abc import Callable
 
 from glowops.redaction import detectors as d
+from glowops.redaction.decoding import scrub_decoded
 
 TRUNCATED = "…[truncated]"
 
@@ -87,6 +91,14 @@ class TextScrubber:
         return self._scrub(text)
 
     def _scrub(self, text: str) -> str:
+        text = self._plain(text)
+        if "%" in text or "+" in text or "&" in text:
+            # the same detectors on decoded spellings (percent, ``+``, HTML entities)
+            text = scrub_decoded(text, self._plain)
+        return text
+
+    def _plain(self, text: str) -> str:
+        """The detectors on the text as it is spelled."""
         long = len(text) > _LONG
         if "PRIVATE KEY" in text:
             text = d.PEM.sub(d.MASK, text)

@@ -76,6 +76,13 @@ CATALOG: tuple[MetricSpec, ...] = (
         "glowops_spans_dropped", "counter", "Spans dropped because the export queue was full or failed."
     ),
     MetricSpec(
+        "glowops_request_ids_replaced",
+        "counter",
+        "Client X-Request-ID values replaced by a fresh ID: of no safe shape, or holding "
+        "something the redaction policy masks.",
+        ("reason",),
+    ),
+    MetricSpec(
         "glowops_sentry_events_suppressed",
         "counter",
         "Error events not sent because their fingerprint hit the rate limit.",

@@ -16,9 +16,28 @@ import os
 import re
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from glowops.redaction import RedactionPolicy
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_VALID_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+
+#: The shapes of request IDs worth keeping: UUIDs, hex IDs and digests (8 to 128 digits), the
+#: ids of proxies and load balancers (AWS ``Root=1-...;Parent=...;Sampled=1``, Google
+#: ``<hex>/<span>;o=1``, Cloudflare rays ``<hex>-SJC``, ULIDs, nginx/Envoy/Heroku UUIDs and
+#: hex) and short tokens (up to 64 of ``[A-Za-z0-9._:-]``, at least one letter).
+_HEX_ID = re.compile(rb"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+                     rb"|(?=[0-9]*[A-Fa-f])[0-9A-Fa-f]{8,128}")
+_PROXY_ID = re.compile(
+    rb"(?:Root=)?1-[0-9a-f]{8}-[0-9a-f]{24}(?:;Parent=[0-9a-f]{16})?(?:;Sampled=[01])?"
+    rb"|[0-9a-f]{32}/[0-9]{1,20}(?:;o=[01])?"
+)
+_SHORT_TOKEN = re.compile(rb"(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+#: Seven digits or more (single separators allowed) in a short token: a phone number, an SSN
+#: or a card number that no detector can tell from its surroundings; such IDs are replaced.
+_DIGIT_RUN = re.compile(rb"[0-9](?:[._:-]?[0-9]){6,}")
+_DATE = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # req-2026-12-02: a date, not a phone
 
 
 @dataclass(slots=True)
@@ -75,14 +94,35 @@ def leave(token: Token[RequestContext | None]) -> None:
     _current.reset(token)
 
 
-def accept_request_id(raw: bytes | None) -> str:
-    """``raw`` when it is a safe request ID (1-128 of ``[A-Za-z0-9._:-]``), else a fresh ID.
+def request_id_verdict(raw: bytes, policy: RedactionPolicy) -> str | None:
+    """Why ``raw`` cannot be kept as a request ID (``"shape"`` or ``"secret"``), None when it can.
 
-    The rejected value is dropped here and never reaches a log line.
+    Kept: a safe shape (see ``_HEX_ID``, ``_PROXY_ID``, ``_SHORT_TOKEN``) in which the redaction
+    policy finds nothing to mask. A request ID is logged, echoed in the response and tagged on
+    errors and spans as it is, so anything else is replaced rather than masked.
     """
-    if raw is not None and _VALID_ID.fullmatch(raw) is not None:
-        return raw.decode("ascii")
-    return new_request_id()
+    if _HEX_ID.fullmatch(raw) is None and _PROXY_ID.fullmatch(raw) is None:
+        if _SHORT_TOKEN.fullmatch(raw) is None:
+            return "shape"
+        if any(_DATE.fullmatch(run.group(0)) is None for run in _DIGIT_RUN.finditer(raw)):
+            return "secret"
+    text = raw.decode("ascii")
+    return None if policy.redact_text(text) == text else "secret"
+
+
+def accept_request_id(raw: bytes | None, policy: RedactionPolicy) -> tuple[str, str | None]:
+    """(the request ID to use, why the client's was replaced or None).
+
+    ``raw`` is kept when :func:`request_id_verdict` accepts it; otherwise, or without one, a
+    fresh ID is used. The rejected value is dropped here: it never reaches a log line, a
+    response header, a Sentry tag or a span.
+    """
+    if raw is None:
+        return new_request_id(), None
+    verdict = request_id_verdict(raw, policy)
+    if verdict is None:
+        return raw.decode("ascii"), None
+    return new_request_id(), verdict
 
 
 # Fresh IDs: 16 random hex digits per process + a 16-hex-digit counter, 32 hex digits in all

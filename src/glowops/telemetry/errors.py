@@ -52,6 +52,7 @@ from glowops.telemetry.sentry_scrub import (
     FingerprintLimiter,
     SentryScrubber,
     exception_fingerprint,
+    safe_host,
 )
 
 __all__ = [
@@ -275,7 +276,12 @@ def _request_data(scope: Scope) -> dict[str, Any]:
             cookies = value
             continue
         headers[name] = value
-    host = headers.get("host") or (scope["server"][0] if scope.get("server") else "localhost")
+    # The Host header is the client's word: used only when it is a host name (and port), never
+    # when it carries a user part, an address or anything else the client chose to put there.
+    host = headers.get("host", "")
+    if not safe_host(host):
+        server = scope.get("server")
+        host = f"{server[0]}:{server[1]}" if server and server[1] else server[0] if server else "localhost"
     url = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope['path']}"
     data: dict[str, Any] = {
         "method": scope["method"],

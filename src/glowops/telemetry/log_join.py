@@ -23,6 +23,7 @@ import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 from glowops.telemetry import context as request_context
+from glowops.telemetry.sql_params import SqlParameterFilter
 
 _JOINED = "_glowops_joined"
 _RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -38,8 +39,12 @@ def host_configured_logging() -> bool:
     return any(not is_glowops_handler(handler) for handler in logging.getLogger().handlers)
 
 
-def join_host_logging(redact_event: Callable[[Any], Any], redact_text: Callable[[str], str]) -> None:
-    """Add context and redaction to the service's own logging set-up (safe to call again)."""
+def join_host_logging(redact_event: Callable[[Any], Any], redact_text: Callable[[str], str], *,
+                      sql_parameters: bool = False) -> None:
+    """Add context and redaction to the service's own logging set-up (safe to call again).
+
+    Unless ``sql_parameters``, SQL drivers' parameters and rows are hidden on every handler too.
+    """
     if structlog.is_configured():
         processors = list(structlog.get_config()["processors"])
         if not any(getattr(p, _JOINED, False) for p in processors):
@@ -48,6 +53,8 @@ def join_host_logging(redact_event: Callable[[Any], Any], redact_text: Callable[
             structlog.configure(processors=processors)
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, _JoinFilter) for f in handler.filters):
+            if not sql_parameters:
+                handler.addFilter(SqlParameterFilter())  # before the redaction reads the message
             handler.addFilter(_JoinFilter(redact_text))
     logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO)
 

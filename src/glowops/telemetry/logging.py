@@ -20,7 +20,6 @@ fields, counting and redaction, because it runs on every request.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import sys
@@ -36,8 +35,10 @@ from structlog.processors import ExceptionRenderer
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from glowops.redaction import default_policy
 from glowops.settings import Settings
 from glowops.telemetry import context as request_context
+from glowops.telemetry.sql_params import SqlParameterFilter
 
 __all__ = ["access_line", "configure_logging", "get_logger", "is_configured"]
 
@@ -193,8 +194,8 @@ class _Pipeline:
     level: int
     json: bool
     static: dict[str, Any]
-    redact: Callable[[Any], Any] | None
-    redact_text: Callable[[str], str] | None = None
+    redact: Callable[[Any], Any]
+    redact_text: Callable[[str], str]
     counters: dict[str, Any] = field(default_factory=dict)
     formatter: logging.Formatter | None = None
     access_head: str = ""  # pre-rendered constant part of the access line
@@ -216,7 +217,7 @@ def _add_static(logger: WrappedLogger, method: str, event: EventDict) -> EventDi
 
 
 def _redact(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
-    if _pipeline is not None and _pipeline.redact is not None:
+    if _pipeline is not None:
         redacted: EventDict = _pipeline.redact(event)
         return redacted
     return event
@@ -294,10 +295,12 @@ def _processors(json: bool, stream: TextIO) -> tuple[list[Processor], list[Proce
 class _StdlibHandler(logging.Handler):
     """Root handler: stdlib records through the structlog chain (ProcessorFormatter)."""
 
-    def __init__(self, sink: _Sink, formatter: logging.Formatter) -> None:
+    def __init__(self, sink: _Sink, formatter: logging.Formatter, sql_parameters: bool) -> None:
         super().__init__()
         self.sink = sink
         self.setFormatter(formatter)
+        if not sql_parameters:
+            self.addFilter(SqlParameterFilter())
         setattr(self, _HANDLER_MARK, True)
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -320,7 +323,7 @@ def _route_stdlib(pipeline: _Pipeline, pre: list[Processor], final: list[Process
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    root.addHandler(_StdlibHandler(pipeline.sink, formatter))
+    root.addHandler(_StdlibHandler(pipeline.sink, formatter, pipeline.settings.log_sql_parameters))
     root.setLevel(pipeline.level)
     reroute_stdlib_loggers()
 
@@ -358,6 +361,7 @@ def configure_logging(settings: Settings | None = None, stream: TextIO | None = 
     out = stream if stream is not None else sys.stdout
     json = settings.log_format == "json"
     level = logging.getLevelNamesMapping()[settings.log_level]
+    policy = default_policy(settings)
     pipeline = _Pipeline(
         settings=settings,
         sink=_Sink(out),
@@ -369,9 +373,9 @@ def configure_logging(settings: Settings | None = None, stream: TextIO | None = 
             "version": settings.effective_version,
         },
         counters=_level_counters(),
-        redact=None,
+        redact=policy.redact_event,
+        redact_text=policy.redact_text,
     )
-    pipeline.redact, pipeline.redact_text = _load_redactor(settings)
     pipeline.info_counter = pipeline.counters.get("info")
     static_json = orjson.dumps(pipeline.static).decode()[1:-1]
     pipeline.access_head = f'"level":"info","event":"request","logger":"{ACCESS_LOGGER}",{static_json}'
@@ -385,6 +389,7 @@ def configure_logging(settings: Settings | None = None, stream: TextIO | None = 
         cache_logger_on_first_use=False,
     )
     _route_stdlib(pipeline, pre, final)
+    _warn_sql_parameters(settings)
 
 
 def is_configured() -> bool:
@@ -400,15 +405,23 @@ def is_glowops_handler(handler: logging.Handler) -> bool:
 _joined = False
 
 
+def _warn_sql_parameters(settings: Settings) -> None:
+    if settings.log_sql_parameters:
+        logging.getLogger("glowops.logging").warning(
+            "GLOWOPS_LOG_SQL_PARAMETERS is on: SQL drivers' log lines show query parameters and "
+            "result rows, which hold user data; turn it off outside local debugging"
+        )
+
+
 def join_logging(settings: Settings) -> None:
     """Keep the service's own logging set-up; add glowops' context and redaction to it, and send
     the access line through it (see :mod:`glowops.telemetry.log_join`)."""
     global _joined
     from glowops.telemetry.log_join import join_host_logging
 
-    redact_event, redact_text = _load_redactor(settings)
-    assert redact_event is not None and redact_text is not None, "glowops.redaction is part of glowops"
-    join_host_logging(redact_event, redact_text)
+    policy = default_policy(settings)
+    join_host_logging(policy.redact_event, policy.redact_text, sql_parameters=settings.log_sql_parameters)
+    _warn_sql_parameters(settings)
     _joined = True
 
 
@@ -473,18 +486,17 @@ def access_line(
     counter = pipeline.info_counter
     if counter is not None:
         counter.inc()
-    if not pipeline.json or (pipeline.redact_text is None and pipeline.redact is not None):
+    if not pipeline.json:
         _access_line_slow(pipeline, method, route, path, status, duration_ms, sent, ctx)
         return
     user_id = ctx.user_id
     org_id = ctx.org_id
     scrub = pipeline.redact_text
-    if scrub is not None:
-        path = scrub(path)
-        if user_id is not None:
-            user_id = scrub(user_id)
-        if org_id is not None:
-            org_id = scrub(org_id)
+    path = scrub(path)
+    if user_id is not None:
+        user_id = scrub(user_id)
+    if org_id is not None:
+        org_id = scrub(org_id)
     route_json = _route_json.get(route)
     if route_json is None:
         route_json = _json(route)
@@ -520,7 +532,7 @@ def _access_line_slow(
     sent: int,
     ctx: request_context.RequestContext,
 ) -> None:
-    """The access line as an event dict: console format, or a policy without a text scrubber."""
+    """The access line as an event dict (the console format)."""
     event: dict[str, Any] = {
         "timestamp": _clock.now(),
         "level": "info",
@@ -538,8 +550,7 @@ def _access_line_slow(
         "bytes": sent,
     }
     _trace_ids(event)
-    if pipeline.redact is not None:
-        event = pipeline.redact(event)
+    event = pipeline.redact(event)
     if pipeline.json:
         pipeline.sink.line_bytes(orjson.dumps(event, default=_orjson_default))
     else:
@@ -556,18 +567,3 @@ def _level_counters() -> dict[str, Any]:
 
     family = metrics.metric("glowops_log_events")
     return {level: family.labels(level) for level in _LEVEL_NAMES}
-
-
-def _load_redactor(
-    settings: Settings,
-) -> tuple[Callable[[Any], Any] | None, Callable[[str], str] | None]:
-    """The redaction policy's (event function, text function), imported lazily."""
-    try:
-        redaction: Any = importlib.import_module("glowops.redaction")
-    except ImportError:
-        return None, None
-    policy = redaction.default_policy(settings)
-    redact_event = getattr(policy, "redact_event", None)
-    event_fn = redact_event if callable(redact_event) else policy.redact
-    text_fn = getattr(policy, "redact_text", None)
-    return event_fn, text_fn if callable(text_fn) else None

@@ -19,6 +19,7 @@ from typing import Any
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from glowops.redaction import RedactionPolicy
 from glowops.telemetry import context as request_context
 from glowops.telemetry import listener
 from glowops.telemetry import logging as glowops_logging
@@ -31,12 +32,14 @@ __all__ = ["GlowopsMiddleware", "route_template"]
 _log = logging.getLogger("glowops.middleware")
 # Bound once: module attribute look-ups on the hot path add up.
 _accept_request_id = request_context.accept_request_id
+_new_request_id = request_context.new_request_id
 _RequestContext = request_context.RequestContext
 _enter = request_context.enter
 _leave = request_context.leave
 _access_line = glowops_logging.access_line
 _perf = time.perf_counter
 _REQUEST_ID = b"x-request-id"
+REPLACED_IDS_METRIC = "glowops_request_ids_replaced"
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 MOUNT_PREFIX_KEY = "glowops.mount_prefix"
 
@@ -120,6 +123,8 @@ class GlowopsMiddleware:
 
     Args:
         app: the ASGI app to wrap.
+        policy: the redaction policy; a client's ``X-Request-ID`` in which it finds anything
+            is replaced (see :func:`~glowops.telemetry.context.accept_request_id`).
         tracer: optional :class:`RequestHook` creating the server span (None: no tracing cost).
         error_reporter: optional :class:`RequestHook` reporting unhandled errors and 5xx.
         access_log: write the canonical access line (needs ``configure_logging``).
@@ -130,12 +135,14 @@ class GlowopsMiddleware:
         self,
         app: ASGIApp,
         *,
+        policy: RedactionPolicy,
         tracer: RequestHook | None = None,
         error_reporter: RequestHook | None = None,
         access_log: bool = True,
         metrics: Metrics | None = None,
     ) -> None:
         self.app = app
+        self.policy = policy
         self.tracer = tracer
         self.error_reporter = error_reporter
         self.access_log = access_log
@@ -149,6 +156,28 @@ class GlowopsMiddleware:
         # keyed like the counter (method, route, status) to share one key tuple per request
         self._duration_children: dict[tuple[str, str, int], Any] = {}
         self._failed_hooks: set[int] = set()
+        self._facade = facade
+
+    def _request_id(self, scope: Scope) -> str:
+        """The client's request ID when safe, else a fresh one (the replacement is counted).
+
+        A replaced ID is replaced in the request's headers too, so that the app, error reports
+        (Sentry's frame variables hold the ASGI scope) and outgoing calls never see the original.
+        """
+        raw = None
+        for key, value in scope["headers"]:
+            if key == _REQUEST_ID:
+                raw = value
+                break
+        if raw is None:
+            return _new_request_id()
+        request_id, replaced = _accept_request_id(raw, self.policy)
+        if replaced is not None:
+            self._facade.counter(REPLACED_IDS_METRIC, tags={"reason": replaced})
+            fresh = request_id.encode("ascii")
+            headers = scope["headers"]
+            scope["headers"] = [(key, fresh if key == _REQUEST_ID else value) for key, value in headers]
+        return request_id
 
     @property
     def hooks(self) -> tuple[RequestHook, ...]:
@@ -166,12 +195,9 @@ class GlowopsMiddleware:
             listener.observe(scope)
 
         started_at = _perf()
-        raw_id = None
-        for key, value in scope["headers"]:
-            if key == _REQUEST_ID:
-                raw_id = value
-                break
-        request_id = _accept_request_id(raw_id)
+        # In a method of its own: a replaced original must not stay in this frame, whose
+        # variables an error report captures.
+        request_id = self._request_id(scope)
         ctx = _RequestContext(request_id)
         token = _enter(ctx)
         id_header = (_REQUEST_ID, request_id.encode("ascii"))
@@ -270,12 +296,7 @@ class GlowopsMiddleware:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """WebSockets get a request ID and context, nothing else (no access line per message)."""
-        raw_id = None
-        for key, value in scope["headers"]:
-            if key == _REQUEST_ID:
-                raw_id = value
-                break
-        ctx = request_context.RequestContext(request_context.accept_request_id(raw_id))
+        ctx = request_context.RequestContext(self._request_id(scope))
         token = request_context.enter(ctx)
         try:
             await self.app(scope, receive, send)

@@ -18,11 +18,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from glowops.redaction import MASK, RedactionPolicy
 from glowops.telemetry.metrics import metrics
 
-__all__ = ["FingerprintLimiter", "SentryScrubber", "event_fingerprint", "exception_fingerprint"]
+__all__ = ["FingerprintLimiter", "SentryScrubber", "event_fingerprint", "exception_fingerprint", "safe_host"]
 
 SUPPRESSED_METRIC = "glowops_sentry_events_suppressed"
 HINT_FINGERPRINT = "glowops_fingerprint"
@@ -31,6 +32,15 @@ HINT_SUPPRESSED = "glowops_suppressed"
 _WINDOW = 60.0
 _MAX_TRACKED = 10_000
 _REPR = re.compile(r"[bB]?(['\"])(.*)\1")
+#: A host name or IP literal with an optional port: what a Host header may hold to be kept.
+_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+                   r"[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+UNSAFE_HOST = "invalid-host"
+
+
+def safe_host(host: str) -> bool:
+    """``host`` is a plain host name or IP literal, with an optional port (a ``Host`` header)."""
+    return len(host) <= 260 and _HOST.fullmatch(host) is not None
 
 
 def _unrepr(text: str) -> str:
@@ -177,7 +187,7 @@ class SentryScrubber:
         out = dict(request)
         policy = self.policy
         if isinstance(out.get("url"), str):
-            out["url"] = policy.redact_url(out["url"])
+            out["url"] = self._url(out["url"])
         query = out.get("query_string")
         if isinstance(query, str) and query:
             out["query_string"] = policy.redact_url("?" + query)[1:]
@@ -186,3 +196,23 @@ class SentryScrubber:
             out["headers"] = policy.redact_headers(headers)
         out.pop("data", None)  # request bodies never leave (max_request_body_size="never" too)
         return out
+
+    def _url(self, url: str) -> str:
+        """The URL rebuilt from its redacted parts (a Sentry SDK builds it from the Host header).
+
+        No user part ever; a host that is not a plain host name (``jane.doe+audit@...``, one
+        holding something the policy masks) becomes ``invalid-host``; path and query go through
+        the policy's decoded pass; the fragment is dropped (browsers never send one).
+        """
+        try:
+            parts = urlsplit(url)
+            netloc = parts.netloc.rpartition("@")[2] if "@" not in parts.netloc else ""
+        except ValueError:
+            return MASK
+        scheme = parts.scheme if parts.scheme in ("http", "https", "ws", "wss") else "http"
+        policy = self.policy
+        if not netloc or not safe_host(netloc) or policy.redact_text(netloc) != netloc:
+            netloc = UNSAFE_HOST
+        path = policy.redact_text(parts.path)
+        query = policy.redact_url("?" + parts.query)[1:] if parts.query else ""
+        return urlunsplit((scheme, netloc, path, query, ""))

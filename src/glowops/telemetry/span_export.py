@@ -32,8 +32,9 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanContext, TraceState
 
-from glowops.redaction import RedactionPolicy
+from glowops.redaction import MASK, RedactionPolicy
 from glowops.telemetry.metrics import metrics
 from glowops.telemetry.otlp_encoder import EncodedSpan, OTLPProtobufSpanExporter
 from glowops.telemetry.server_span import ServerSpan
@@ -123,9 +124,17 @@ class RedactingSpanExporter(SpanExporter):
         return result
 
     def redact_span(self, span: ReadableSpan) -> ReadableSpan:
-        """``span`` itself when nothing in it is sensitive, else a redacted copy."""
+        """``span`` itself when nothing in it is sensitive, else a redacted copy.
+
+        The span's W3C ``tracestate`` (the caller's, propagated downstream unchanged) is span
+        data too: an entry the policy would change loses its value (see :func:`clean_trace_state`).
+        """
         policy = self.policy
-        if isinstance(span, ServerSpan) and span._own:
+        context = span.context
+        clean_context = None
+        if context is not None and context.trace_state:
+            clean_context = _clean_context(policy, context)
+        if clean_context is None and isinstance(span, ServerSpan) and span._own:
             # Only glowops' attributes: the trusted ones are skipped, the others are strings
             # whose keys the policy treats as plain, so the text scrub alone decides.
             scrub = policy.redact_text
@@ -152,11 +161,12 @@ class RedactingSpanExporter(SpanExporter):
         events = span.events
         clean_events = tuple(_redact_event(policy, event) for event in events)
         changed_events = any(new is not old for new, old in zip(clean_events, events, strict=True))
-        if clean_attributes is attributes and name == span.name and not changed_events:
+        unchanged = clean_attributes is attributes and name == span.name and not changed_events
+        if unchanged and clean_context is None:
             return span
         return ReadableSpan(
             name=name,
-            context=span.context,
+            context=clean_context or span.context,
             parent=span.parent,
             resource=span.resource,
             attributes=clean_attributes,
@@ -214,6 +224,33 @@ def _redact_attributes(
     # into tuples and lists into lists, which the encoder accepts.
     kept = {key: value for key, value in attributes.items() if key in trusted}
     return {**kept, **{str(key): value for key, value in clean.items()}}
+
+
+def clean_trace_state(policy: RedactionPolicy, state: TraceState) -> TraceState | None:
+    """``state`` with the value of every entry the policy flags replaced by the mask; an entry
+    whose key is flagged is dropped. None when nothing changed (the usual case).
+
+    Values are checked as ``key=value`` (so a secret-named key masks its value) and alone, both
+    through the decoded pass: percent-encoded secrets count too.
+    """
+    entries: list[tuple[str, str]] = []
+    changed = False
+    for key, value in state.items():
+        if policy.redact_text(key) != key:
+            changed = True
+            continue
+        if policy.redact_text(f"{key}={value}") != f"{key}={value}" or policy.redact_text(value) != value:
+            changed = True
+            value = MASK
+        entries.append((key, value))
+    return TraceState(entries) if changed else None
+
+
+def _clean_context(policy: RedactionPolicy, context: SpanContext) -> SpanContext | None:
+    state = clean_trace_state(policy, context.trace_state)
+    if state is None:
+        return None
+    return SpanContext(context.trace_id, context.span_id, context.is_remote, context.trace_flags, state)
 
 
 def _redact_event(policy: RedactionPolicy, event: Event) -> Event:

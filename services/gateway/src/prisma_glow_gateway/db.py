@@ -82,10 +82,12 @@ def postgres_connect_args(settings: GatewaySettings) -> dict[str, Any]:
 def make_engine(settings: GatewaySettings) -> AsyncEngine:
     """The async engine for the configured database, every call on it under a deadline."""
     url = settings.effective_database_url
+    # Parameters out of SQLAlchemy's error messages too (they reach logs and Sentry).
+    hide = not settings.log_sql_parameters
     if url.startswith("sqlite"):
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         busy = settings.sqlite_busy_timeout_seconds
-        engine = create_async_engine(url, connect_args={"timeout": busy})
+        engine = create_async_engine(url, connect_args={"timeout": busy}, hide_parameters=hide)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(int(busy * 1000)))
         return engine
     return create_async_engine(
@@ -95,6 +97,7 @@ def make_engine(settings: GatewaySettings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=True,
         connect_args=postgres_connect_args(settings),
+        hide_parameters=hide,
     )
 
 

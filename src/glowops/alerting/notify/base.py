@@ -101,5 +101,7 @@ def title(payload: Mapping[str, Any]) -> str:
         prefix = f"[ESCALATION {esc.get('priority', '')} level {esc.get('level', '')}] "
     elif payload.get("kind") == "test":
         prefix = "[TEST] "
+    if payload.get("fallback_for"):  # its own channel could not deliver it
+        prefix = f"[FALLBACK for {payload['fallback_for']}] " + prefix
     severity, service = common.get("severity", ""), common.get("service", "")
     return f"{prefix}[{status}{count}] {name} ({severity}, {service})".replace(" (, )", "")
