@@ -7,7 +7,9 @@
   BaseHTTPMiddleware (JSON to /dev/null).
 
 Rounds are interleaved (bare, glowops, usual, bare, ...) and the median of the rounds is
-reported, so drift of the machine hits every stack alike. Run: ``python -m bench.bench_http``.
+reported, so drift of the machine hits every stack alike; each figure is given as wall time and
+as CPU time of the process (all threads), which other processes' load moves much less.
+Run: ``python -m bench.bench_http``.
 """
 
 from __future__ import annotations
@@ -124,20 +126,38 @@ async def _time(app: ASGIApp, requests: int) -> float:
     return elapsed / requests * 1e6
 
 
-def run(rounds: int, requests: int) -> dict[str, float]:
-    """Median µs/request of each stack over interleaved rounds."""
+def run(rounds: int, requests: int) -> dict[str, tuple[float, float]]:
+    """Median (wall µs/request, CPU µs/request) of each stack over interleaved rounds.
+
+    CPU time is the process's (``time.process_time``: every thread), so load from other processes
+    on a shared machine moves it much less than the wall-clock figure.
+    """
     apps: dict[str, ASGIApp] = {"bare": bare_app(), "glowops": glowops_app(), "usual": usual_app()}
-    samples: dict[str, list[float]] = {name: [] for name in apps}
+    walls: dict[str, list[float]] = {name: [] for name in apps}
+    cpus: dict[str, list[float]] = {name: [] for name in apps}
 
     async def go() -> None:
         for app in apps.values():  # warm up: builds middleware stacks, fills caches
             await _time(app, 200)
         for _ in range(rounds):
             for name, app in apps.items():
-                samples[name].append(await _time(app, requests))
+                cpu = time.process_time()
+                walls[name].append(await _time(app, requests))
+                cpus[name].append((time.process_time() - cpu) / requests * 1e6)
 
     asyncio.run(go())
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return {name: (statistics.median(walls[name]), statistics.median(cpus[name])) for name in apps}
+
+
+def print_table(medians: dict[str, tuple[float, float]], rounds: int, requests: int, width: int = 10) -> None:
+    """Wall and CPU µs/request, each with its ratio to the first row (bare)."""
+    wall0, cpu0 = next(iter(medians.values()))
+    print(
+        f"{'stack':<{width}}{'µs wall':>10}{'x bare':>8}{'µs CPU':>10}{'x bare':>8}"
+        f"   (median of {rounds} interleaved rounds x {requests} requests)"
+    )
+    for name, (wall, cpu) in medians.items():
+        print(f"{name:<{width}}{wall:>10.1f}{wall / wall0:>7.2f}x{cpu:>10.1f}{cpu / cpu0:>7.2f}x")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -145,11 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--requests", type=int, default=3000)
     args = parser.parse_args(argv)
-    medians = run(args.rounds, args.requests)
-    bare = medians["bare"]
-    print(f"{'stack':<10}{'µs/request':>12}{'x bare':>9}   ({args.rounds} rounds x {args.requests} requests)")
-    for name, value in medians.items():
-        print(f"{name:<10}{value:>12.1f}{value / bare:>8.2f}x")
+    print_table(run(args.rounds, args.requests), args.rounds, args.requests)
 
 
 if __name__ == "__main__":

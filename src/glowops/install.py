@@ -272,6 +272,10 @@ def _wrap_lifespan(app: Starlette, state: InstrumentState) -> None:
             if state.alerting is not None:
                 await state.alerting.stop()
                 state.alerting = None
+            view = getattr(inner_app.state, "glowops_alerting", None)
+            if view is not None and hasattr(view, "close"):
+                view.close()
+            inner_app.state.glowops_alerting = None
             if state.ops_server is not None:
                 await state.ops_server.stop()
             if state.teams_relay is not None:
@@ -292,16 +296,26 @@ def _install_console(app: Starlette, settings: Settings, guard: OpsGuard) -> Non
 async def _supervise_alerting(settings: Settings, app: Any) -> AlertingSupervisor:
     """Run the embedded alert engine in the one worker/replica holding the leadership.
 
-    ``app.state.glowops_alerting`` is the running engine of this process, or None when another
-    process leads (the console reads it).
+    ``app.state.glowops_alerting`` is what the console reads: the running engine of this
+    process; under several workers, in the others, a view of the leader's samples and alerts
+    (:class:`~glowops.alerting.follower.FollowerAlerting`); else None.
     """
     from glowops.alerting.supervisor import AlertingSupervisor
 
     def publish(alerting: Any) -> None:
+        if alerting is None and settings.workers > 1:
+            from glowops.alerting.follower import FollowerAlerting
+
+            alerting = FollowerAlerting(settings)
+        previous = getattr(app.state, "glowops_alerting", None)
         app.state.glowops_alerting = alerting
+        if previous is not None and hasattr(previous, "close"):  # a follower's view
+            previous.close()
 
     supervisor = AlertingSupervisor(settings, on_change=publish)
     await supervisor.start()
+    if supervisor.alerting is None:
+        publish(None)
     return supervisor
 
 

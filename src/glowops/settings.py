@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     # --- where the service listens, and where glowops keeps its state ----------------------
     host: str = Field(default="127.0.0.1", description="Address the service listens on (bundle, monitor).")
     port: int = Field(default=8000, ge=1, le=65535, description="Port the service listens on.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Worker processes serving the port (`serve --workers`); 1 in the embedded "
+        "default, about one per core in production. Above 1, metrics aggregate over the workers "
+        "and one of them leads (embedded alert engine, backup schedule).",
+    )
     state_dir: Path = Field(
         default=_DEFAULT_STATE_DIR,
         validation_alias=_alias("GLOWOPS_STATE_DIR", "GLOWOPS_DATA_DIR"),

@@ -212,3 +212,26 @@ def test_real_stdout_of_a_process_is_one_json_object_per_line() -> None:
     assert len(parsed) == 400
     assert parsed[0]["text"] == 'quote " newline \n tab \t unicode \u2603'
     assert {p["logger"] for p in parsed} == {"proc", "sqlalchemy"}
+
+
+def test_a_dead_log_stream_never_fails_the_caller(tmp_path: Any) -> None:
+    """A closed stream (a test runner's captured stdout, a closed pipe) or a full disk loses the
+    line, counted, and whoever logged goes on."""
+    import io
+    import os
+
+    from glowops.telemetry import logging as glowops_logging
+
+    closed = io.StringIO()
+    configure_logging(Settings(), stream=closed)
+    closed.close()
+    structlog.get_logger("t").info("into a closed stream")
+    logging.getLogger("t").warning("and through the stdlib")
+    assert glowops_logging._pipeline is not None
+    assert glowops_logging._pipeline.sink.dropped == 2
+
+    with open(os.devnull, "w") as devnull:  # an fd-backed stream whose descriptor then dies
+        configure_logging(Settings(), stream=devnull)
+    structlog.get_logger("t").info("into a closed descriptor")
+    assert glowops_logging._pipeline.sink.dropped == 1
+    configure_logging(Settings(), stream=io.StringIO())

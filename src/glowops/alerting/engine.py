@@ -35,6 +35,7 @@ from glowops.promql import (
     parse,
 )
 from glowops.promql.ast import Node
+from glowops.slicing import Steps, run_steps
 
 log = logging.getLogger("glowops.alerting.engine")
 
@@ -198,11 +199,17 @@ class RuleEngine:
     # --- evaluation ---------------------------------------------------------------------------
     def evaluate(self, t: int) -> EvaluationResult:
         """Evaluate every rule at ``t`` (ms since the epoch)."""
+        return run_steps(self.evaluate_steps(t))
+
+    def evaluate_steps(self, t: int) -> Steps[EvaluationResult]:
+        """:meth:`evaluate` as a generator that yields after each rule (see
+        :mod:`glowops.slicing`); it returns the same result."""
         errors: list[str] = []
         self.evaluator.reset_cache()
-        self._record(t, errors)
+        yield from self._record(t, errors)
         self.evaluator.reset_cache()  # recording outputs now exist at t
         for compiled in self.alerting:
+            yield
             try:
                 vector = self._vector(compiled.node, t)
             except (EvaluationError, PromQLError) as err:
@@ -216,10 +223,11 @@ class RuleEngine:
         value = self.evaluator.evaluate(node, t)
         return [((), value)] if isinstance(value, float) else value
 
-    def _record(self, t: int, errors: list[str]) -> None:
+    def _record(self, t: int, errors: list[str]) -> Steps[None]:
         outputs: list[tuple[Labels, float]] = []
         vanished: list[Labels] = []
         for compiled in self.recording:
+            yield
             try:
                 vector = self._vector(compiled.node, t)
             except (EvaluationError, PromQLError) as err:

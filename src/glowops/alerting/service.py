@@ -13,6 +13,9 @@ turn alerts into outbox messages; the outbox is drained continuously (retries as
 due). Samples, alert state, groups and the outbox live in ``state_dir/alerting.db``, so a
 restart keeps history, pending ``for`` clocks, and undelivered notifications.
 
+Sampling and evaluation run on the event loop in slices of at most ~2 ms
+(:mod:`glowops.slicing`), so a request waits for one slice at worst, never a whole cycle.
+
 The clock is injectable (``clock``): tests drive :meth:`EmbeddedAlerting.tick` with their own time.
 """
 
@@ -23,7 +26,7 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +46,10 @@ from glowops.alerting.routing import HEARTBEAT_ALERT
 from glowops.alerting.sampler import Sampler
 from glowops.alerting.state import StateStore, fingerprint, state_path
 from glowops.promql import TSDB
+from glowops.promql.tsdb import FlushBatch
 from glowops.redaction import default_policy
 from glowops.settings import Settings
+from glowops.slicing import SLICE_SECONDS, Steps, drive, run_steps, yield_to_loop
 from glowops.telemetry import listener
 
 log = logging.getLogger("glowops.alerting.service")
@@ -154,6 +159,8 @@ class EmbeddedAlerting:
         )
         self.record_metrics = record_metrics
         self.flush_interval = flush_interval
+        self.slice_seconds = SLICE_SECONDS
+        self.pause: Callable[[], Awaitable[None]] = yield_to_loop  # between slices of a cycle
         self._next_scrape = 0.0
         self._next_eval = 0.0
         self._next_flush = now + flush_interval
@@ -170,19 +177,21 @@ class EmbeddedAlerting:
         report = CycleReport()
         started = time.perf_counter()
         t_ms = round(now * 1000)
+        # Sampling and evaluation run in slices of the event loop (glowops.slicing):
+        # requests arriving during a cycle wait for one slice, not for the whole cycle.
         if now >= self._next_scrape:
             self.sampler.retarget(instance=listener.instance(self._default_instance))
-            report.sampled = self.sampler.sample(t_ms)
+            report.sampled = await drive(self.sampler.sample_steps(t_ms), self.slice_seconds, self.pause)
             self._next_scrape = now + self.settings.scrape_interval_seconds
         if now >= self._next_eval:
             self._next_eval = now + self.settings.evaluation_interval_seconds
-            report.enqueued = self.evaluate(now)
+            report.enqueued = await drive(self._evaluate_steps(now), self.slice_seconds, self.pause)
             report.evaluated = True
         for ack in self.state.unnotified_acks():
             report.enqueued += len(self.dispatcher.acknowledge(ack.alertname, now))
             self.state.mark_ack_notified(ack.id)
         if now >= self._next_flush:
-            self.flush(now)
+            await self._flush_sliced(now)
         report.seconds = time.perf_counter() - started
         delivery = await self.deliverer.run_once(now)
         report.delivered = delivery.sent
@@ -232,8 +241,21 @@ class EmbeddedAlerting:
 
     def evaluate(self, now: float) -> int:
         """One evaluation of the catalog, then dispatch and escalation; messages enqueued."""
-        started = time.perf_counter()
-        result = self.engine.evaluate(round(now * 1000))
+        return run_steps(self._evaluate_steps(now))
+
+    def _evaluate_steps(self, now: float) -> Steps[int]:
+        busy = 0.0  # seconds spent evaluating, without the time other tasks ran between steps
+        steps = self.engine.evaluate_steps(round(now * 1000))
+        while True:
+            started = time.perf_counter()
+            try:
+                next(steps)
+            except StopIteration as done:
+                result: EvaluationResult = done.value
+                break
+            busy += time.perf_counter() - started
+            yield
+        started = time.perf_counter() - busy
         self.last_result = result
         self._last_eval_at = now
         self.state.put(ENGINE_STATE_KEY, self.engine.snapshot())
@@ -268,6 +290,22 @@ class EmbeddedAlerting:
         """Persist new samples, drop expired ones."""
         self.store.apply_retention(round(now * 1000))
         self.store.flush(self.db)
+        self._after_flush(now)
+
+    async def _flush_sliced(self, now: float) -> None:
+        """:meth:`flush` without holding the loop: the rows are copied in slices, SQLite writes
+        them in a worker thread (it runs without the GIL)."""
+        self.store.apply_retention(round(now * 1000))
+        batch = await drive(self.store.flush_steps(), self.slice_seconds, self.pause)
+        await asyncio.to_thread(self._write_and_prune, batch, now)
+        self._next_flush = now + self.flush_interval
+
+    def _write_and_prune(self, batch: FlushBatch, now: float) -> None:
+        self.store.write_flush(self.db, batch)
+        self.store.prune(self.db)
+        self.outbox.purge_sent(now - 7 * 86400)
+
+    def _after_flush(self, now: float) -> None:
         self.store.prune(self.db)
         self.outbox.purge_sent(now - 7 * 86400)
         self._next_flush = now + self.flush_interval
@@ -305,5 +343,16 @@ class EmbeddedAlerting:
 
 
 def start_embedded_alerting(settings: Settings, registry: CollectorRegistry = REGISTRY) -> EmbeddedAlerting:
-    """Build the embedded alerting service for an app (call ``await .start()`` in the lifespan)."""
-    return EmbeddedAlerting(settings, registry)
+    """Build the embedded alerting service for an app (call ``await .start()`` in the lifespan).
+
+    Under several workers the engine samples what a scrape of ``/metrics`` shows (every worker's
+    values) and flushes its samples at every scrape, so that the console of any worker, which
+    reads them from the state file (:mod:`glowops.alerting.follower`), is one scrape behind.
+    """
+    from glowops.telemetry.multiproc import scrape_registry
+
+    if settings.workers > 1:
+        return EmbeddedAlerting(
+            settings, scrape_registry(settings, registry), flush_interval=settings.scrape_interval_seconds
+        )
+    return EmbeddedAlerting(settings, scrape_registry(settings, registry))

@@ -36,6 +36,7 @@ from starlette.requests import Request
 
 from glowops.ops_guard import ALLOW, DENY, LOOPBACK, Decision, OpsGuard, client_of
 from glowops.settings import Settings
+from glowops.state_secret import state_secret
 
 COOKIE_NAME = "glowops_ops_session"
 SESSION_SECONDS = 12 * 3600
@@ -129,11 +130,19 @@ class ConsoleSessions:
         self.guard = guard
         self.clock = clock
         # A dedicated key: a leaked CSRF token or fingerprint says nothing about the ops token.
-        secret = token.encode() or secrets.token_bytes(32)
+        # Several workers share one key and one session table (a session issued by one worker
+        # is accepted by the others); without a token the key is then kept in the state dir.
+        shared = bool(token) or settings.workers > 1
+        if token:
+            secret = token.encode()
+        elif shared:
+            secret = state_secret(settings.state_dir / "console.key").encode()
+        else:
+            secret = secrets.token_bytes(32)
         self._key = hmac.new(secret, b"glowops-console-session-v2", hashlib.sha256).digest()
         fingerprint = hashlib.sha256(self._key).hexdigest()[:16]
         self._rows: _MemoryRows | _SqliteRows = (
-            _SqliteRows(settings.state_dir / DB_NAME, fingerprint) if token else _MemoryRows()
+            _SqliteRows(settings.state_dir / DB_NAME, fingerprint) if shared else _MemoryRows()
         )
 
     @property

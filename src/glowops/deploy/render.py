@@ -57,6 +57,7 @@ PYTHON_IMAGE = "python:3.11.9-slim-bookworm"
 UV_VERSION = "0.13.9"
 
 SERVICE_PORT = 8000
+SERVICE_WORKERS = 2  # worker processes per replica (GLOWOPS_WORKERS)
 PROMETHEUS_PORT = 9090
 ALERTMANAGER_PORT = 9093
 GRAFANA_PORT = 3000
@@ -144,6 +145,8 @@ def bundle_settings(spec: ServiceSpec, **values: Any) -> Settings:
         "environment": "production",
         "host": "0.0.0.0",
         "port": SERVICE_PORT,
+        # two worker processes per replica (each replica gets two cores): /metrics sums them
+        "workers": SERVICE_WORKERS,
         "state_dir": DATA_DIR,
         "backup_database_url": database_url(),
         "otel_exporter_otlp_endpoint": f"http://{COLLECTOR}:{OTLP_HTTP_PORT}",
@@ -207,6 +210,7 @@ def service_environment(spec: ServiceSpec, settings: Settings) -> dict[str, str]
         "GLOWOPS_ENVIRONMENT": settings.environment,
         "GLOWOPS_HOST": settings.host,
         "GLOWOPS_PORT": str(settings.port),
+        "GLOWOPS_WORKERS": str(settings.workers),
         "GLOWOPS_STATE_DIR": str(settings.state_dir),
         "GLOWOPS_BACKUP_DIR": str(settings.effective_backup_dir),
         "OTEL_EXPORTER_OTLP_ENDPOINT": settings.otel_exporter_otlp_endpoint or "",
@@ -666,7 +670,8 @@ RUN apt-get update \\
     && chown -R {RUN_AS_USER}:{RUN_AS_USER} {DATA_DIR} \\
     && chown {ALERTMANAGER_USER} {ALERTMANAGER_CONFIG_DIR} && chmod 0700 {ALERTMANAGER_CONFIG_DIR}
 COPY --from=build /app/.venv /app/.venv
-ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 GLOWOPS_HOST=0.0.0.0 GLOWOPS_STATE_DIR={DATA_DIR}
+ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 GLOWOPS_HOST=0.0.0.0 GLOWOPS_STATE_DIR={DATA_DIR} \\
+    GLOWOPS_WORKERS={SERVICE_WORKERS}
 USER {RUN_AS_USER}
 WORKDIR {DATA_DIR}
 EXPOSE {SERVICE_PORT}
@@ -761,9 +766,10 @@ def k8s_deployment(spec: ServiceSpec, settings: Settings) -> dict[str, Any]:
         "startupProbe": probe("/health/live", periodSeconds=2, failureThreshold=30),
         "livenessProbe": probe("/health/live", periodSeconds=10, failureThreshold=3),
         "readinessProbe": probe("/health/ready", periodSeconds=5, failureThreshold=3),
+        # one core and ~200 MiB per worker (GLOWOPS_WORKERS)
         "resources": {
-            "requests": {"cpu": "250m", "memory": "256Mi"},
-            "limits": {"cpu": "1", "memory": "512Mi"},
+            "requests": {"cpu": "500m", "memory": "384Mi"},
+            "limits": {"cpu": str(settings.workers), "memory": f"{256 * settings.workers + 256}Mi"},
         },
         "securityContext": _container_security(),
         "volumeMounts": _writable_mounts(),

@@ -4,8 +4,10 @@ Layout (why it is small and fast):
 
 - Series that are written together (every sample of one scrape, every output of one rule
   evaluation) share a :class:`Timeline`: one ``array('q')`` of millisecond timestamps. A
-  series keeps only its values, an ``array('d')`` aligned to its timeline (8 bytes a sample:
-  24 h at 15 s is 46 KiB per series).
+  series keeps only its values aligned to its timeline: the newest (a bit more than an hour,
+  :data:`KEEP_PLAIN`) as an ``array('d')``, the older ones, once persisted, sealed in compressed
+  chunks (:mod:`glowops.promql.chunks`: about 1.5 bytes a sample on a gateway's series, against
+  8 plain; 24 h at 15 s is ~9 KiB per series instead of 46 KiB).
 - A scrape the series missed holds an "absent" NaN; a series that disappeared gets
   Prometheus' staleness marker. Both are rare, so their positions are kept in a sorted side
   list and the common case (no gaps) needs no scan.
@@ -27,10 +29,15 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from glowops.promql.chunks import CHUNK, SealedValues
 from glowops.promql.functions import extrapolated_rate
 from glowops.promql.model import NAME, STALE_NAN, Labels, is_stale, label_value
 from glowops.promql.storage import Matcher, RateWindow
+from glowops.slicing import Steps, run_steps
 
+# Values a series keeps plain (not sealed): more than an hour at 15 s, so rules over windows up
+# to 1 h read arrays only; longer windows read their oldest value from a sealed chunk.
+KEEP_PLAIN = 256
 _ABSENT_BITS = 0x7FF0000000000003
 ABSENT_NAN: float = struct.unpack("<d", struct.pack("<Q", _ABSENT_BITS))[0]
 _ABSENT_BYTES = struct.pack("<Q", _ABSENT_BITS)
@@ -81,9 +88,11 @@ class Series:
 
     __slots__ = (
         "bare_labels",
+        "first",
         "gaps",
         "labels",
         "last",
+        "old",
         "reset_base",
         "resets",
         "start",
@@ -95,8 +104,10 @@ class Series:
         self.labels = labels
         self.bare_labels = tuple(p for p in labels if p[0] != NAME)  # what functions return
         self.timeline = timeline
-        self.start = start
-        self.values = array("d")
+        self.start = start  # absolute position of values[0]
+        self.values = array("d")  # the newest values, plain
+        self.old: SealedValues | None = None  # older values, compressed, positions [first, start)
+        self.first = start  # the oldest position held
         self.gaps: list[int] = []  # absolute positions holding an absent or stale marker
         self.resets: list[tuple[int, float]] = []  # (position, cumulative correction up to it)
         self.reset_base = 0.0  # correction of resets already dropped by retention
@@ -137,27 +148,53 @@ class Series:
         i = bisect_right(resets, (pos, float("inf"))) - 1
         return resets[i][1] if i >= 0 else self.reset_base
 
+    def value_at(self, pos: int) -> float:
+        """The value at absolute position ``pos`` (``first <= pos < end``), sealed or not."""
+        if pos >= self.start:
+            return self.values[pos - self.start]
+        assert self.old is not None
+        return self.old.value(pos)
+
+    def compact(self, limit: int, keep: int = KEEP_PLAIN) -> int:
+        """Seal whole chunks of values before position ``limit`` (persisted ones), leaving at least
+        ``keep`` values plain: the windows of most rules (up to an hour) read only those."""
+        sealed = 0
+        while self.start + CHUNK <= limit and len(self.values) - CHUNK >= keep:
+            if self.old is None:
+                self.old = SealedValues(self.start)
+            self.old.seal(self.values[:CHUNK])
+            del self.values[:CHUNK]
+            self.start += CHUNK
+            sealed += CHUNK
+        return sealed
+
+    def nbytes(self) -> int:
+        """Bytes of the values (plain and sealed), without Python's object headers."""
+        return len(self.values) * 8 + (self.old.nbytes() if self.old is not None else 0)
+
     # --- SeriesView ---------------------------------------------------------------------------
     def instant(self, t: int, lookback: int) -> float | None:
         tl = self.timeline
         hi = tl.base + bisect_right(tl.times, t) - 1  # newest position at or before t
         pos = min(hi, self.start + len(self.values) - 1)
-        if pos < self.start:
+        if pos < self.first:
             return None
         if self.gaps:
-            while pos >= self.start and self._is_gap(pos):
-                if is_stale(self.values[pos - self.start]):
+            while pos >= self.first and self._is_gap(pos):
+                if is_stale(self.value_at(pos)):
                     return None
                 pos -= 1
-            if pos < self.start:
+            if pos < self.first:
                 return None
         if tl.times[pos - tl.base] < t - lookback:
             return None
-        return self.values[pos - self.start]
+        if pos >= self.start:
+            return self.values[pos - self.start]
+        return self.value_at(pos)
 
     def _bounds(self, start: int, end: int) -> tuple[int, int]:
         lo, hi = self.timeline.positions(start, end)
-        return max(lo, self.start), min(hi, self.start + len(self.values))
+        return max(lo, self.first), min(hi, self.start + len(self.values))
 
     def samples(self, start: int, end: int) -> tuple[Sequence[int], Sequence[float]]:
         lo, hi = self._bounds(start, end)
@@ -165,7 +202,12 @@ class Series:
             return (), ()
         tl = self.timeline
         times = tl.times[lo - tl.base : hi - tl.base]
-        values = self.values[lo - self.start : hi - self.start]
+        if lo >= self.start:
+            values = self.values[lo - self.start : hi - self.start]
+        else:
+            assert self.old is not None
+            values = self.old.slice(lo, min(hi, self.start))
+            values.extend(self.values[: max(0, hi - self.start)])
         if not self.gaps or bisect_left(self.gaps, lo) == bisect_left(self.gaps, hi):
             return times, values
         gaps = set(self.gaps[bisect_left(self.gaps, lo) : bisect_left(self.gaps, hi)])
@@ -194,8 +236,8 @@ class Series:
             prev = last - 1
             while gaps and self._is_gap(prev):
                 prev -= 1
-        tl, vals, s0, b = self.timeline, self.values, self.start, self.timeline.base
-        first_v, last_v = vals[first - s0], vals[last - s0]
+        tl, b, value_at = self.timeline, self.timeline.base, self.value_at
+        first_v, last_v = value_at(first), value_at(last)
         delta = last_v - first_v
         if self.resets:
             delta += self._correction(last) - self._correction(first)
@@ -207,7 +249,7 @@ class Series:
             last_v,
             delta,
             tl.times[prev - b],
-            vals[prev - s0],
+            value_at(prev),
         )
 
     def extrapolated(self, start: int, end: int, range_s: float, is_rate: bool) -> float | None:
@@ -224,18 +266,18 @@ class Series:
         tl = self.timeline
         lo, hi = tl.positions(start, end)
         s0 = self.start
-        if lo < s0:
-            lo = s0
+        if lo < self.first:
+            lo = self.first
         n_end = s0 + len(self.values)
         if hi > n_end:
             hi = n_end
         count = hi - lo
         if count < 2:
             return None
-        times, b, vals = tl.times, tl.base, self.values
+        times, b = tl.times, tl.base
         first_t, last_t = times[lo - b], times[hi - 1 - b]
-        first_v = vals[lo - s0]
-        result = vals[hi - 1 - s0] - first_v
+        first_v = self.values[lo - s0] if lo >= s0 else self.value_at(lo)
+        result = self.value_at(hi - 1) - first_v
         if self.resets:
             result += self._correction(hi - 1) - self._correction(lo)
         to_start = (first_t - start) / 1000.0
@@ -257,16 +299,21 @@ class Series:
     # --- retention ----------------------------------------------------------------------------
     def trim(self, pos: int) -> None:
         """Drop values before absolute position ``pos``."""
-        drop = pos - self.start
-        if drop <= 0:
+        if pos <= self.first:
             return
-        drop = min(drop, len(self.values))
-        del self.values[:drop]
-        self.start += drop
+        if self.old is not None:
+            self.old.drop_before(pos)
+            if pos >= self.start:
+                self.old = None
+        drop = min(max(0, pos - self.start), len(self.values))
+        if drop:
+            del self.values[:drop]
+            self.start += drop
+        self.first = self.old.first if self.old is not None else self.start
         if self.gaps:
-            self.gaps = self.gaps[bisect_left(self.gaps, self.start) :]
+            self.gaps = self.gaps[bisect_left(self.gaps, self.first) :]
         if self.resets:
-            keep = bisect_left(self.resets, (self.start, float("-inf")))
+            keep = bisect_left(self.resets, (self.first, float("-inf")))
             if keep:
                 self.reset_base = self.resets[keep - 1][1]
                 self.resets = self.resets[keep:]
@@ -276,6 +323,20 @@ class Series:
 class _SelectCache:
     generation: int = -1
     results: dict[tuple[Matcher, ...], list[Series]] = field(default_factory=dict)
+
+
+@dataclass
+class FlushBatch:
+    """The rows of one flush, copied out of the store (:meth:`TSDB.flush_steps`)."""
+
+    times: list[tuple[str, int, bytes]] = field(default_factory=list)
+    chunks: list[tuple[int, int, bytes]] = field(default_factory=list)  # (series id, start, values)
+    new_series: list[tuple[Labels, str, str]] = field(default_factory=list)  # labels, timeline, key
+    new_chunks: list[tuple[Labels, int, bytes]] = field(default_factory=list)  # for new_series, same order
+    values: int = 0
+
+
+_SERIES_PER_STEP = 16  # a step may seal a chunk per series (~50 µs each)
 
 
 class TSDB:
@@ -291,6 +352,9 @@ class TSDB:
         self._series_ids: dict[Labels, int] = {}  # labels -> SQLite series id
         # every series by its labels (which hold the name): one look-up per sample on append
         self._index: dict[Labels, Series] = {}
+        # what catch_up() has read: highest rowids of tsdb_times, tsdb_series, tsdb_chunks
+        self._seen_rowids = (0, 0, 0)
+        self._stored_series: dict[int, tuple[str, Labels]] = {}  # SQLite id -> (timeline, labels)
 
     def timeline(self, name: str) -> Timeline:
         tl = self.timelines.get(name)
@@ -464,15 +528,16 @@ class TSDB:
                 keep(series)
                 put(result * factor)
                 continue
-            lo = lo0 if lo0 > s0 else s0
+            s_first = series.first
+            lo = lo0 if lo0 > s_first else s_first
             hi = n_end if hi0 > n_end else hi0
             count = hi - lo
             if count < 2:
                 continue
             first_t = times[lo - base]
             last_t = times[hi - 1 - base]
-            first_v = vals[lo - s0]
-            result = vals[hi - 1 - s0] - first_v
+            first_v = vals[lo - s0] if lo >= s0 else series.value_at(lo)
+            result = (vals[hi - 1 - s0] if hi - 1 >= s0 else series.value_at(hi - 1)) - first_v
             if series.resets:
                 result += series._correction(hi - 1) - series._correction(lo)
             # Series.extrapolated's arithmetic, inlined on purpose: a call per series costs ~3 ms
@@ -499,7 +564,7 @@ class TSDB:
         return sum(len(f) for f in self.by_name.values())
 
     def sample_count(self) -> int:
-        return sum(len(s.values) for f in self.by_name.values() for s in f.values())
+        return sum(s.end - s.first for f in self.by_name.values() for s in f.values())
 
     def apply_retention(self, now_ms: int, slack: float = 0.05) -> int:
         """Drop samples older than the retention once they exceed it by ``slack``; samples dropped."""
@@ -520,7 +585,7 @@ class TSDB:
         # series with no samples left disappear
         for name in list(self.by_name):
             family = self.by_name[name]
-            for lb in [lb for lb, s in family.items() if not s.values]:
+            for lb in [lb for lb, s in family.items() if not s.values and s.old is None]:
                 del family[lb]
                 del self._index[lb]
                 self.generation += 1
@@ -543,40 +608,69 @@ class TSDB:
 
     def flush(self, db: sqlite3.Connection) -> int:
         """Append everything written since the last flush; the number of values written."""
+        batch = run_steps(self.flush_steps())
+        self.write_flush(db, batch)
+        return batch.values
+
+    def flush_steps(self) -> Steps[FlushBatch]:
+        """What :meth:`flush` writes, copied out of the store in steps (a generator yielding every
+        few hundred series, see :mod:`glowops.slicing`); :meth:`write_flush` writes it.
+
+        The copy is taken on the thread that writes the store; the write needs no store access,
+        so it may run in a worker thread (SQLite works without the GIL).
+        """
         import json
 
-        db.executescript(self.SCHEMA)
-        written = 0
-        rows: list[tuple[int, int, bytes]] = []
+        batch = FlushBatch()
+        countdown = _SERIES_PER_STEP
         for tl in self.timelines.values():
             lo = max(tl.flushed, tl.base)
             if lo >= tl.end:
                 continue
-            db.execute(
-                "INSERT OR REPLACE INTO tsdb_times VALUES (?, ?, ?)",
-                (tl.name, lo, tl.times[lo - tl.base :].tobytes()),
-            )
+            batch.times.append((tl.name, lo, tl.times[lo - tl.base :].tobytes()))
             for family in self.by_name.values():
                 for series in family.values():
                     if series.timeline is not tl or series.end <= lo:
                         continue
+                    countdown -= 1
+                    if not countdown:
+                        yield
+                        countdown = _SERIES_PER_STEP
                     sid = self._series_ids.get(series.labels)
-                    if sid is None:
-                        key = json.dumps(series.labels)
-                        db.execute(
-                            "INSERT OR IGNORE INTO tsdb_series (timeline, labels) VALUES (?, ?)",
-                            (tl.name, key),
-                        )
-                        sid = db.execute("SELECT id FROM tsdb_series WHERE labels = ?", (key,)).fetchone()[0]
-                        self._series_ids[series.labels] = sid
                     s_lo = max(lo, series.start)
                     chunk = series.values[s_lo - series.start :]
-                    rows.append((sid, s_lo, chunk.tobytes()))
-                    written += len(chunk)
+                    if sid is None:
+                        batch.new_series.append((series.labels, tl.name, json.dumps(series.labels)))
+                        batch.new_chunks.append((series.labels, s_lo, chunk.tobytes()))
+                    else:
+                        batch.chunks.append((sid, s_lo, chunk.tobytes()))
+                    batch.values += len(chunk)
+                    series.compact(lo)  # what was persisted before this flush may be sealed
             tl.flushed = tl.end
-        db.executemany("INSERT OR REPLACE INTO tsdb_chunks VALUES (?, ?, ?)", rows)
-        db.commit()
-        return written
+        return batch
+
+    def write_flush(self, db: sqlite3.Connection, batch: FlushBatch) -> None:
+        """Write a batch from :meth:`flush_steps` in one transaction: a reader (:meth:`catch_up`)
+        sees a flush whole or not at all."""
+        db.executescript(self.SCHEMA)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("INSERT OR REPLACE INTO tsdb_times VALUES (?, ?, ?)", batch.times)
+            chunks = list(batch.chunks)
+            for (labels, tl_name, key), (_, s_lo, data) in zip(
+                batch.new_series, batch.new_chunks, strict=True
+            ):
+                db.execute(
+                    "INSERT OR IGNORE INTO tsdb_series (timeline, labels) VALUES (?, ?)", (tl_name, key)
+                )
+                sid = db.execute("SELECT id FROM tsdb_series WHERE labels = ?", (key,)).fetchone()[0]
+                self._series_ids[labels] = sid
+                chunks.append((sid, s_lo, data))
+            db.executemany("INSERT OR REPLACE INTO tsdb_chunks VALUES (?, ?, ?)", chunks)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     def prune(self, db: sqlite3.Connection) -> None:
         """Delete persisted chunks that lie wholly before the in-memory retention."""
@@ -596,14 +690,41 @@ class TSDB:
     @classmethod
     def load(cls, db: sqlite3.Connection, retention_ms: int, now_ms: int) -> TSDB:
         """Rebuild a store from SQLite (what :meth:`flush` wrote), dropping expired samples."""
+        store = cls(retention_ms)
+        store.catch_up(db, now_ms)
+        return store
+
+    def catch_up(self, db: sqlite3.Connection, now_ms: int) -> int:
+        """Read what :meth:`flush` wrote to SQLite since the previous call (or ever, at first),
+        as a worker that does not sample reads the leader's store; the number of rows read.
+
+        Rows are read by rowid: flush only appends, so rows above the highest rowid seen are the
+        new ones. All three tables are read in one transaction, one consistent snapshot of a
+        flush, which is itself one transaction.
+        """
         import json
 
-        store = cls(retention_ms)
-        db.executescript(cls.SCHEMA)
-        for name, start_pos, data in db.execute(
-            "SELECT timeline, start_pos, data FROM tsdb_times ORDER BY timeline, start_pos"
-        ):
-            tl = store.timeline(name)
+        db.executescript(self.SCHEMA)
+        seen_times, seen_series, seen_chunks = self._seen_rowids
+        db.execute("BEGIN")
+        try:
+            times = db.execute(
+                "SELECT rowid, timeline, start_pos, data FROM tsdb_times WHERE rowid > ?"
+                " ORDER BY timeline, start_pos",
+                (seen_times,),
+            ).fetchall()
+            series_rows = db.execute(
+                "SELECT id, timeline, labels FROM tsdb_series WHERE id > ?", (seen_series,)
+            ).fetchall()
+            chunks = db.execute(
+                "SELECT rowid, series_id, start_pos, data FROM tsdb_chunks WHERE rowid > ?"
+                " ORDER BY series_id, start_pos",
+                (seen_chunks,),
+            ).fetchall()
+        finally:
+            db.execute("COMMIT")
+        for rowid, name, start_pos, data in times:
+            tl = self.timeline(name)
             chunk = array("q")
             chunk.frombytes(data)
             if not tl.times:
@@ -611,28 +732,30 @@ class TSDB:
             skip = tl.end - start_pos  # overlapping rewrite of the same positions
             tl.times.extend(chunk[skip:] if skip > 0 else chunk)
             tl.flushed = tl.end
-        series_rows = db.execute("SELECT id, timeline, labels FROM tsdb_series").fetchall()
+            seen_times = max(seen_times, rowid)
         for sid, tl_name, key in series_rows:
-            found = store.timelines.get(tl_name)
-            if found is None:
+            self._stored_series[sid] = (tl_name, tuple((k, v) for k, v in json.loads(key)))
+            seen_series = max(seen_series, sid)
+        for rowid, sid, start_pos, data in chunks:
+            seen_chunks = max(seen_chunks, rowid)
+            known = self._stored_series.get(sid)
+            tl_found = self.timelines.get(known[0]) if known is not None else None
+            if known is None or tl_found is None:
                 continue
-            tl = found
-            labels: Labels = tuple((k, v) for k, v in json.loads(key))
-            series: Series | None = None
-            for start_pos, data in db.execute(
-                "SELECT start_pos, data FROM tsdb_chunks WHERE series_id = ? ORDER BY start_pos", (sid,)
-            ):
-                values = array("d")
-                values.frombytes(data)
-                if series is None:
-                    series = store.series(labels, tl, start_pos)
-                for i, value in enumerate(values):
-                    pos = start_pos + i
-                    if pos >= series.end and pos < tl.end:
-                        if value != value and struct.pack("<d", value) == _ABSENT_BYTES:
-                            continue
-                        series.put(pos, value)
-            if series is not None:
-                store._series_ids[labels] = sid
-        store.apply_retention(now_ms, slack=0.0)
-        return store
+            labels = known[1]
+            values = array("d")
+            values.frombytes(data)
+            series = self._index.get(labels) or self.series(labels, tl_found, start_pos)
+            self._series_ids[labels] = sid
+            for i, value in enumerate(values):
+                pos = start_pos + i
+                if pos >= series.end and pos < tl_found.end:
+                    if value != value and struct.pack("<d", value) == _ABSENT_BYTES:
+                        continue
+                    series.put(pos, value)
+        self._seen_rowids = (seen_times, seen_series, seen_chunks)
+        self.apply_retention(now_ms, slack=0.0)
+        for family in self.by_name.values():  # everything read here is persisted: seal it
+            for series in family.values():
+                series.compact(series.timeline.flushed)
+        return len(times) + len(series_rows) + len(chunks)

@@ -1,8 +1,8 @@
 """``/metrics`` in the Prometheus text format, or OpenMetrics when the scraper asks for it.
 
 Guarded by :class:`~glowops.ops_guard.OpsGuard`. Under several worker processes
-(``PROMETHEUS_MULTIPROC_DIR`` set) each scrape aggregates every worker's files with
-prometheus-client's ``MultiProcessCollector``. With ``GLOWOPS_OPS_PORT`` set, the endpoint is
+(``PROMETHEUS_MULTIPROC_DIR`` set) each scrape aggregates every worker's files
+(:func:`glowops.telemetry.multiproc.scrape_registry`). With ``GLOWOPS_OPS_PORT`` set, the endpoint is
 not on the app at all but on a small server bound to 127.0.0.1
 (:class:`glowops.telemetry.ops_server.OpsServer`, glowops[server]).
 """
@@ -10,16 +10,15 @@ not on the app at all but on a small server bound to 127.0.0.1
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import Receive, Scope, Send
 
 from glowops.ops_guard import OpsGuard
 from glowops.settings import Settings
 from glowops.telemetry.hooks import header
+from glowops.telemetry.multiproc import scrape_registry
 
 METRICS_PATH = "/metrics"
 _log = logging.getLogger("glowops.exposition")
@@ -33,16 +32,12 @@ class MetricsEndpoint:
     ) -> None:
         self.guard = guard or OpsGuard(settings)
         self.registry = registry
-        self.multiproc_dir: Path | None = settings.prometheus_multiproc_dir
+        self.settings = settings
 
     def collect(self, accept: str) -> tuple[bytes, str]:
         """The exposition body and its content type for an ``Accept`` header value."""
         encoder, content_type = choose_encoder(accept)
-        if self.multiproc_dir is not None:
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry, path=str(self.multiproc_dir))  # type: ignore[no-untyped-call]
-            return encoder(registry), content_type
-        return encoder(self.registry), content_type
+        return encoder(scrape_registry(self.settings, self.registry)), content_type
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         decision = self.guard.check(scope)

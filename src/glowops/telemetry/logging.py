@@ -75,11 +75,14 @@ class _Sink:
     streams (StringIO in tests) get a locked write + flush.
     """
 
-    __slots__ = ("_lock", "fd", "stream")
+    __slots__ = ("_lock", "dropped", "fd", "stream")
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self._lock = threading.Lock()
+        # Lines a dead stream refused (closed, full disk, broken pipe): a log line is never worth
+        # failing the request or the job that wrote it.
+        self.dropped = 0
         try:
             stream.flush()  # what was written through the text layer goes first
             self.fd: int | None = stream.fileno()
@@ -91,8 +94,11 @@ class _Sink:
             self.line_bytes(text.encode("utf-8", "replace"))
             return
         with self._lock:
-            self.stream.write(text + "\n")
-            self.stream.flush()
+            try:
+                self.stream.write(text + "\n")
+                self.stream.flush()
+            except (OSError, ValueError):  # ValueError: I/O operation on a closed file
+                self.dropped += 1
 
     def line_bytes(self, data: bytes) -> None:
         fd = self.fd
@@ -100,9 +106,12 @@ class _Sink:
             self.line(data.decode("utf-8", "replace"))
             return
         view = memoryview(data + b"\n")
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        try:
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+        except OSError:  # EPIPE, ENOSPC, EBADF: the line is lost, the caller goes on
+            self.dropped += 1
 
 
 class _LineLogger:

@@ -18,6 +18,7 @@ Child spans of the request: call :func:`instrument_sqlalchemy` on the engine,
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -112,10 +113,12 @@ def build_sampler(name: str, arg: float | None) -> Sampler:
 
 
 def build_resource(settings: Settings) -> Resource:
-    """service.name, service.version and deployment.environment of every span."""
+    """service.name, service.version, deployment.environment and process.pid of every span
+    (the pid tells the workers of one service apart; each builds its provider itself)."""
     version = settings.effective_version
     return Resource.create(
         {
+            "process.pid": os.getpid(),
             "service.name": settings.service_name,
             "service.version": version,
             "deployment.environment": settings.environment,

@@ -6,6 +6,7 @@ this command line holds only what belongs to the gateway.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -35,6 +36,15 @@ def serve(
         bool, typer.Option("--demo", help="Also drive light demo traffic at the gateway.")
     ] = False,
     migrate: Annotated[bool, typer.Option(help="Apply pending migrations before serving.")] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes sharing the port (default GLOWOPS_WORKERS, 1). "
+            "In production about one per core.",
+        ),
+    ] = None,
 ) -> None:
     """Apply the migrations, then serve the gateway.
 
@@ -43,6 +53,10 @@ def serve(
         prisma-glow-gateway serve                                   # http://127.0.0.1:8000
         DATABASE_URL=postgresql://app@db/glow prisma-glow-gateway serve --host 0.0.0.0
         prisma-glow-gateway serve --demo                            # with built-in demo traffic
+        prisma-glow-gateway serve --workers 4 --host 0.0.0.0        # four processes, one port
+
+    With several workers, /metrics of any worker sums them all, one worker runs the embedded
+    alert engine and the backup schedule, and the console of any worker shows its samples.
     """
     import uvicorn
 
@@ -56,6 +70,8 @@ def serve(
         overrides["port"] = port
     if demo:
         overrides["demo"] = True
+    if workers is not None:
+        overrides["workers"] = workers
     settings = load_settings(**overrides)
     if migrate:
         upgrade(settings)
@@ -63,6 +79,19 @@ def serve(
             f"prisma-glow-gateway: database schema is current ({_describe(settings.effective_database_url)})",
             err=True,
         )
+
+    if settings.workers > 1:
+        from glowops.workers import serve_workers
+
+        typer.echo(
+            f"prisma-glow-gateway: serving the gateway on http://{settings.host}:{settings.port} "
+            f"with {settings.workers} workers",
+            err=True,
+        )
+        if settings.demo:
+            os.environ["GLOWOPS_DEMO"] = "true"  # the workers read their settings from the environment
+        serve_workers("prisma_glow_gateway.app:create_app", settings, factory=True)
+        return
 
     from prisma_glow_gateway.app import create_app
 

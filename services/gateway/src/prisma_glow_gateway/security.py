@@ -27,6 +27,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 import glowops
+from glowops.state_secret import state_secret
 from prisma_glow_gateway.db import Database
 from prisma_glow_gateway.models import SecurityEvent
 from prisma_glow_gateway.settings import GatewaySettings
@@ -76,19 +77,8 @@ def signing_key(settings: GatewaySettings) -> str:
     configured = settings.secret_key.get_secret_value()
     if configured:
         return configured
-    path = Path(settings.state_dir) / "secret.key"
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    # O_EXCL: two workers starting together agree on the first key written.
-    try:
-        with path.open("x") as handle:
-            path.chmod(0o600)
-            handle.write(key)
-    except FileExistsError:
-        return path.read_text().strip()
-    return key
+    # Shared by every worker: a token signed by one is checked by another.
+    return state_secret(Path(settings.state_dir) / "secret.key")
 
 
 @dataclass(frozen=True, slots=True)
