@@ -273,17 +273,30 @@ def test_alert_views_silences_and_history_pass_the_redaction_policy(
     email, card, key = "jane.doe@example.com", "4111 1111 1111 1111", "ghp_" + "a1B2c3D4e5" * 4
     login(client)
     csrf = csrf_of(client.get("/ops/alerts").text)
-    silenced = client.post("/ops/alerts/silence", data={
-        "csrf": csrf, "matchers": f"alertname=StorageAlmostFull\nuser={email}", "duration": "1h",
-        "comment": f"customer {email} paid with {card}", "by": email,
-    })
+    silenced = client.post(
+        "/ops/alerts/silence",
+        data={
+            "csrf": csrf,
+            "matchers": f"alertname=StorageAlmostFull\nuser={email}",
+            "duration": "1h",
+            "comment": f"customer {email} paid with {card}",
+            "by": email,
+        },
+    )
     assert silenced.status_code == 303
-    acked = client.post("/ops/alerts/ack", data={
-        "csrf": csrf, "alertname": "StorageAlmostFull", "by": "alice", "comment": f"rotated {key}",
-    })
+    acked = client.post(
+        "/ops/alerts/ack",
+        data={
+            "csrf": csrf,
+            "alertname": "StorageAlmostFull",
+            "by": "alice",
+            "comment": f"rotated {key}",
+        },
+    )
     assert acked.status_code == 303
-    service.alerting.state.record(time.time(), {"alertname": "LeakyRule", "user": email}, "firing",
-                                  f"failures for {email}")
+    service.alerting.state.record(
+        time.time(), {"alertname": "LeakyRule", "user": email}, "firing", f"failures for {email}"
+    )
     page = client.get("/ops/alerts").text
     assert "LeakyRule" in page and "***REDACTED***" in page  # the rows are there, masked
     for secret in (email, card, key, "jane.doe&#64;example.com"):

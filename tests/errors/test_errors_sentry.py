@@ -190,13 +190,18 @@ def _spellings(secret: str) -> list[str]:
 
 
 async def test_encoded_query_hostile_host_encoded_referer_and_secret_request_id_never_reach_sentry(
-        sentry_server: SentryServer, reporting_app: Callable[..., Reporting]) -> None:
+    sentry_server: SentryServer, reporting_app: Callable[..., Reporting]
+) -> None:
     from urllib.parse import quote, quote_plus
 
     reporting = reporting_app(failing_app())
-    query = (f"?email={quote(ENCODED['email'], safe='')}&phone={quote(ENCODED['phone'], safe='')}"
-             f"&ssn={ENCODED['ssn'].replace('-', '%2D')}&card={quote_plus(ENCODED['card'])}&page=2")
-    referer = f"https://app.example.test/search?q={quote_plus(ENCODED['email'])}&n={quote_plus(ENCODED['phone'])}"
+    query = (
+        f"?email={quote(ENCODED['email'], safe='')}&phone={quote(ENCODED['phone'], safe='')}"
+        f"&ssn={ENCODED['ssn'].replace('-', '%2D')}&card={quote_plus(ENCODED['card'])}&page=2"
+    )
+    referer = (
+        f"https://app.example.test/search?q={quote_plus(ENCODED['email'])}&n={quote_plus(ENCODED['phone'])}"
+    )
     headers = {"Host": f"{ENCODED['email']}", "Referer": referer, "X-Request-ID": "req-4111-1111-1111-1111"}
     async with reporting.client() as client:
         response = await client.get(f"/orgs/o-7/reports{query}", headers=headers)
@@ -207,9 +212,13 @@ async def test_encoded_query_hostile_host_encoded_referer_and_secret_request_id_
     request = event["request"]
     # the server's address, not the Host header
     assert request["url"] == "http://api.example.test/orgs/o-7/reports"
-    assert request["query_string"] == "email=***REDACTED***&phone=***REDACTED***&ssn=***REDACTED***" \
-                                      "&card=***REDACTED***&page=2"
-    assert request["headers"]["referer"] == "https://app.example.test/search?q=***REDACTED***&n=***REDACTED***"
+    assert (
+        request["query_string"] == "email=***REDACTED***&phone=***REDACTED***&ssn=***REDACTED***"
+        "&card=***REDACTED***&page=2"
+    )
+    assert (
+        request["headers"]["referer"] == "https://app.example.test/search?q=***REDACTED***&n=***REDACTED***"
+    )
     assert event["tags"]["request_id"] == response.headers["x-request-id"]
     for body in sentry_server.raw_bodies:
         text = body.decode("utf-8", "replace")
@@ -224,7 +233,12 @@ def test_sentry_url_is_rebuilt_from_redacted_parts() -> None:
     from glowops.telemetry.sentry_scrub import FingerprintLimiter, SentryScrubber
 
     scrubber = SentryScrubber(RedactionPolicy(), FingerprintLimiter(10))
-    event = {"request": {"url": "http://jane.doe+audit@example.com/diagnostics/error?x=jane%40example.com#frag"}}
+    event = {
+        "request": {"url": "http://jane.doe+audit@example.com/diagnostics/error?x=jane%40example.com#frag"}
+    }
     assert scrubber.scrub(event)["request"]["url"] == "http://invalid-host/diagnostics/error?x=***REDACTED***"
     event = {"request": {"url": "https://api.example.test:8443/users/jane%40example.com/profile"}}
-    assert scrubber.scrub(event)["request"]["url"] == "https://api.example.test:8443/users/***REDACTED***/profile"
+    assert (
+        scrubber.scrub(event)["request"]["url"]
+        == "https://api.example.test:8443/users/***REDACTED***/profile"
+    )

@@ -76,11 +76,18 @@ def test_bad_database_url_is_one_clear_line(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def served_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``prisma-glow-gateway serve --demo`` in a subprocess on a free port, shared by the tests below.
+    """``prisma-glow-gateway serve --demo`` in a subprocess on a free port, driving its own traffic."""
+    yield from _serve(tmp_path_factory, "--demo")
 
-    The built-in demo traffic runs beside the ``prisma-glow-gateway demo traffic`` command under test;
-    both seed the same demo organisations, idempotently, as two real clients would.
-    """
+
+@pytest.fixture(scope="module")
+def quiet_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``prisma-glow-gateway serve`` without built-in traffic, for the ``demo traffic`` command:
+    two drivers of the same demo approver would spend each other's one-time MFA steps."""
+    yield from _serve(tmp_path_factory)
+
+
+def _serve(tmp_path_factory: pytest.TempPathFactory, *args: str) -> Iterator[str]:
     tmp_path = tmp_path_factory.mktemp("served")
     port = free_port()
     env = {
@@ -93,7 +100,7 @@ def served_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env.pop("DATABASE_URL", None)
     env.pop("GLOWOPS_OPS_TOKEN", None)
     log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen([GATEWAY, "serve", "--demo"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen([GATEWAY, "serve", *args], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180  # generous: a loaded CI machine starts it slowly
@@ -136,7 +143,7 @@ def test_serve_demo_drives_its_own_traffic(served_gateway: str) -> None:
 
 
 @pytest.mark.slow
-def test_demo_traffic_against_a_served_gateway(served_gateway: str, tmp_path: Path) -> None:
+def test_demo_traffic_against_a_quiet_gateway(quiet_gateway: str, tmp_path: Path) -> None:
     env = {**os.environ, "COLUMNS": "200"}
     env.pop("GLOWOPS_OPS_TOKEN", None)
     done = subprocess.run(
@@ -145,7 +152,7 @@ def test_demo_traffic_against_a_served_gateway(served_gateway: str, tmp_path: Pa
             "demo",
             "traffic",
             "--target",
-            served_gateway,
+            quiet_gateway,
             "--duration",
             "3",
             "--rps",
@@ -181,7 +188,7 @@ def test_demo_traffic_against_a_served_gateway(served_gateway: str, tmp_path: Pa
         assert f"{code}:" in statuses, code
 
     time.sleep(1.1)  # the one-second SLA of the last overdue approval passes
-    metrics = httpx.get(served_gateway + "/metrics", timeout=5).text
+    metrics = httpx.get(quiet_gateway + "/metrics", timeout=5).text
 
     def value(line_start: str) -> float:
         return sum(
@@ -200,13 +207,13 @@ def test_demo_traffic_against_a_served_gateway(served_gateway: str, tmp_path: Pa
     from prisma_glow_gateway.demo import DEMO_PASSWORD
 
     login = httpx.post(
-        served_gateway + "/auth/login",
+        quiet_gateway + "/auth/login",
         json={"email": "viewer@demo-acme.demo", "password": DEMO_PASSWORD},
         timeout=10,
     )
     headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-    httpx.get(served_gateway + "/approvals/pending", headers=headers, timeout=10)
-    metrics = httpx.get(served_gateway + "/metrics", timeout=5).text
+    httpx.get(quiet_gateway + "/approvals/pending", headers=headers, timeout=10)
+    metrics = httpx.get(quiet_gateway + "/metrics", timeout=5).text
     assert value("approvals_became_overdue_total") >= 1
     assert value("approvals_overdue{") >= 1
 

@@ -214,8 +214,10 @@ async def test_request_id_holding_a_secret_is_replaced_counted_and_never_logged(
     from prometheus_client import REGISTRY
 
     def replaced() -> float:
-        return sum(REGISTRY.get_sample_value("glowops_request_ids_replaced_total", {"reason": reason}) or 0.0
-                   for reason in ("shape", "secret"))
+        return sum(
+            REGISTRY.get_sample_value("glowops_request_ids_replaced_total", {"reason": reason}) or 0.0
+            for reason in ("shape", "secret")
+        )
 
     app = _app(make_app)
     before = replaced()
@@ -230,12 +232,19 @@ async def test_request_id_holding_a_secret_is_replaced_counted_and_never_logged(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("value", [
-    "550e8400-e29b-41d4-a716-446655440000", "4bf92f3577b34da6a3ce929d0e0e4736",
-    "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
-    "105445aa7843bc8bf206b12000100000/1;o=1", "7d1c2b3a4e5f6789-SJC", "01ARZ3NDEKTSV4RRFFQ69G5FAV",
-    "web-7f9c-req-42", "req-2026-12-02",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "550e8400-e29b-41d4-a716-446655440000",
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+        "105445aa7843bc8bf206b12000100000/1;o=1",
+        "7d1c2b3a4e5f6789-SJC",
+        "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        "web-7f9c-req-42",
+        "req-2026-12-02",
+    ],
+)
 async def test_request_ids_of_proxies_and_load_balancers_are_kept(
     make_app: Any, logs: Any, value: str
 ) -> None:

@@ -327,12 +327,16 @@ async def test_attributes_set_by_the_app_on_the_server_span_are_redacted(
     assert span.events[0]["name"] == "lookup"
 
 
-TRACESTATE = ("vendor=abc,acct=jane.doe%40example.com,ph=%2B14155550123,gh=ghp_"
-              + "a1B2c3D4e5" * 4 + ",tok=sk_live_4eC39HqLyjWDarjtT1zdp7dc,ok=t61rcWkgMzE")
+TRACESTATE = (
+    "vendor=abc,acct=jane.doe%40example.com,ph=%2B14155550123,gh=ghp_"
+    + "a1B2c3D4e5" * 4
+    + ",tok=sk_live_4eC39HqLyjWDarjtT1zdp7dc,ok=t61rcWkgMzE"
+)
 
 
 async def test_tracestate_goes_downstream_unchanged_but_is_exported_redacted(
-        receiver: OTLPReceiver, traced_app: Callable[..., Traced], echo_server: str) -> None:
+    receiver: OTLPReceiver, traced_app: Callable[..., Traced], echo_server: str
+) -> None:
     app = FastAPI()
     holder: dict[str, httpx.AsyncClient] = {}
 
@@ -345,8 +349,9 @@ async def test_tracestate_goes_downstream_unchanged_but_is_exported_redacted(
     holder["client"] = outgoing
     try:
         async with traced.client() as client:
-            response = await client.get("/proxy", headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01",
-                                                           "tracestate": TRACESTATE})
+            response = await client.get(
+                "/proxy", headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01", "tracestate": TRACESTATE}
+            )
     finally:
         await outgoing.aclose()
     assert response.json()["tracestate"] == TRACESTATE  # W3C: propagated as received
@@ -354,5 +359,11 @@ async def test_tracestate_goes_downstream_unchanged_but_is_exported_redacted(
     spans = receiver.wait_for(lambda s: len(s) >= 2)
     for span in spans:
         entries = dict(item.split("=", 1) for item in span.trace_state.split(","))
-        assert entries == {"vendor": "abc", "acct": "***REDACTED***", "ph": "***REDACTED***",
-                           "gh": "***REDACTED***", "tok": "***REDACTED***", "ok": "t61rcWkgMzE"}, span.name
+        assert entries == {
+            "vendor": "abc",
+            "acct": "***REDACTED***",
+            "ph": "***REDACTED***",
+            "gh": "***REDACTED***",
+            "tok": "***REDACTED***",
+            "ok": "t61rcWkgMzE",
+        }, span.name

@@ -21,7 +21,7 @@ from prisma_glow_gateway.assistant.router import router as assistant_router
 from prisma_glow_gateway.bodylimit import BodyLimit, LimitFor
 from prisma_glow_gateway.gauges import refresh_approval_gauges, refresh_document_gauges, sweep_overdue
 from prisma_glow_gateway.health import gateway_checks
-from prisma_glow_gateway.outages import RequestDeadline
+from prisma_glow_gateway.outages import RequestDeadline, export_known_outages
 from prisma_glow_gateway.problems import install_problem_handlers
 from prisma_glow_gateway.routers.approvals import router as approvals_router
 from prisma_glow_gateway.routers.auth import router as auth_router
@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limit_for=body_limits(settings))
     # Inside glowops' middleware (which wraps the whole stack), so the 503 is counted and logged.
     app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)
+    export_known_outages()
     app.include_router(auth_router)
     app.include_router(assistant_router)
     app.include_router(documents_router)

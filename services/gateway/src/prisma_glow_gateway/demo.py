@@ -163,14 +163,24 @@ class DemoRun:
             started = await self.client.post("/auth/mfa/enrol", json={}, headers=self.auth(org, "approver"))
         started.raise_for_status()
         enrolment = _Enrolment(pyotp.TOTP(started.json()["secret"]))
-        # After a reset, earlier steps may be spent (the steps are the user's, not the secret's):
-        # confirm with the latest step the gateway accepts.
-        enrolment.last_step = int(time.time() // enrolment.totp.interval)
-        code = enrolment.next_code()
-        assert code is not None  # a new enrolment has every step free
-        confirmed = await self.client.post(
-            "/auth/mfa/confirm", json={"code": code}, headers=self.auth(org, "approver")
-        )
+        # Confirm with the earliest step the gateway accepts, leaving the later ones of the
+        # window for the approvals. After a reset earlier steps may be spent (the steps are the
+        # user's, not the secret's), and another driver of the same gateway may spend them: a
+        # refused step is tried again with the next one, waiting for it when the window is spent.
+        enrolment.last_step = int(time.time() // enrolment.totp.interval) - 2
+        confirmed: httpx.Response | None = None
+        for _ in range(4):
+            code = enrolment.next_code()
+            if code is None:
+                await asyncio.sleep(enrolment.totp.interval - time.time() % enrolment.totp.interval + 0.05)
+                continue
+            confirmed = await self.client.post(
+                "/auth/mfa/confirm", json={"code": code}, headers=self.auth(org, "approver")
+            )
+            if confirmed.status_code != 403:
+                break
+        if confirmed is None:
+            raise RuntimeError("no MFA step was free to confirm the demo approver's enrolment")
         confirmed.raise_for_status()
         self.mfa[org] = _ENROLLED[key] = enrolment
 

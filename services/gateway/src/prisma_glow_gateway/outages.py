@@ -112,6 +112,28 @@ def classify(exc: BaseException) -> tuple[str, str] | None:
     return None
 
 
+# Every (dependency, reason) this module can record: exported at zero from the start, as
+# Prometheus advises for known label values, so the Operations panel shows 0, not "no data",
+# and increase() has a first sample before the first outage.
+KNOWN_OUTAGES: tuple[tuple[str, str], ...] = (
+    ("database", "pool_exhausted"),
+    ("database", "timeout"),
+    ("database", "unreachable"),
+    ("database", "busy"),
+    ("redis", "timeout"),
+    ("redis", "unreachable"),
+    ("request", "deadline"),
+)
+
+
+def export_known_outages() -> None:
+    """Create the counter's known series at zero (safe to call again)."""
+    for dependency, reason in KNOWN_OUTAGES:
+        glowops.metrics.counter(
+            "dependency_unavailable", 0.0, tags={"dependency": dependency, "reason": reason}
+        )
+
+
 def record(dependency: str, reason: str, route: str) -> None:
     """Count and log one request refused because ``dependency`` is unavailable."""
     glowops.metrics.counter("dependency_unavailable", tags={"dependency": dependency, "reason": reason})
